@@ -1,0 +1,53 @@
+# Two commands matter: `make run` and `make test`. Both set everything up from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export GOVERNANCE_DATABASE_URL ?= sqlite:///./governance.db
+
+.PHONY: run test lint format openapi bench migrate demo clean install
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the API on 127.0.0.1:$${GOVERNANCE_PORT:-8000} with an embedded SQLite database.
+run: $(STAMP)
+	$(BIN)/governance migrate
+	$(BIN)/governance demo --if-empty
+	$(BIN)/governance serve
+
+migrate: $(STAMP)
+	$(BIN)/governance migrate
+
+demo: $(STAMP)
+	$(BIN)/governance demo
+
+## Lint, then the whole suite (SQLite, or GOVERNANCE_TEST_DATABASE_URL for PostgreSQL).
+test: lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench migrations
+	$(BIN)/ruff format src tests bench migrations
+
+## Regenerate the committed OpenAPI contract from the app.
+openapi: $(STAMP)
+	$(BIN)/python -m governance.openapi > openapi/openapi.json
+
+## Engine and HTTP figures (see bench/RESULTS.md).
+bench: $(STAMP)
+	$(BIN)/python bench/engine_bench.py
+	$(BIN)/python bench/http_bench.py
+
+clean:
+	rm -rf $(VENV) governance.db governance.db-* .mypy_cache .ruff_cache .pytest_cache .hypothesis

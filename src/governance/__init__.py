@@ -1,0 +1,3 @@
+"""Deal governance service."""
+
+__version__ = "0.1.0"

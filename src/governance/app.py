@@ -1,0 +1,119 @@
+"""The FastAPI application: routers, error handlers and per-process state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from governance import __version__
+from governance.audit.router import router as audit_router
+from governance.auth.dependencies import SECURITY_SCHEME, KeyCache
+from governance.auth.router import router as api_keys_router
+from governance.db import Database
+from governance.deals.router import checks_router
+from governance.deals.router import router as deals_router
+from governance.errors import (
+    ProblemDetails,
+    install_error_handlers,
+    problem_response,
+    problem_responses,
+)
+from governance.playbooks.registry import PlaybookRegistry
+from governance.playbooks.router import router as playbooks_router
+from governance.settings import Settings, get_settings
+
+DESCRIPTION = """
+Stores a company's commercial terms library (playbooks), checks proposed deals against it,
+and reports verdict, variance, approvers and suggested trades.
+
+Every route except `/healthz` and `/readyz` needs `Authorization: Bearer <api key>`.
+Errors are `application/problem+json` (RFC 9457); validation errors name each field.
+Decimal values (money, percentages) travel as strings.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for these settings (the environment's by default)."""
+    settings = settings or get_settings()
+    db = Database(settings.database_url, settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="Deal Governance Service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        separate_input_output_schemas=False,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.registry = PlaybookRegistry(db, settings.playbook_cache_seconds)
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: the database answers",
+        responses={503: {"model": ProblemDetails, "description": "Database unreachable"}},
+    )
+    async def readyz() -> Any:
+        def ping() -> None:
+            with db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(ping)
+        except Exception:  # any database failure means "not ready", never a 500
+            return problem_response(503, "Database unavailable", "not-ready")
+        return JSONResponse({"status": "ready"})
+
+    for router in (api_keys_router, playbooks_router, checks_router, deals_router, audit_router):
+        app.include_router(router)
+    _complete_openapi(app)
+    return app
+
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def _complete_openapi(app: FastAPI) -> None:
+    """Declare the bearer scheme on every non-public operation, and the 400 that any operation
+    with a body gives when the body cannot be parsed at all."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            SECURITY_SCHEME: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key: `Authorization: Bearer gov_…`",
+            }
+        }
+        for path, operations in schema["paths"].items():
+            for operation in operations.values():
+                if path not in PUBLIC_PATHS:
+                    operation["security"] = [{SECURITY_SCHEME: []}]
+                if "requestBody" in operation:
+                    operation["responses"].setdefault("400", problem_responses(400)[400])
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

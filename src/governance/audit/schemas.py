@@ -1,0 +1,28 @@
+"""Audit log payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AuditEntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    occurred_at: datetime
+    actor: str = Field(description="Who acted: `key:<id>:<name>`, or `cli`.")
+    actor_role: str
+    on_behalf_of: str | None
+    action: str
+    entity_type: str
+    entity_id: str
+    before: Any | None
+    after: Any | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page.")

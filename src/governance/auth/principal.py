@@ -1,0 +1,27 @@
+"""Who is calling: the verified identity every service function receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from governance.auth.schemas import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: int | None
+    name: str
+    role: Role
+    groups: frozenset[str]
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"key:{self.key_id}:{self.name}" if self.key_id is not None else self.name
+
+    def in_group(self, group: str) -> bool:
+        return group in self.groups
+
+
+# The command line acts as an administrator of the machine it runs on.
+SYSTEM = Principal(key_id=None, name="cli", role=Role.admin, groups=frozenset())

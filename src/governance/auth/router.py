@@ -1,0 +1,56 @@
+"""HTTP routes for API keys (admin only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
+
+from governance.auth import service as auth_service
+from governance.auth.dependencies import Admin, KeyCache
+from governance.auth.repository import ApiKeyRepository
+from governance.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, ApiKeyRead
+from governance.db import get_session
+from governance.errors import problem_responses
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+DbSession = Annotated[Session, Depends(get_session)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    summary="Create an API key; the secret is returned once",
+    responses=problem_responses(401, 403, 422),
+)
+def create_api_key(body: ApiKeyCreate, principal: Admin, session: DbSession) -> ApiKeyCreated:
+    key, secret = auth_service.create_key(session, principal, body)
+    return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), secret=secret)
+
+
+@router.get(
+    "",
+    response_model=ApiKeyPage,
+    summary="List API keys (never their secrets)",
+    responses=problem_responses(401, 403),
+)
+def list_api_keys(principal: Admin, session: DbSession) -> ApiKeyPage:
+    keys = ApiKeyRepository(session).list()
+    return ApiKeyPage(items=[ApiKeyRead.model_validate(k) for k in keys])
+
+
+@router.delete(
+    "/{key_id}",
+    response_model=ApiKeyRead,
+    summary="Revoke an API key",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def revoke_api_key(
+    key_id: int, principal: Admin, session: DbSession, request: Request
+) -> ApiKeyRead:
+    key = auth_service.revoke_key(session, principal, key_id)
+    cache: KeyCache = request.app.state.key_cache
+    cache.clear()  # other replicas drop it within api_key_cache_seconds
+    return ApiKeyRead.model_validate(key)

@@ -1,0 +1,111 @@
+"""API keys: creation, verification and the first-start admin key."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy.orm import Session
+
+from governance.audit import service as audit
+from governance.auth.models import ApiKey
+from governance.auth.principal import Principal
+from governance.auth.repository import ApiKeyRepository
+from governance.auth.schemas import ApiKeyCreate, Role
+from governance.db import utcnow
+from governance.engine.document import Problem
+from governance.errors import InvalidInput, NotFound
+
+KEY_PREFIX = "gov_"
+
+
+def hash_key(secret: str) -> str:
+    """Keys are 256-bit random, so a fast hash is as safe as a slow one and keeps auth cheap."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def principal_of(key: ApiKey) -> Principal:
+    return Principal(key.id, key.name, Role(key.role), frozenset(key.groups))
+
+
+def verify(session: Session, secret: str) -> Principal | None:
+    """The principal for a presented key, or None when it is unknown or revoked."""
+    key = ApiKeyRepository(session).by_hash(hash_key(secret))
+    if key is None or key.revoked_at is not None:
+        return None
+    return principal_of(key)
+
+
+def create_key(
+    session: Session, actor: Principal, data: ApiKeyCreate, secret: str | None = None
+) -> tuple[ApiKey, str]:
+    """Store a new key's hash; the secret is returned to be shown once."""
+    if data.groups and data.role is not Role.approver:
+        raise InvalidInput(
+            "groups only apply to approver keys",
+            errors=[Problem(("groups",), "only approver keys belong to stakeholder groups")],
+        )
+    secret = secret or new_secret()
+    key = ApiKeyRepository(session).add(
+        ApiKey(
+            name=data.name,
+            role=data.role.value,
+            groups=sorted(set(data.groups)),
+            key_hash=hash_key(secret),
+            prefix=secret[:10],
+            created_by=actor.actor,
+        )
+    )
+    audit.record(
+        session,
+        actor,
+        "api_key.created",
+        "api_key",
+        key.id,
+        after={"name": key.name, "role": key.role, "groups": key.groups, "prefix": key.prefix},
+    )
+    return key, secret
+
+
+def revoke_key(session: Session, actor: Principal, key_id: int) -> ApiKey:
+    key = ApiKeyRepository(session).get(key_id)
+    if key is None:
+        raise NotFound(f"API key {key_id} does not exist")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.flush()
+        audit.record(session, actor, "api_key.revoked", "api_key", key.id, after={"name": key.name})
+    return key
+
+
+MIN_BOOTSTRAP_LENGTH = 16
+
+
+def ensure_admin_key(session: Session, actor: Principal, bootstrap: str | None) -> str | None:
+    """Make sure an admin can get in; returns a newly generated secret to print once.
+
+    With no keys at all, a random admin key is created. A configured bootstrap key is always
+    made valid (so scripts that start the service can call it) and is never printed.
+    """
+    repo = ApiKeyRepository(session)
+    if bootstrap is not None:
+        if len(bootstrap) < MIN_BOOTSTRAP_LENGTH:
+            raise InvalidInput(
+                f"GOVERNANCE_BOOTSTRAP_ADMIN_KEY must be at least {MIN_BOOTSTRAP_LENGTH} characters"
+            )
+        if repo.by_hash(hash_key(bootstrap)) is None:
+            create_key(
+                session,
+                actor,
+                ApiKeyCreate(name="bootstrap-admin", role=Role.admin),
+                secret=bootstrap,
+            )
+        return None
+    if repo.count() > 0:
+        return None
+    _key, secret = create_key(session, actor, ApiKeyCreate(name="first-admin", role=Role.admin))
+    return secret

@@ -1,0 +1,192 @@
+"""The `governance` command: serve, migrate, playbook import/export, keys, demo."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from governance import migrate as migrations
+from governance.auth import service as auth_service
+from governance.auth.principal import SYSTEM
+from governance.auth.schemas import ApiKeyCreate, Role
+from governance.db import Database
+from governance.errors import GovernanceError
+from governance.playbooks import formats
+from governance.playbooks import service as playbook_service
+from governance.settings import get_settings
+
+app = typer.Typer(
+    help="Deal governance service.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+playbook_app = typer.Typer(help="Import and export playbook documents.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(playbook_app, name="playbook")
+app.add_typer(keys_app, name="keys")
+
+DEMO_PLAYBOOKS = ("standard.yaml",)
+
+
+def _db() -> Database:
+    return Database(get_settings().database_url)
+
+
+def _fail(exc: GovernanceError) -> None:
+    typer.echo(f"error: {exc.detail or exc.title}", err=True)
+    for problem in exc.errors:
+        from governance.engine.document import format_loc
+
+        typer.echo(f"  {format_loc(problem.loc)}: {problem.message}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    down: Annotated[bool, typer.Option(help="Downgrade to the revision instead.")] = False,
+) -> None:
+    """Apply the database migrations (GOVERNANCE_DATABASE_URL)."""
+    url = get_settings().database_url
+    if down:
+        migrations.downgrade(url, revision)
+    else:
+        migrations.upgrade(url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (GOVERNANCE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (GOVERNANCE_PORT).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API; on first start with no keys, create and print an admin key once."""
+    import uvicorn
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    bootstrap = (
+        settings.bootstrap_admin_key.get_secret_value() if settings.bootstrap_admin_key else None
+    )
+    try:
+        with db.unit_of_work() as session:
+            secret = auth_service.ensure_admin_key(session, SYSTEM, bootstrap)
+    except GovernanceError as exc:
+        _fail(exc)
+    finally:
+        db.dispose()
+    if secret:
+        typer.echo("=" * 72)
+        typer.echo("No API keys existed, so an admin key was created. It is shown only now:")
+        typer.echo(f"\n    {secret}\n")
+        typer.echo("Use it as `Authorization: Bearer <key>`; create others with POST /v1/api-keys.")
+        typer.echo("=" * 72)
+    uvicorn.run(
+        "governance.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@playbook_app.command("import")
+def import_playbook(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    publish: Annotated[bool, typer.Option(help="Publish at once, as an admin sign-off.")] = False,
+) -> None:
+    """Import a YAML or JSON playbook document as a draft (or publish it)."""
+    media = "application/json" if file.suffix.lower() == ".json" else "application/yaml"
+    db = _db()
+    try:
+        doc = formats.parse_text(file.read_text(encoding="utf-8"), media)
+        with db.unit_of_work() as session:
+            version, outcome = playbook_service.import_document(
+                session, SYSTEM, doc, publish_now=publish
+            )
+            typer.echo(f"{doc.key} version {version.number}: {outcome} ({version.status})")
+    except GovernanceError as exc:
+        _fail(exc)
+    finally:
+        db.dispose()
+
+
+@playbook_app.command("export")
+def export_playbook(
+    key: str,
+    version: Annotated[
+        int | None, typer.Option(help="Version number (default: published).")
+    ] = None,
+    format: Annotated[str, typer.Option(help="yaml or json.")] = "yaml",
+) -> None:
+    """Print a playbook document (the published version by default)."""
+    db = _db()
+    try:
+        with db.unit_of_work() as session:
+            chosen = playbook_service.version_to_export(session, key, version)
+            doc = playbook_service.document_of(chosen)
+    except GovernanceError as exc:
+        _fail(exc)
+    finally:
+        db.dispose()
+    sys.stdout.write(formats.to_json(doc) + "\n" if format == "json" else formats.to_yaml(doc))
+
+
+@keys_app.command("create")
+def create_key(
+    role: Annotated[Role, typer.Option(help="admin, leadership, approver, rep or integration.")],
+    group: Annotated[list[str] | None, typer.Option(help="Approver group (repeatable).")] = None,
+    name: Annotated[str | None, typer.Option(help="A name to recognise the key by.")] = None,
+) -> None:
+    """Create an API key and print its secret (shown once)."""
+    db = _db()
+    try:
+        data = ApiKeyCreate(name=name or f"{role.value}-cli", role=role, groups=group or [])
+        with db.unit_of_work() as session:
+            key, secret = auth_service.create_key(session, SYSTEM, data)
+            typer.echo(
+                f"created key {key.id} ({key.role}{' ' + ','.join(key.groups) if key.groups else ''})"
+            )
+    except GovernanceError as exc:
+        _fail(exc)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        db.dispose()
+    typer.echo(secret)
+
+
+@app.command()
+def demo(
+    if_empty: Annotated[bool, typer.Option(help="Only when no playbook exists yet.")] = False,
+) -> None:
+    """Load and publish the sample playbook."""
+    db = _db()
+    try:
+        with db.unit_of_work() as session:
+            if if_empty and playbook_service.playbooks_exist(session):
+                typer.echo("playbooks already present; demo not loaded")
+                return
+            for name in DEMO_PLAYBOOKS:
+                text = resources.files("governance.demo").joinpath(name).read_text(encoding="utf-8")
+                doc = formats.parse_text(text, "application/yaml")
+                version, outcome = playbook_service.import_document(
+                    session, SYSTEM, doc, publish_now=True
+                )
+                typer.echo(f"demo playbook {doc.key} version {version.number}: {outcome}")
+    except GovernanceError as exc:
+        _fail(exc)
+    finally:
+        db.dispose()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,71 @@
+"""SQL for deals and their stored checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.deals.models import Deal, DealCheck
+
+
+class DealRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_external_id(self, external_id: str, *, for_update: bool = False) -> Deal | None:
+        query = select(Deal).where(Deal.external_id == external_id)
+        if for_update:
+            query = query.with_for_update()
+        return self.session.scalar(query)
+
+    def add(self, deal: Deal) -> Deal:
+        self.session.add(deal)
+        self.session.flush()
+        return deal
+
+    def page(
+        self,
+        *,
+        before_id: int | None,
+        limit: int,
+        region: str | None = None,
+        segment: str | None = None,
+        status: str | None = None,
+        verdict: str | None = None,
+        owner_rep: str | None = None,
+        include_deleted: bool = False,
+    ) -> Sequence[Deal]:
+        query = select(Deal).order_by(Deal.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(Deal.id < before_id)
+        if not include_deleted:
+            query = query.where(Deal.deleted_at.is_(None))
+        if region is not None:
+            query = query.where(Deal.region == region)
+        if segment is not None:
+            query = query.where(Deal.segment == segment)
+        if status is not None:
+            query = query.where(Deal.status == status)
+        if verdict is not None:
+            query = query.where(Deal.last_verdict == verdict)
+        if owner_rep is not None:
+            query = query.where(Deal.owner_rep == owner_rep)
+        return self.session.scalars(query).all()
+
+    def add_check(self, check: DealCheck) -> DealCheck:
+        self.session.add(check)
+        self.session.flush()
+        return check
+
+    def checks(self, deal_id: int, *, before_id: int | None, limit: int) -> Sequence[DealCheck]:
+        query = (
+            select(DealCheck)
+            .where(DealCheck.deal_id == deal_id)
+            .order_by(DealCheck.id.desc())
+            .limit(limit)
+        )
+        if before_id is not None:
+            query = query.where(DealCheck.id < before_id)
+        return self.session.scalars(query).all()

@@ -1,0 +1,162 @@
+"""HTTP routes for checks (the Salesforce page's on-demand call) and stored deals."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from governance.auth.dependencies import Anyone, DealWriter
+from governance.db import get_session
+from governance.deals import service as deal_service
+from governance.deals.repository import DealRepository
+from governance.deals.schemas import (
+    CheckRequest,
+    CheckResponse,
+    DealCheckPage,
+    DealCheckRead,
+    DealPage,
+    DealRead,
+    DealUpdate,
+    DealUpsert,
+)
+from governance.engine.results import Verdict
+from governance.errors import problem_responses
+from governance.pagination import decode_cursor, encode_cursor
+from governance.playbooks.registry import PlaybookRegistry
+
+checks_router = APIRouter(prefix="/v1/checks", tags=["checks"])
+router = APIRouter(prefix="/v1/deals", tags=["deals"])
+
+DbSession = Annotated[Session, Depends(get_session)]
+ExternalIdPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$",
+        description="The Salesforce Opportunity Id (15 or 18 characters).",
+    ),
+]
+
+
+@checks_router.post(
+    "",
+    response_model=CheckResponse,
+    summary="Check proposed terms against the playbook, storing nothing",
+    responses=problem_responses(401, 403, 422),
+)
+async def check_terms(body: CheckRequest, principal: Anyone, request: Request) -> Response:
+    registry: PlaybookRegistry = request.app.state.registry
+    index = await registry.published()
+    return Response(orjson.dumps(deal_service.check(index, body)), media_type="application/json")
+
+
+@router.get(
+    "",
+    response_model=DealPage,
+    summary="List deals, newest first",
+    responses=problem_responses(401, 403, 422),
+)
+def list_deals(
+    principal: Anyone,
+    session: DbSession,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    segment: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    verdict: Verdict | None = None,
+    owner_rep: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> DealPage:
+    deals = DealRepository(session).page(
+        before_id=decode_cursor(cursor),
+        limit=limit,
+        region=region,
+        segment=segment,
+        status=status,
+        verdict=verdict.value if verdict else None,
+        owner_rep=owner_rep,
+    )
+    return DealPage(
+        items=[deal_service.read_deal(d) for d in deals],
+        next_cursor=encode_cursor(deals[-1].id) if len(deals) == limit else None,
+    )
+
+
+@router.put(
+    "/{external_id}",
+    response_model=DealRead,
+    summary="Create or replace the deal for a Salesforce Opportunity Id",
+    responses={
+        201: {"model": DealRead, "description": "Created"},
+        **problem_responses(401, 403, 422),
+    },
+)
+def upsert_deal(
+    external_id: ExternalIdPath,
+    body: DealUpsert,
+    principal: DealWriter,
+    session: DbSession,
+    response: Response,
+) -> DealRead:
+    deal, created = deal_service.upsert_deal(session, principal, external_id, body)
+    response.status_code = 201 if created else 200
+    return deal_service.read_deal(deal)
+
+
+@router.patch(
+    "/{external_id}",
+    response_model=DealRead,
+    summary="Change some of a deal's fields; terms merge key by key (null removes one)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def update_deal(
+    external_id: ExternalIdPath, body: DealUpdate, principal: DealWriter, session: DbSession
+) -> DealRead:
+    return deal_service.read_deal(deal_service.update_deal(session, principal, external_id, body))
+
+
+@router.get(
+    "/{external_id}",
+    response_model=DealRead,
+    summary="A deal with its latest verdict",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def get_deal(external_id: ExternalIdPath, principal: Anyone, session: DbSession) -> DealRead:
+    return deal_service.read_deal(deal_service.get_deal(session, external_id))
+
+
+@router.post(
+    "/{external_id}/checks",
+    status_code=201,
+    response_model=DealCheckRead,
+    summary="Check the deal's current terms and keep the result in its history",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def run_check(
+    external_id: ExternalIdPath, principal: DealWriter, session: DbSession, request: Request
+) -> DealCheckRead:
+    check = deal_service.run_check(session, request.app.state.registry, principal, external_id)
+    return deal_service.read_check(check, external_id)
+
+
+@router.get(
+    "/{external_id}/checks",
+    response_model=DealCheckPage,
+    summary="The deal's check history, newest first",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def list_checks(
+    external_id: ExternalIdPath,
+    principal: Anyone,
+    session: DbSession,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> DealCheckPage:
+    deal = deal_service.get_deal(session, external_id)
+    checks = DealRepository(session).checks(deal.id, before_id=decode_cursor(cursor), limit=limit)
+    return DealCheckPage(
+        items=[deal_service.read_check(c, external_id) for c in checks],
+        next_cursor=encode_cursor(checks[-1].id) if len(checks) == limit else None,
+    )

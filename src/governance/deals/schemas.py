@@ -1,0 +1,218 @@
+"""Deal and check payloads, including the check result the Salesforce page renders."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+
+from governance.engine.document import KEY_PATTERN, Amount, PlaybookKey, TermKey
+from governance.engine.results import Status, Verdict
+from governance.types import IsoDate
+
+ExternalId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$"),
+]
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+ShortText = Annotated[str, StringConstraints(max_length=100)]
+StrictText = Annotated[str, StringConstraints(max_length=100, strict=True)]
+TermInput = Annotated[
+    StrictBool | StrictInt | FiniteFloat | StrictText | None,
+    Field(
+        description='Numbers as JSON numbers or decimal strings ("18.5"), options as strings, '
+        "flags as booleans; null means not stated.",
+    ),
+]
+ExtraAttribute = (
+    StrictBool
+    | StrictInt
+    | FiniteFloat
+    | Annotated[str, StringConstraints(max_length=200, strict=True)]
+)
+TermMap = Annotated[dict[TermKey, TermInput], Field(max_length=200)]
+
+
+class ValuePosition(StrEnum):
+    strong = "strong"
+    parity = "parity"
+    weak = "weak"
+
+
+class DealAttributes(BaseModel):
+    """What a deal is, beyond its terms: used for scope resolution and rule conditions.
+
+    Other attributes (lower_snake_case names) are allowed and usable in scopes and rules.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, ExtraAttribute] = Field(init=False)
+
+    region: ShortText | None = None
+    segment: ShortText | None = None
+    product_line: ShortText | None = None
+    team: ShortText | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    amount: Annotated[Amount, Field(ge=0)] | None = None
+    stage: ShortText | None = None
+    close_date: IsoDate | None = None
+    owner_rep: ShortText | None = None
+    value_position: ValuePosition | None = None
+
+    @model_validator(mode="after")
+    def _extra_names(self) -> DealAttributes:
+        extra = self.__pydantic_extra__ or {}
+        if len(extra) > 50:
+            raise ValueError("at most 50 additional attributes")
+        for name in extra:
+            if not re.match(KEY_PATTERN, name):
+                raise ValueError(f"attribute name {name!r} must match {KEY_PATTERN}")
+        return self
+
+
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    playbook: PlaybookKey | None = Field(
+        default=None, description="Check against this playbook; by default the scope decides."
+    )
+    attributes: DealAttributes = Field(default_factory=DealAttributes)
+    terms: TermMap = {}
+
+
+class PlaybookRef(BaseModel):
+    key: str
+    version: int
+    name: str
+
+
+class BandRead(BaseModel):
+    """The band after rules: numbers have low/high/walk_away, choices allowed, flags preferred."""
+
+    low: Decimal | None = None
+    high: Decimal | None = None
+    walk_away: Decimal | None = None
+    allowed: list[str] | None = None
+    preferred: bool | None = None
+
+
+class TermCheck(BaseModel):
+    key: str
+    label: str
+    kind: Literal["number", "choice", "flag"]
+    unit: str | None
+    owner: str
+    priority: int
+    value: str | bool | None = Field(description="Numbers come back as decimal strings.")
+    status: Status
+    variance: Decimal = Field(description="Distance past the band edge (steps for choices/flags).")
+    variance_ratio: Decimal = Field(description="0 at the band edge, 1 at walk-away, >1 beyond.")
+    tier: int | None
+    approvers: list[str] = Field(description="The approval chain, in order.")
+    band: BandRead
+    rules: list[str] = Field(description="Rules that fired and changed this term.")
+
+
+class StepRead(BaseModel):
+    group: str
+    step: int
+    terms: list[str]
+
+
+class AskRead(BaseModel):
+    term: str
+    op: str
+    value: str | bool | list[str]
+
+
+class TradeRead(BaseModel):
+    term: str
+    rule: str
+    asks: list[AskRead] = Field(description="What to ask the customer for in return.")
+    band_edge_before: Decimal | None
+    band_edge_after: Decimal | None
+    status_after: Status
+    variance_before: Decimal
+    variance_after: Decimal
+    variance_removed: Decimal
+    resolves: bool = Field(description="True when the trade brings the term back inside its band.")
+
+
+class CheckResponse(BaseModel):
+    playbook: PlaybookRef
+    verdict: Verdict
+    variance_score: Decimal
+    terms: list[TermCheck]
+    steps: list[StepRead] = Field(description="Approval requests the deal would need.")
+    rules_fired: list[str]
+    trades: list[TradeRead] = Field(description="Suggested trades per exception, best first.")
+
+
+class DealUpsert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    attributes: DealAttributes = Field(default_factory=DealAttributes)
+    terms: TermMap = {}
+    playbook: PlaybookKey | None = Field(
+        default=None, description="Pin the deal to a playbook instead of resolving by scope."
+    )
+
+
+class DealUpdate(BaseModel):
+    """Partial update: attributes given replace those attributes; terms merge key by key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    attributes: DealAttributes | None = None
+    terms: TermMap | None = None
+    playbook: PlaybookKey | None = None
+
+
+class LastCheck(BaseModel):
+    verdict: Verdict
+    variance_score: Decimal
+    checked_at: datetime
+
+
+class DealRead(BaseModel):
+    external_id: str
+    name: str | None
+    attributes: DealAttributes
+    terms: dict[str, bool | int | float | str]
+    playbook: str | None
+    status: str
+    last_check: LastCheck | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DealPage(BaseModel):
+    items: list[DealRead]
+    next_cursor: str | None
+
+
+class DealCheckRead(BaseModel):
+    id: int
+    external_id: str
+    checked_at: datetime
+    checked_by: str
+    result: CheckResponse
+
+
+class DealCheckPage(BaseModel):
+    items: list[DealCheckRead]
+    next_cursor: str | None

@@ -1,0 +1,137 @@
+"""Turn an engine result into the JSON body of `CheckResponse`, without pydantic on the hot path.
+
+`POST /v1/checks` is called on every opportunity page view, so its body is built as plain
+dicts. The test suite validates these bodies against `CheckResponse`, and the contract tests
+validate them against the published schema.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from governance.engine.results import CheckResult, EffectiveBand, TermResult, Trade
+from governance.playbooks.registry import Published
+
+_RATIO_PLACES = Decimal("0.000001")
+
+
+def number(value: Decimal) -> str:
+    """A decimal as plain text, never in exponent notation."""
+    text = str(value)  # several times faster than format(); exponents are rare
+    return format(value, "f") if "E" in text else text
+
+
+def ratio(value: Decimal) -> str:
+    """Ratios and scores to six places, trailing zeros dropped."""
+    if not value:
+        return "0"
+    try:
+        text = format(value.quantize(_RATIO_PLACES), "f")
+    except InvalidOperation:
+        return format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _value(value: object) -> object:
+    return number(value) if isinstance(value, Decimal) else value
+
+
+def _band(band: EffectiveBand) -> dict[str, Any]:
+    # Unshifted bands are shared objects, so their JSON form is worth remembering.
+    cached = _BANDS.get(band)
+    if cached is None:
+        cached = _band_json(band)
+        if len(_BANDS) < 10_000:
+            _BANDS[band] = cached
+    return cached
+
+
+_BANDS: dict[EffectiveBand, dict[str, Any]] = {}
+
+
+def _band_json(band: EffectiveBand) -> dict[str, Any]:
+    if band.allowed is not None:
+        return {"allowed": list(band.allowed)}
+    if band.preferred is not None:
+        return {"preferred": band.preferred}
+    out: dict[str, Any] = {}
+    if band.low is not None:
+        out["low"] = number(band.low)
+    if band.high is not None:
+        out["high"] = number(band.high)
+    if band.walk_away is not None:
+        out["walk_away"] = number(band.walk_away)
+    return out
+
+
+def _static(published: Published, term: TermResult) -> dict[str, Any]:
+    """The parts of a term's JSON that depend only on the playbook version."""
+    key = (published.version_id, term.key)
+    cached = _STATIC.get(key)
+    if cached is None:
+        cached = {
+            "key": term.key,
+            "label": published.labels.get(term.key, term.key),
+            "kind": term.kind,
+            "unit": published.units.get(term.key),
+            "owner": term.owner,
+            "priority": term.priority,
+        }
+        _STATIC[key] = cached
+    return cached
+
+
+_STATIC: dict[tuple[int, str], dict[str, Any]] = {}
+
+
+def _term(published: Published, term: TermResult) -> dict[str, Any]:
+    out = _static(published, term).copy()
+    value = term.value
+    out["value"] = number(value) if isinstance(value, Decimal) else value
+    out["status"] = term.status.value
+    out["variance"] = number(term.variance) if term.variance else "0"
+    out["variance_ratio"] = ratio(term.variance_ratio)
+    out["tier"] = term.tier
+    out["approvers"] = list(term.approvers)
+    out["band"] = _band(term.band)
+    out["rules"] = list(term.rules)
+    return out
+
+
+def _ask_value(value: object) -> object:
+    if isinstance(value, list | tuple):
+        return [str(_value(v)) for v in value]
+    return _value(value)
+
+
+def _trade(trade: Trade) -> dict[str, Any]:
+    return {
+        "term": trade.term,
+        "rule": trade.rule,
+        "asks": [{"term": a.term, "op": a.op, "value": _ask_value(a.value)} for a in trade.asks],
+        "band_edge_before": None
+        if trade.band_edge_before is None
+        else number(trade.band_edge_before),
+        "band_edge_after": None if trade.band_edge_after is None else number(trade.band_edge_after),
+        "status_after": trade.status_after.value,
+        "variance_before": number(trade.variance_before),
+        "variance_after": number(trade.variance_after),
+        "variance_removed": number(trade.variance_removed),
+        "resolves": trade.resolves,
+    }
+
+
+def check_body(published: Published, result: CheckResult) -> dict[str, Any]:
+    """The `CheckResponse` JSON for one evaluation."""
+    return {
+        "playbook": {"key": published.key, "version": published.number, "name": published.name},
+        "verdict": result.verdict.value,
+        "variance_score": ratio(result.variance_score),
+        "terms": [_term(published, t) for t in result.terms],
+        "steps": [{"group": s.group, "step": s.step, "terms": list(s.terms)} for s in result.steps],
+        "rules_fired": list(result.rules_fired),
+        "trades": [_trade(t) for t in result.trades],
+    }

@@ -1,0 +1,275 @@
+"""Deal rules: stateless checks, upserts by Salesforce Id, and stored checks with history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from governance.audit import service as audit
+from governance.auth.principal import Principal
+from governance.db import utcnow
+from governance.deals.models import Deal, DealCheck
+from governance.deals.repository import DealRepository
+from governance.deals.schemas import (
+    CheckRequest,
+    CheckResponse,
+    DealAttributes,
+    DealCheckRead,
+    DealRead,
+    DealUpdate,
+    DealUpsert,
+    LastCheck,
+)
+from governance.deals.serialize import check_body
+from governance.engine import DealInputError, evaluate
+from governance.engine.document import Problem
+from governance.engine.results import TermValue, Verdict
+from governance.errors import InvalidDeal, NotFound
+from governance.playbooks.registry import PlaybookRegistry, Published, resolve
+
+KNOWN_ATTRIBUTES = (
+    "region", "segment", "product_line", "team", "currency", "amount", "stage", "close_date",
+    "owner_rep", "value_position",
+)  # fmt: skip
+MAX_MAGNITUDE = Decimal(10) ** 15
+MAX_PLACES = 8
+
+
+def engine_attributes(attributes: DealAttributes) -> dict[str, object]:
+    """Attributes as rules and scopes see them: text, Decimal amounts, ISO dates."""
+    out: dict[str, object] = {}
+    for name in KNOWN_ATTRIBUTES:
+        value = getattr(attributes, name)
+        if value is None:
+            continue
+        out[name] = (
+            value
+            if isinstance(value, Decimal)
+            else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+        )
+    for name, value in (attributes.__pydantic_extra__ or {}).items():
+        out[name] = value
+    return out
+
+
+def parse_terms(published: Published, raw: Mapping[str, object]) -> dict[str, TermValue]:
+    """Typed term values, or 422 naming each offending term."""
+    try:
+        parsed = published.compiled.parse_terms(raw)
+    except DealInputError as exc:
+        raise InvalidDeal(errors=exc.problems) from None
+    problems = []
+    for key, value in parsed.items():
+        if isinstance(value, Decimal) and not isinstance(value, bool):
+            exponent = value.as_tuple().exponent
+            if abs(value) >= MAX_MAGNITUDE or (
+                isinstance(exponent, int) and exponent < -MAX_PLACES
+            ):
+                problems.append(
+                    Problem(
+                        ("terms", key),
+                        f"{key} must be below 10^15 in size with at most {MAX_PLACES} decimals",
+                    )
+                )
+    if problems:
+        raise InvalidDeal(errors=problems)
+    return parsed
+
+
+def check(index: tuple[Published, ...], request: CheckRequest) -> dict[str, Any]:
+    """Evaluate proposed terms without storing anything; returns the `CheckResponse` body."""
+    attributes = engine_attributes(request.attributes)
+    published = resolve(index, attributes, request.playbook)
+    terms = parse_terms(published, request.terms)
+    return check_body(published, evaluate(published.compiled, terms, attributes))
+
+
+# --- stored deals --------------------------------------------------------------------------------
+
+
+def _stored_terms(terms: Mapping[str, object]) -> dict[str, Any]:
+    """Terms as kept: floats become exact decimal strings, nulls (not stated) are dropped."""
+    out: dict[str, Any] = {}
+    for key, value in terms.items():
+        if value is None:
+            continue
+        out[key] = str(Decimal(str(value))) if isinstance(value, float) else value
+    return out
+
+
+def _attribute_columns(attributes: DealAttributes) -> dict[str, Any]:
+    columns: dict[str, Any] = {name: getattr(attributes, name) for name in KNOWN_ATTRIBUTES}
+    if columns["value_position"] is not None:
+        columns["value_position"] = columns["value_position"].value
+    columns["extra_attributes"] = {
+        k: (str(Decimal(str(v))) if isinstance(v, float) else v)
+        for k, v in (attributes.__pydantic_extra__ or {}).items()
+    }
+    return columns
+
+
+def attributes_of(deal: Deal) -> DealAttributes:
+    values: dict[str, Any] = {name: getattr(deal, name) for name in KNOWN_ATTRIBUTES}
+    values.update(deal.extra_attributes or {})
+    return DealAttributes.model_validate({k: v for k, v in values.items() if v is not None})
+
+
+def read_deal(deal: Deal) -> DealRead:
+    last = None
+    if deal.last_verdict is not None and deal.last_checked_at is not None:
+        last = LastCheck(
+            verdict=Verdict(deal.last_verdict),
+            variance_score=deal.last_variance_score or Decimal(0),
+            checked_at=deal.last_checked_at,
+        )
+    return DealRead(
+        external_id=deal.external_id,
+        name=deal.name,
+        attributes=attributes_of(deal),
+        terms=dict(deal.terms),
+        playbook=deal.playbook_key,
+        status=deal.status,
+        last_check=last,
+        created_at=deal.created_at,
+        updated_at=deal.updated_at,
+    )
+
+
+def _snapshot(deal: Deal) -> dict[str, Any]:
+    return read_deal(deal).model_dump(mode="json", exclude={"created_at", "updated_at"})
+
+
+def get_deal(session: Session, external_id: str) -> Deal:
+    deal = DealRepository(session).by_external_id(external_id)
+    if deal is None or deal.deleted_at is not None:
+        raise NotFound(f"deal {external_id!r} does not exist")
+    return deal
+
+
+def upsert_deal(
+    session: Session, actor: Principal, external_id: str, data: DealUpsert
+) -> tuple[Deal, bool]:
+    """Create or fully replace the deal for this Opportunity Id; True when created."""
+    repo = DealRepository(session)
+    deal = repo.by_external_id(external_id, for_update=True)
+    created = deal is None
+    before = None if deal is None else _snapshot(deal)
+    if deal is None:
+        deal = Deal(external_id=external_id, status="draft", lock_version=1)
+    else:
+        deal.lock_version += 1
+        deal.deleted_at = None
+    deal.name = data.name
+    for column, value in _attribute_columns(data.attributes).items():
+        setattr(deal, column, value)
+    deal.terms = _stored_terms(data.terms)
+    deal.playbook_key = data.playbook
+    if created:
+        repo.add(deal)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "deal.created" if created else "deal.updated",
+        "deal",
+        external_id,
+        before=before,
+        after=_snapshot(deal),
+    )
+    return deal, created
+
+
+def update_deal(session: Session, actor: Principal, external_id: str, data: DealUpdate) -> Deal:
+    """Apply a partial update (`model_dump(exclude_unset=True)` semantics)."""
+    deal = DealRepository(session).by_external_id(external_id, for_update=True)
+    if deal is None or deal.deleted_at is not None:
+        raise NotFound(f"deal {external_id!r} does not exist")
+    before = _snapshot(deal)
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes:
+        deal.name = data.name
+    if "playbook" in changes:
+        deal.playbook_key = data.playbook
+    if data.attributes is not None:
+        given = data.attributes.model_fields_set | set(data.attributes.__pydantic_extra__ or {})
+        columns = _attribute_columns(data.attributes)
+        for name in KNOWN_ATTRIBUTES:
+            if name in given:
+                setattr(deal, name, columns[name])
+        extra = dict(deal.extra_attributes or {})
+        extra.update(columns["extra_attributes"])
+        deal.extra_attributes = extra
+    if data.terms is not None:
+        merged = dict(deal.terms)
+        for key, value in data.terms.items():
+            if value is None:
+                merged.pop(key, None)
+        merged.update(_stored_terms(data.terms))
+        deal.terms = merged
+    deal.lock_version += 1
+    session.flush()
+    audit.record(
+        session, actor, "deal.updated", "deal", external_id, before=before, after=_snapshot(deal)
+    )
+    return deal
+
+
+def run_check(
+    session: Session, registry: PlaybookRegistry, actor: Principal, external_id: str
+) -> DealCheck:
+    """Check the deal's current terms and keep the result in its history."""
+    deal = get_deal(session, external_id)
+    attributes = attributes_of(deal)
+    engine_attrs = engine_attributes(attributes)
+    published = resolve(registry.published_sync(), engine_attrs, deal.playbook_key)
+    terms = parse_terms(published, deal.terms)
+    result = evaluate(published.compiled, terms, engine_attrs)
+    body = check_body(published, result)
+    now = utcnow()
+    stored = DealRepository(session).add_check(
+        DealCheck(
+            deal_id=deal.id,
+            playbook_version_id=published.version_id,
+            playbook_key=published.key,
+            playbook_version=published.number,
+            verdict=result.verdict.value,
+            variance_score=result.variance_score,
+            terms=dict(deal.terms),
+            attributes=attributes.model_dump(mode="json", exclude_none=True),
+            result=body,
+            checked_by=actor.actor,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    deal.last_verdict = result.verdict.value
+    deal.last_variance_score = result.variance_score
+    deal.last_checked_at = now
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "deal.checked",
+        "deal",
+        external_id,
+        after={
+            "check_id": stored.id,
+            "verdict": body["verdict"],
+            "variance_score": body["variance_score"],
+            "playbook": f"{published.key}/{published.number}",
+        },
+    )
+    return stored
+
+
+def read_check(check: DealCheck, external_id: str) -> DealCheckRead:
+    return DealCheckRead(
+        id=check.id,
+        external_id=external_id,
+        checked_at=check.created_at,
+        checked_by=check.checked_by,
+        result=CheckResponse.model_validate(check.result),
+    )

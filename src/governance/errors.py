@@ -1,0 +1,254 @@
+"""The error hierarchy and the one handler that renders RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from governance.engine.document import Problem, format_loc
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://governance.example/problems/"
+
+
+class FieldProblem(BaseModel):
+    """One offending field: its path in the request body and what is wrong with it."""
+
+    field: str
+    loc: list[str | int]
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error response of this API."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+class GovernanceError(Exception):
+    """Base for expected refusals; each subclass is one HTTP status and problem type."""
+
+    status_code = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[Problem] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = headers
+
+
+class Unauthorized(GovernanceError):
+    status_code = 401
+    title = "Missing or invalid API key"
+    slug = "unauthorized"
+
+
+class Forbidden(GovernanceError):
+    status_code = 403
+    title = "Not allowed for this key"
+    slug = "forbidden"
+
+
+class NotFound(GovernanceError):
+    status_code = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(GovernanceError):
+    status_code = 409
+    title = "Conflict with the current state"
+    slug = "conflict"
+
+
+class PreconditionFailed(GovernanceError):
+    status_code = 412
+    title = "The resource changed since you read it"
+    slug = "precondition-failed"
+
+
+class UnsupportedMediaType(GovernanceError):
+    status_code = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+
+class InvalidInput(GovernanceError):
+    status_code = 422
+    title = "Invalid request"
+    slug = "invalid-request"
+
+
+class InvalidPlaybook(InvalidInput):
+    title = "Invalid playbook document"
+    slug = "invalid-playbook"
+
+
+class InvalidDeal(InvalidInput):
+    title = "The deal does not fit the playbook"
+    slug = "invalid-deal"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    slug: str,
+    detail: str | None = None,
+    errors: Sequence[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ProblemDetails(
+        type=TYPE_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        errors=list(errors) if errors else None,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+# Pydantic puts the tag of a discriminated union in the path (`terms.0.number.band`); users
+# think of `terms[0].band`, so the tags of the playbook document's unions are dropped.
+UNION_TAGS = frozenset({"number", "choice", "flag"})
+
+
+def clean_loc(loc: Sequence[Any]) -> list[str | int]:
+    """A pydantic location as the user's field path: no union tags or type markers."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, int):
+            out.append(part)
+            continue
+        text = str(part)
+        if "[" in text or text.startswith("function-"):
+            continue
+        if text in UNION_TAGS and out and isinstance(out[-1], int):
+            continue
+        out.append(text)
+    return out
+
+
+def _field_problem(loc: Sequence[Any], message: str) -> FieldProblem:
+    clean = clean_loc(loc)
+    return FieldProblem(field=format_loc(tuple(clean)) or "body", loc=clean, message=message)
+
+
+async def _governance_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GovernanceError)
+    errors = [_field_problem(p.loc, p.message) for p in exc.errors]
+    detail = exc.detail
+    if detail is None and errors:
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return problem_response(
+        exc.status_code, exc.title, exc.slug, detail, errors, headers=exc.headers
+    )
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        # Drop "body"/"query" and pydantic's union-branch tags so the path is the user's field.
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            where = loc[0]
+            loc = loc[1:]
+            if where != "body":
+                loc = [where, *loc]
+        errors.append(_field_problem(loc, str(err.get("msg", "invalid"))))
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return problem_response(422, "Invalid request", "invalid-request", detail, errors)
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the API documents for this path (Starlette names only one route's)."""
+    app = request.app
+    patterns: list[tuple[re.Pattern[str], str]] | None = getattr(app.state, "allow_patterns", None)
+    if patterns is None:
+        patterns = []
+        for path, operations in app.openapi()["paths"].items():
+            regex = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"
+            methods = ", ".join(sorted(m.upper() for m in operations))
+            patterns.append((re.compile(regex), methods))
+        app.state.allow_patterns = patterns
+    for pattern, methods in patterns:
+        if pattern.match(request.url.path):
+            return methods
+    return None
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers["Allow"] = allowed
+    return problem_response(
+        exc.status_code,
+        str(exc.detail) if exc.detail else "HTTP error",
+        slug,
+        headers=headers or None,
+    )
+
+
+async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(500, "Internal server error", "internal-error", "This is a bug.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error the app can answer with becomes problem+json."""
+    app.add_exception_handler(GovernanceError, _governance_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries documenting a route's problem+json answers in the OpenAPI file."""
+    descriptions = {
+        400: "Bad request",
+        401: "Missing or invalid API key",
+        403: "The key's role may not do this",
+        404: "Not found",
+        409: "Conflicts with the current state",
+        412: "If-Match does not match the current version",
+        415: "Unsupported media type",
+        422: "Invalid request: `errors` names each offending field",
+    }
+    return {
+        s: {
+            "description": descriptions[s],
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+        }
+        for s in statuses
+    }

@@ -1,0 +1,30 @@
+"""Opaque cursors for keyset paging (stable under inserts, unlike offsets)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from governance.engine.document import Problem
+from governance.errors import InvalidInput
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The id a cursor points past, or None for the first page; 422 for a forged cursor."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = raw.partition(":")
+        if kind != "id":
+            raise ValueError(kind)
+        return int(value)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput(
+            "cursor is not one this API issued",
+            errors=[Problem(("query", "cursor"), "not a cursor this API issued")],
+        ) from None

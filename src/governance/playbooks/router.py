@@ -1,0 +1,337 @@
+"""HTTP routes for playbooks: leadership edits drafts, owners sign off, everyone reads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from governance.auth.dependencies import Anyone, PlaybookEditor, Signer
+from governance.db import Database, get_session
+from governance.engine.document import (
+    KEY_PATTERN,
+    PLAYBOOK_KEY_PATTERN,
+    PlaybookDocument,
+    Problem,
+    Rule,
+    Term,
+)
+from governance.errors import InvalidPlaybook, problem_responses
+from governance.playbooks import formats
+from governance.playbooks import service as playbook_service
+from governance.playbooks.models import PlaybookVersion
+from governance.playbooks.registry import PlaybookRegistry
+from governance.playbooks.schemas import (
+    ImportResult,
+    NewVersion,
+    PlaybookList,
+    PlaybookRead,
+    SignoffCreate,
+    VersionRead,
+    VersionStatus,
+)
+
+router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
+
+DbSession = Annotated[Session, Depends(get_session)]
+PlaybookKeyPath = Annotated[str, Path(pattern=PLAYBOOK_KEY_PATTERN, max_length=64)]
+Number = Annotated[int, Path(ge=1, le=1_000_000)]
+TermKeyPath = Annotated[str, Path(pattern=KEY_PATTERN, max_length=64)]
+IfMatch = Annotated[
+    str | None,
+    Header(max_length=200, description="The version's etag; a stale one gets 412."),
+]
+READ = problem_responses(401, 403, 404, 422)
+WRITE = problem_responses(401, 403, 404, 409, 412, 422)
+
+
+def _version_response(
+    session: Session, response: Response, key: str, version: PlaybookVersion
+) -> VersionRead:
+    playbook = playbook_service.get_playbook(session, key)
+    read = playbook_service.read_version(session, playbook, version)
+    response.headers["ETag"] = read.etag
+    return read
+
+
+@router.get("", response_model=PlaybookList, summary="List playbooks", responses=READ)
+def list_playbooks(principal: Anyone, session: DbSession) -> PlaybookList:
+    return PlaybookList(
+        items=[playbook_service.read_playbook(p) for p in playbook_service.list_playbooks(session)]
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=VersionRead,
+    summary="Create a playbook; its document becomes draft version 1",
+    responses=WRITE,
+)
+def create_playbook(
+    body: PlaybookDocument, principal: PlaybookEditor, session: DbSession, response: Response
+) -> VersionRead:
+    version = playbook_service.create_playbook(session, principal, body)
+    return _version_response(session, response, body.key, version)
+
+
+@router.post(
+    "/import",
+    response_model=ImportResult,
+    summary="Import a whole document (YAML or JSON); `publish=true` (admin) publishes at once",
+    responses=problem_responses(401, 403, 409, 412, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/PlaybookDocument"}},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def import_playbook(
+    request: Request,
+    principal: PlaybookEditor,
+    publish: Annotated[bool, Query(description="Publish at once (admin only).")] = False,
+) -> ImportResult:
+    text = (await request.body()).decode("utf-8", errors="replace")
+    doc = formats.parse_text(text, request.headers.get("content-type", "application/yaml"))
+    registry: PlaybookRegistry = request.app.state.registry
+    db: Database = request.app.state.db
+
+    def work() -> ImportResult:
+        with db.unit_of_work() as session:
+            version, outcome = playbook_service.import_document(
+                session, principal, doc, publish_now=publish
+            )
+            result = ImportResult(
+                key=doc.key,
+                version=version.number,
+                status=VersionStatus(version.status),
+                outcome=outcome,
+            )
+        if outcome == "published":
+            registry.invalidate()
+        return result
+
+    return await run_in_threadpool(work)
+
+
+@router.get(
+    "/{key}", response_model=PlaybookRead, summary="A playbook and its versions", responses=READ
+)
+def get_playbook(key: PlaybookKeyPath, principal: Anyone, session: DbSession) -> PlaybookRead:
+    return playbook_service.read_playbook(playbook_service.get_playbook(session, key))
+
+
+@router.get(
+    "/{key}/export",
+    response_model=PlaybookDocument,
+    summary="Export a version's document (published by default) as JSON or YAML",
+    responses={
+        200: {"content": {"application/yaml": {"schema": {"type": "string"}}}},
+        **READ,
+    },
+)
+def export_playbook(
+    key: PlaybookKeyPath,
+    principal: Anyone,
+    session: DbSession,
+    request: Request,
+    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    format: Annotated[str | None, Query(pattern="^(json|yaml)$")] = None,
+) -> Response:
+    chosen = playbook_service.version_to_export(session, key, version)
+    doc = playbook_service.document_of(chosen)
+    accept = request.headers.get("accept", "")
+    wants_yaml = format == "yaml" or (format is None and "yaml" in accept)
+    headers = {"X-Playbook-Version": str(chosen.number)}
+    if wants_yaml:
+        return Response(formats.to_yaml(doc), media_type="application/yaml", headers=headers)
+    return Response(formats.to_json(doc), media_type="application/json", headers=headers)
+
+
+@router.post(
+    "/{key}/versions",
+    status_code=201,
+    response_model=VersionRead,
+    summary="Start a new draft version (a copy of the latest, or the given document)",
+    responses=WRITE,
+)
+def create_version(
+    key: PlaybookKeyPath,
+    principal: PlaybookEditor,
+    session: DbSession,
+    response: Response,
+    body: NewVersion | None = None,
+) -> VersionRead:
+    version = playbook_service.create_version(
+        session, principal, key, body.document if body else None
+    )
+    return _version_response(session, response, key, version)
+
+
+@router.get(
+    "/{key}/versions/{number}",
+    response_model=VersionRead,
+    summary="A version: document, changed terms, sign-offs",
+    responses=READ,
+)
+def get_version(
+    key: PlaybookKeyPath, number: Number, principal: Anyone, session: DbSession, response: Response
+) -> VersionRead:
+    _playbook, version = playbook_service.get_version(session, key, number)
+    return _version_response(session, response, key, version)
+
+
+@router.put(
+    "/{key}/versions/{number}",
+    response_model=VersionRead,
+    summary="Replace a draft's whole document",
+    responses=WRITE,
+)
+def put_version(
+    key: PlaybookKeyPath,
+    number: Number,
+    body: PlaybookDocument,
+    principal: PlaybookEditor,
+    session: DbSession,
+    response: Response,
+    if_match: IfMatch = None,
+) -> VersionRead:
+    version = playbook_service.update_version(session, principal, key, number, body, if_match)
+    return _version_response(session, response, key, version)
+
+
+@router.put(
+    "/{key}/versions/{number}/terms/{term_key}",
+    response_model=VersionRead,
+    summary="Add or replace one term of a draft",
+    responses=WRITE,
+)
+def put_term(
+    key: PlaybookKeyPath,
+    number: Number,
+    term_key: TermKeyPath,
+    body: Term,
+    principal: PlaybookEditor,
+    session: DbSession,
+    response: Response,
+    if_match: IfMatch = None,
+) -> VersionRead:
+    _same_key(term_key, body.key)
+    version = playbook_service.put_term(session, principal, key, number, body, if_match)
+    return _version_response(session, response, key, version)
+
+
+@router.delete(
+    "/{key}/versions/{number}/terms/{term_key}",
+    response_model=VersionRead,
+    summary="Remove one term from a draft",
+    responses=WRITE,
+)
+def delete_term(
+    key: PlaybookKeyPath,
+    number: Number,
+    term_key: TermKeyPath,
+    principal: PlaybookEditor,
+    session: DbSession,
+    response: Response,
+    if_match: IfMatch = None,
+) -> VersionRead:
+    version = playbook_service.delete_term(session, principal, key, number, term_key, if_match)
+    return _version_response(session, response, key, version)
+
+
+@router.put(
+    "/{key}/versions/{number}/rules/{rule_key}",
+    response_model=VersionRead,
+    summary="Add or replace one rule of a draft",
+    responses=WRITE,
+)
+def put_rule(
+    key: PlaybookKeyPath,
+    number: Number,
+    rule_key: TermKeyPath,
+    body: Rule,
+    principal: PlaybookEditor,
+    session: DbSession,
+    response: Response,
+    if_match: IfMatch = None,
+) -> VersionRead:
+    _same_key(rule_key, body.key)
+    version = playbook_service.put_rule(session, principal, key, number, body, if_match)
+    return _version_response(session, response, key, version)
+
+
+@router.delete(
+    "/{key}/versions/{number}/rules/{rule_key}",
+    response_model=VersionRead,
+    summary="Remove one rule from a draft",
+    responses=WRITE,
+)
+def delete_rule(
+    key: PlaybookKeyPath,
+    number: Number,
+    rule_key: TermKeyPath,
+    principal: PlaybookEditor,
+    session: DbSession,
+    response: Response,
+    if_match: IfMatch = None,
+) -> VersionRead:
+    version = playbook_service.delete_rule(session, principal, key, number, rule_key, if_match)
+    return _version_response(session, response, key, version)
+
+
+@router.post(
+    "/{key}/versions/{number}/signoffs",
+    status_code=201,
+    response_model=VersionRead,
+    summary="Sign off a draft for an owner group (its approvers, or an admin as override)",
+    responses=WRITE,
+)
+def sign_off(
+    key: PlaybookKeyPath,
+    number: Number,
+    body: SignoffCreate,
+    principal: Signer,
+    session: DbSession,
+    response: Response,
+) -> VersionRead:
+    playbook_service.sign_off(session, principal, key, number, body.group, body.note)
+    _playbook, version = playbook_service.get_version(session, key, number)
+    return _version_response(session, response, key, version)
+
+
+@router.post(
+    "/{key}/versions/{number}/publish",
+    response_model=VersionRead,
+    summary="Publish a signed-off draft; the previous version is superseded",
+    responses=WRITE,
+)
+def publish(
+    key: PlaybookKeyPath,
+    number: Number,
+    principal: PlaybookEditor,
+    session: DbSession,
+    request: Request,
+    response: Response,
+) -> VersionRead:
+    version = playbook_service.publish(session, principal, key, number)
+    registry: PlaybookRegistry = request.app.state.registry
+    read = _version_response(session, response, key, version)
+    session.commit()  # commit before dropping the cache so no reader reloads the old index
+    registry.invalidate()
+    return read
+
+
+def _same_key(path_key: str, body_key: str) -> None:
+    if path_key != body_key:
+        raise InvalidPlaybook(
+            errors=[
+                Problem(("key",), f"the body's key {body_key!r} must match the URL's {path_key!r}")
+            ]
+        )

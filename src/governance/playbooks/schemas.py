@@ -1,0 +1,90 @@
+"""Playbook payloads. The document itself is `governance.engine.document.PlaybookDocument`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from governance.engine.document import GroupName, PlaybookDocument
+
+
+class VersionStatus(StrEnum):
+    draft = "draft"
+    published = "published"
+    superseded = "superseded"
+
+
+class SignoffCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    group: GroupName = Field(description="The owner group signing off the terms it owns.")
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class SignoffRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    group: str
+    signed_by: str
+    admin_override: bool
+    note: str | None
+    created_at: datetime
+    current: bool = Field(description="False when the draft changed after this sign-off.")
+
+
+class VersionSummary(BaseModel):
+    number: int
+    status: VersionStatus
+    created_at: datetime
+    created_by: str
+    published_at: datetime | None
+    published_by: str | None
+
+
+class VersionRead(VersionSummary):
+    key: str
+    etag: str = Field(description="Send back as If-Match to update this draft safely.")
+    document: PlaybookDocument
+    changed_terms: list[str] = Field(
+        description="Terms whose definition differs from the published version (added, removed "
+        "or changed, including by a rule that targets them)."
+    )
+    required_signoffs: list[str] = Field(description="Owner groups that must sign off to publish.")
+    missing_signoffs: list[str]
+    signoffs: list[SignoffRead]
+
+
+class PlaybookRead(BaseModel):
+    key: str
+    name: str
+    published_version: int | None
+    draft_version: int | None
+    scope: dict[str, str] = Field(description="Scope of the published version (else the latest).")
+    versions: list[VersionSummary]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PlaybookList(BaseModel):
+    items: list[PlaybookRead]
+
+
+class NewVersion(BaseModel):
+    """Start a new draft: from a whole document, or (empty body) a copy of the latest version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    document: PlaybookDocument | None = None
+
+
+class ImportResult(BaseModel):
+    key: str
+    version: int
+    status: VersionStatus
+    outcome: str = Field(description="`created`, `updated`, `unchanged` or `published`.")
+
+
+JsonDocument = dict[str, Any]

@@ -1,0 +1,134 @@
+"""Shared fixtures: a migrated database per test (SQLite file copy, or truncated PostgreSQL),
+the app over ASGI, and one API key per role."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+
+from governance import migrate
+from governance.app import create_app
+from governance.auth import service as auth_service
+from governance.auth.principal import SYSTEM
+from governance.auth.schemas import ApiKeyCreate, Role
+from governance.db import Base, Database
+from governance.settings import Settings
+
+PG_URL = os.environ.get("GOVERNANCE_TEST_DATABASE_URL")
+DEMO = Path(__file__).resolve().parents[1] / "src" / "governance" / "demo" / "standard.yaml"
+
+
+def pytest_report_header() -> str:
+    return f"database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite (per-test file)'}"
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Run every migration once per session: on PostgreSQL from base, on SQLite into a template."""
+    if PG_URL:
+        engine = create_engine(PG_URL)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        migrate.upgrade(PG_URL)
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture
+def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database for one test."""
+    if PG_URL:
+        yield PG_URL
+        engine = create_engine(PG_URL)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return
+    path = tmp_path / "test.db"
+    shutil.copyfile(migrated_template, path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, db_pool_size=5)
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[FastAPI]:
+    application = create_app(settings)
+    yield application
+    application.state.db.dispose()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+class Keys:
+    """Secrets of keys created for a test, with helpers to build auth headers."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.secrets: dict[str, str] = {}
+
+    def create(self, name: str, role: Role, groups: list[str] | None = None) -> str:
+        with self.db.unit_of_work() as session:
+            _key, secret = auth_service.create_key(
+                session, SYSTEM, ApiKeyCreate(name=name, role=role, groups=groups or [])
+            )
+        self.secrets[name] = secret
+        return secret
+
+    def headers(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secrets[name]}"}
+
+
+@pytest.fixture
+def keys(db: Database) -> Keys:
+    """One key per role (named after it), plus approvers for the demo playbook's owner groups."""
+    made = Keys(db)
+    for role in Role:
+        made.create(role.value, role, ["finance"] if role is Role.approver else None)
+    for group in ("finance", "legal", "sales", "product", "security"):
+        made.create(f"approver_{group}", Role.approver, [group])
+    return made
+
+
+@pytest.fixture
+def demo_yaml() -> str:
+    return DEMO.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+async def demo_published(client: httpx.AsyncClient, keys: Keys, demo_yaml: str) -> None:
+    """The demo playbook, imported and published by an admin."""
+    response = await client.post(
+        "/v1/playbooks/import?publish=true",
+        content=demo_yaml,
+        headers={**keys.headers("admin"), "Content-Type": "application/yaml"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "published"
