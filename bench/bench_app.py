@@ -16,4 +16,7 @@ def create_bench_app() -> FastAPI:
     async def echo(body: dict[str, Any]) -> dict[str, Any]:
         return body
 
+    # Match the echo route first, as the service matches /v1/checks first, so routing costs
+    # both the same and the ratio measures the check itself.
+    app.router.routes.insert(0, app.router.routes.pop())
     return app

@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return problem_response(503, "Database unavailable", "not-ready")
         return JSONResponse({"status": "ready"})
 
-    for router in (api_keys_router, playbooks_router, checks_router, deals_router, audit_router):
+    # Routes match in order: the check, called on every opportunity page view, goes first.
+    for router in (checks_router, deals_router, playbooks_router, api_keys_router, audit_router):
         app.include_router(router)
     _complete_openapi(app)
     return app

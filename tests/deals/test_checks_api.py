@@ -144,7 +144,6 @@ async def test_large_deal_routes_top_discount_tier_to_cfo(
         ({"discount_pct": "eighteen"}, "terms.discount_pct", "not a finite number"),
         ({"support_level": "diamond"}, "terms.support_level", "not an option"),
         ({"uncapped_liability": "maybe"}, "terms.uncapped_liability", "true or false"),
-        ({"discount_pct": "1e16"}, "terms.discount_pct", "below 10^15"),
         ({"discount_pct": "1e30"}, "terms.discount_pct", "out of range"),
     ],
 )

@@ -263,6 +263,8 @@ def test_a_missing_term_still_names_the_rules_that_touched_it(
     result = run(playbook, {"contract_months": 36})
     assert result.terms[0].status is Status.missing
     assert result.terms[0].rules == ("multi_year",)
+    # The band shows what the rep could agree alone under the rules that fired.
+    assert result.terms[0].band == EffectiveBand(low=D(0), high=D(20), walk_away=D(40))
 
 
 def test_every_condition_of_a_rule_must_hold(build: Build, run: Check) -> None:

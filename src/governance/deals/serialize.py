@@ -88,6 +88,11 @@ _STATIC: dict[tuple[int, str], dict[str, Any]] = {}
 
 
 def _term(published: Published, term: TermResult) -> dict[str, Any]:
+    # Choice, flag and missing results are shared objects prebuilt by the compiled playbook,
+    # so their JSON is remembered (keyed by identity, holding the object so the id stays its).
+    hit = _SHARED.get(id(term))
+    if hit is not None and hit[0] is term:
+        return hit[1]
     out = _static(published, term).copy()
     value = term.value
     out["value"] = number(value) if isinstance(value, Decimal) else value
@@ -98,7 +103,14 @@ def _term(published: Published, term: TermResult) -> dict[str, Any]:
     out["approvers"] = list(term.approvers)
     out["band"] = _band(term.band)
     out["rules"] = list(term.rules)
+    if (term.kind != "number" or term.value is None) and not term.rules:
+        if len(_SHARED) >= 50_000:
+            _SHARED.clear()
+        _SHARED[id(term)] = (term, out)
     return out
+
+
+_SHARED: dict[int, tuple[TermResult, dict[str, Any]]] = {}
 
 
 def _ask_value(value: object) -> object:

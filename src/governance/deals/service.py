@@ -25,7 +25,6 @@ from governance.deals.schemas import (
 )
 from governance.deals.serialize import check_body
 from governance.engine import DealInputError, evaluate
-from governance.engine.document import Problem
 from governance.engine.results import TermValue, Verdict
 from governance.errors import InvalidDeal, NotFound
 from governance.playbooks.registry import PlaybookRegistry, Published, resolve
@@ -34,8 +33,6 @@ KNOWN_ATTRIBUTES = (
     "region", "segment", "product_line", "team", "currency", "amount", "stage", "close_date",
     "owner_rep", "value_position",
 )  # fmt: skip
-MAX_MAGNITUDE = Decimal(10) ** 15
-MAX_PLACES = 8
 
 
 def engine_attributes(attributes: DealAttributes) -> dict[str, object]:
@@ -58,25 +55,9 @@ def engine_attributes(attributes: DealAttributes) -> dict[str, object]:
 def parse_terms(published: Published, raw: Mapping[str, object]) -> dict[str, TermValue]:
     """Typed term values, or 422 naming each offending term."""
     try:
-        parsed = published.compiled.parse_terms(raw)
+        return published.compiled.parse_terms(raw)
     except DealInputError as exc:
         raise InvalidDeal(errors=exc.problems) from None
-    problems = []
-    for key, value in parsed.items():
-        if isinstance(value, Decimal) and not isinstance(value, bool):
-            exponent = value.as_tuple().exponent
-            if abs(value) >= MAX_MAGNITUDE or (
-                isinstance(exponent, int) and exponent < -MAX_PLACES
-            ):
-                problems.append(
-                    Problem(
-                        ("terms", key),
-                        f"{key} must be below 10^15 in size with at most {MAX_PLACES} decimals",
-                    )
-                )
-    if problems:
-        raise InvalidDeal(errors=problems)
-    return parsed
 
 
 def check(index: tuple[Published, ...], request: CheckRequest) -> dict[str, Any]:

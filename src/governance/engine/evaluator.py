@@ -81,7 +81,7 @@ def evaluate(
 
     append = results.append
     weighted = ZERO
-    weights = compiled.total_weight
+    unstated: list[Decimal] = []  # weights of missing terms, left out of the score
     blocked = exception = False
     steps: dict[tuple[int, str], list[str]] = {}
     trades: list[Trade] = []
@@ -96,7 +96,7 @@ def evaluate(
                 if adjustment is None
                 else term.missing(adjustment[2], adjustment[0])
             )
-            weights -= weight
+            unstated.append(weight)
             continue
         if adjustment is not None:
             shift = adjustment[0]
@@ -151,22 +151,26 @@ def evaluate(
         if tradeable is not None:
             _add_trades(trades, *tradeable, result, fired, terms, attributes, shift)
 
+    score = ZERO
+    if weighted:
+        # The mean's denominator only matters when some term is outside its band; Decimal
+        # subtraction is costly enough to leave out of the loop.
+        weights = compiled.total_weight
+        for weight in unstated:
+            weights -= weight
+        score = weighted / weights
+    approval_steps: list[ApprovalStep] = []
+    for (step, group), keys in sorted(steps.items()):  # a plain loop: no comprehension frame
+        approval_steps.append(_new(ApprovalStep, (group, step, tuple(keys))))
     return _new(
         CheckResult,
         (
             compiled.key,
             compiled.version,
             _VERDICT_BLOCKED if blocked else _NEEDS if exception else _AUTO,
-            weighted / weights if weighted else ZERO,
+            score,
             tuple(results),
-            tuple(
-                [
-                    _new(ApprovalStep, (group, step, tuple(keys)))
-                    for (step, group), keys in sorted(steps.items())
-                ]
-            )
-            if steps
-            else (),
+            tuple(approval_steps),
             tuple(fired),
             tuple(trades),
         ),
