@@ -86,15 +86,15 @@ def test_choice_tier_reached_is_the_first_tier_listing_the_option(build: Build, 
     )
     playbook = build([term])
     bespoke = run(playbook, {"support_level": "bespoke"}).terms[0]
-    assert (bespoke.tier, bespoke.variance, bespoke.approvers) == (1, 1, ("product",))
+    assert (bespoke.tier, bespoke.variance, bespoke.approvers) == (1, D(1), ("product",))
     sovereign = run(playbook, {"support_level": "sovereign"}).terms[0]
     # The same group at two tiers is asked once.
-    assert (sovereign.tier, sovereign.variance, sovereign.approvers) == (2, 2, ("product",))
+    assert (sovereign.tier, sovereign.variance, sovereign.approvers) == (2, D(2), ("product",))
 
 
 def test_choice_without_tiers_blocks_anything_outside_the_band(build: Build, run: Check) -> None:
     result = run(build([support(tiers=[])]), {"support_level": "platinum"}).terms[0]
-    assert (result.status, result.variance, result.variance_ratio) == (Status.blocked, 1, 1)
+    assert (result.status, result.variance, result.variance_ratio) == (Status.blocked, D(1), D(1))
 
 
 def test_unknown_option_is_refused(build: Build) -> None:
@@ -107,7 +107,7 @@ def test_unknown_option_is_refused(build: Build) -> None:
 def test_flag_at_preferred_value_is_within(build: Build, run: Check) -> None:
     result = run(build([liability()]), {"uncapped_liability": False}).terms[0]
     assert result.kind == "flag"
-    assert (result.status, result.variance, result.variance_ratio) == (Status.within, 0, 0)
+    assert (result.status, result.variance, result.variance_ratio) == (Status.within, D(0), D(0))
     assert result.band == EffectiveBand(preferred=False)
 
 
@@ -124,13 +124,13 @@ def test_flag_preferring_true(build: Build, run: Check) -> None:
     playbook = build([liability(key="auto_renewal", preferred=True, tiers=[{"approver": "cfo"}])])
     assert run(playbook, {"auto_renewal": True}).terms[0].status is Status.within
     off = run(playbook, {"auto_renewal": False}).terms[0]
-    assert (off.status, off.variance, off.variance_ratio) == (Status.exception, 1, D("0.5"))
+    assert (off.status, off.variance, off.variance_ratio) == (Status.exception, D(1), D("0.5"))
     assert off.approvers == ("cfo",)
 
 
 def test_flag_without_tiers_off_preferred_is_blocked(build: Build, run: Check) -> None:
     result = run(build([liability(tiers=[])]), {"uncapped_liability": True}).terms[0]
-    assert (result.status, result.variance, result.variance_ratio) == (Status.blocked, 1, 1)
+    assert (result.status, result.variance, result.variance_ratio) == (Status.blocked, D(1), D(1))
     assert result.approvers == ()
     assert result.tier is None
 

@@ -104,7 +104,7 @@ def test_unstated_terms_are_missing_not_errors(three: CompiledPlaybook, run: Che
         ("c", Status.missing),
     ]
     missing = result.terms[1]
-    assert (missing.value, missing.variance, missing.variance_ratio) == (None, 0, 0)
+    assert (missing.value, missing.variance, missing.variance_ratio) == (None, D(0), D(0))
     assert missing.approvers == ()
     assert missing.band == EffectiveBand(low=D(0), high=D(10), walk_away=D(30))
     assert result.verdict is Verdict.auto_approved
@@ -131,6 +131,21 @@ def test_a_number_term_needs_a_finite_number(three: CompiledPlaybook, raw: objec
     with pytest.raises(DealInputError) as caught:
         three.parse_terms({"a": raw})
     assert caught.value.problems[0].loc == ("terms", "a")
+
+
+@pytest.mark.parametrize("raw", ["1e18", "-1e18", 10**30, "9e999999", "1e1000000", D("1E+25")])
+def test_numbers_too_large_for_any_term_are_refused(three: CompiledPlaybook, raw: object) -> None:
+    # Such sizes once made evaluate overflow instead of reporting the input.
+    with pytest.raises(DealInputError) as caught:
+        three.parse_terms({"a": raw})
+    assert caught.value.problems[0].loc == ("terms", "a")
+    assert "out of range" in caught.value.problems[0].message
+
+
+def test_large_and_tiny_numbers_still_evaluate(three: CompiledPlaybook, run: Check) -> None:
+    result = run(three, {"a": "999999999999999999", "b": "-999999999999999999", "c": "1e-999999"})
+    assert [t.status for t in result.terms] == [Status.blocked, Status.better, Status.within]
+    assert result.verdict is Verdict.blocked
 
 
 @pytest.mark.parametrize(("raw", "parsed"), [(7, D(7)), ("7.25", D("7.25")), (" 3 ", D(3))])

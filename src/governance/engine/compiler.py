@@ -691,13 +691,15 @@ def _compile_condition(cond: Condition, doc: PlaybookDocument) -> CompiledCondit
     )
 
 
-# How the evaluator walks the terms: (key, term, weight, precomputed, lower, good, edge, owner,
-# priority, band), with good and edge the band's edges in the term's unit. `precomputed` is None
-# for numbers; the fields after it are only read for numbers (None for choices and flags).
+# How the evaluator walks the terms: (key, term, weight, touchable, precomputed, lower, good, edge,
+# owner, priority, band), with good and edge the band's edges in the term's unit. `touchable`
+# says whether any rule acts on the term. `precomputed` is None for numbers; the fields after it
+# are only read for numbers (None for choices and flags).
 TermPlan = tuple[
     str,
     CompiledTerm,
     Decimal,
+    bool,
     dict[Any, TermResult] | None,
     bool | None,
     Decimal | None,
@@ -815,11 +817,13 @@ class CompiledPlaybook:
         self.trade_rules = {k: tuple(v) for k, v in trade_rules.items()}
 
         # Flat plans for the evaluator (see the type aliases above).
+        touchable = {key for r in self.rules for key in r.touches}
         self._term_plan: tuple[TermPlan, ...] = tuple(
             (
                 t.key,
                 t,
                 t.weight,
+                t.key in touchable,
                 None,
                 t.lower,
                 t.good_unit,
@@ -829,7 +833,19 @@ class CompiledPlaybook:
                 t.plain_band,
             )
             if isinstance(t, CompiledNumber)
-            else (t.key, t, t.weight, t.precomputed, None, None, None, t.owner, t.priority, None)
+            else (
+                t.key,
+                t,
+                t.weight,
+                t.key in touchable,
+                t.precomputed,
+                None,
+                None,
+                None,
+                t.owner,
+                t.priority,
+                None,
+            )
             for t in compiled
         )
         self._rule_plan: tuple[RulePlan, ...] = tuple(
