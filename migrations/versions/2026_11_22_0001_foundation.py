@@ -17,7 +17,10 @@ branch_labels = None
 depends_on = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-MONEY = sa.Numeric(24, 8)
+# Decimals stay exact: NUMERIC on PostgreSQL, text on SQLite (whose NUMERIC rounds through a
+# float). Scores are unconstrained: a ratio far past walk-away can exceed money's range.
+MONEY = sa.Numeric(24, 8).with_variant(sa.String(64), "sqlite")
+SCORE = sa.Numeric().with_variant(sa.String(64), "sqlite")
 TS = sa.DateTime(timezone=True)
 
 
@@ -143,7 +146,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(20), nullable=False, server_default="draft"),
         sa.Column("lock_version", sa.Integer(), nullable=False, server_default="1"),
         sa.Column("last_verdict", sa.String(20)),
-        sa.Column("last_variance_score", MONEY),
+        sa.Column("last_variance_score", SCORE),
         sa.Column("last_checked_at", TS),
         sa.Column("deleted_at", TS),
         *_timestamps(),
@@ -172,7 +175,7 @@ def upgrade() -> None:
         sa.Column("playbook_key", sa.String(64), nullable=False),
         sa.Column("playbook_version", sa.Integer(), nullable=False),
         sa.Column("verdict", sa.String(20), nullable=False),
-        sa.Column("variance_score", MONEY, nullable=False),
+        sa.Column("variance_score", SCORE, nullable=False),
         sa.Column("terms", JSON, nullable=False),
         sa.Column("attributes", JSON, nullable=False),
         sa.Column("result", JSON, nullable=False),

@@ -18,6 +18,7 @@ from governance.auth.router import router as api_keys_router
 from governance.db import Database
 from governance.deals.router import checks_router
 from governance.deals.router import router as deals_router
+from governance.deals.schemas import CheckRequest
 from governance.errors import (
     ProblemDetails,
     install_error_handlers,
@@ -101,7 +102,14 @@ def _complete_openapi(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
-        schema.setdefault("components", {})["securitySchemes"] = {
+        # Bodies a route reads itself (the hot /v1/checks) are declared here.
+        components = schema.setdefault("components", {})
+        for model in (CheckRequest,):
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in model_schema.pop("$defs", {}).items():
+                components["schemas"].setdefault(name, definition)
+            components["schemas"][model.__name__] = model_schema
+        components["securitySchemes"] = {
             SECURITY_SCHEME: {
                 "type": "http",
                 "scheme": "bearer",

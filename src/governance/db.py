@@ -5,13 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
-from fastapi import Request
-from sqlalchemy import JSON, DateTime, Engine, MetaData, Numeric, create_engine, event, func
+from fastapi import Depends, Request
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    Numeric,
+    String,
+    create_engine,
+    event,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -23,8 +35,36 @@ NAMING_CONVENTION = {
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
-# Money and percentages: exact on PostgreSQL; SQLite stores NUMERIC affinity.
-Money = Numeric(24, 8, asdecimal=True)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Decimals stay exact: NUMERIC on PostgreSQL, text on SQLite (whose NUMERIC is a float)."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int | None = None, scale: int | None = None) -> None:
+        super().__init__(precision=precision, scale=scale, asdecimal=True)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(self.impl_instance)
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return format(value, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+# Money: exact, 8 decimal places. Scores and ratios: unconstrained, they can exceed money's range.
+Money = ExactDecimal(24, 8)
+Score = ExactDecimal()
 
 
 def utcnow() -> datetime:
@@ -123,3 +163,8 @@ def get_session(request: Request) -> Iterator[Session]:
     db: Database = request.app.state.db
     with db.unit_of_work() as session:
         yield session
+
+
+# scope="function": commit right after the handler returns and before the response is sent, so
+# a failed commit is the client's error response, and a 2xx means the change is durable.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]

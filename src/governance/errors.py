@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance.engine.document import Problem, format_loc
@@ -173,6 +174,8 @@ async def _governance_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        return problem_response(400, "Bad request", "bad-request", "the body is not valid JSON")
     errors = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
@@ -220,6 +223,28 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    # A unique key taken by a concurrent request between our read and our write.
+    log.info("integrity error: %s", exc)
+    return problem_response(
+        409,
+        "Conflict with a concurrent change",
+        "conflict",
+        "another request changed the same record at the same time; read it again and retry",
+    )
+
+
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    # Values the database cannot store (a NUL character in text, say) that validation let by.
+    log.info("data error: %s", exc)
+    return problem_response(
+        422,
+        "Invalid request",
+        "invalid-request",
+        "a value cannot be stored (for example a NUL character)",
+    )
+
+
 async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return problem_response(500, "Internal server error", "internal-error", "This is a bug.")
@@ -230,6 +255,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GovernanceError, _governance_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -8,6 +8,8 @@ import binascii
 from governance.engine.document import Problem
 from governance.errors import InvalidInput
 
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
+
 
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
@@ -22,7 +24,10 @@ def decode_cursor(cursor: str | None) -> int | None:
         kind, _, value = raw.partition(":")
         if kind != "id":
             raise ValueError(kind)
-        return int(value)
+        last_id = int(value)
+        if not 0 < last_id <= MAX_ID:
+            raise ValueError(value)
+        return last_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput(
             "cursor is not one this API issued",

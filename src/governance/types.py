@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 _ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -20,5 +20,13 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+def _in_utc_range(value: datetime) -> datetime:
+    # 0001-01-01T00:00+01:00 is a valid ISO date-time with no UTC equivalent.
+    try:
+        return value.astimezone(UTC) if value.tzinfo is not None else value
+    except OverflowError:
+        raise ValueError("date-time out of range once converted to UTC") from None
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_in_utc_range)]
 IsoDate = Annotated[date, BeforeValidator(_iso_only)]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query
 
 from governance.audit import service as audit_service
 from governance.audit.schemas import AuditEntryRead, AuditPage
 from governance.auth.dependencies import AuditReader
-from governance.db import get_session
+from governance.db import DbSession
 from governance.errors import problem_responses
 from governance.pagination import decode_cursor, encode_cursor
 from governance.types import IsoDateTime
@@ -26,7 +25,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 )
 def read_audit_log(
     principal: AuditReader,
-    session: Annotated[Session, Depends(get_session)],
+    session: DbSession,
     entity_type: Annotated[str | None, Query(max_length=50)] = None,
     entity_id: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Path, Request
 
 from governance.auth import service as auth_service
 from governance.auth.dependencies import Admin, KeyCache
 from governance.auth.repository import ApiKeyRepository
 from governance.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, ApiKeyRead
-from governance.db import get_session
+from governance.db import DbSession
 from governance.errors import problem_responses
+from governance.pagination import MAX_ID
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
-DbSession = Annotated[Session, Depends(get_session)]
 
 
 @router.post(
@@ -48,7 +47,10 @@ def list_api_keys(principal: Admin, session: DbSession) -> ApiKeyPage:
     responses=problem_responses(401, 403, 404, 422),
 )
 def revoke_api_key(
-    key_id: int, principal: Admin, session: DbSession, request: Request
+    key_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    principal: Admin,
+    session: DbSession,
+    request: Request,
 ) -> ApiKeyRead:
     key = auth_service.revoke_key(session, principal, key_id)
     cache: KeyCache = request.app.state.key_cache

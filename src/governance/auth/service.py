@@ -49,6 +49,7 @@ def create_key(
             "groups only apply to approver keys",
             errors=[Problem(("groups",), "only approver keys belong to stakeholder groups")],
         )
+    generated = secret is None
     secret = secret or new_secret()
     key = ApiKeyRepository(session).add(
         ApiKey(
@@ -56,7 +57,9 @@ def create_key(
             role=data.role.value,
             groups=sorted(set(data.groups)),
             key_hash=hash_key(secret),
-            prefix=secret[:10],
+            # Generated keys are recognisable by their first characters; a key an operator chose
+            # (the bootstrap key) is all secret, so none of it is shown.
+            prefix=secret[:10] if generated else "(chosen)",
             created_by=actor.actor,
         )
     )
@@ -66,7 +69,7 @@ def create_key(
         "api_key.created",
         "api_key",
         key.id,
-        after={"name": key.name, "role": key.role, "groups": key.groups, "prefix": key.prefix},
+        after={"name": key.name, "role": key.role, "groups": key.groups},
     )
     return key, secret
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from governance.db import Base, JSONType, Money, Timestamped, UTCDateTime
+from governance.db import Base, JSONType, Money, Score, Timestamped, UTCDateTime
 
 
 class Deal(Timestamped, Base):
@@ -36,7 +36,7 @@ class Deal(Timestamped, Base):
     lock_version: Mapped[int] = mapped_column(default=1)
     # The latest stored check, denormalised so deal lists need no join.
     last_verdict: Mapped[str | None] = mapped_column(String(20))
-    last_variance_score: Mapped[Decimal | None] = mapped_column(Money)
+    last_variance_score: Mapped[Decimal | None] = mapped_column(Score)
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -51,7 +51,7 @@ class DealCheck(Timestamped, Base):
     playbook_key: Mapped[str] = mapped_column(String(64))
     playbook_version: Mapped[int]
     verdict: Mapped[str] = mapped_column(String(20))
-    variance_score: Mapped[Decimal] = mapped_column(Money)
+    variance_score: Mapped[Decimal] = mapped_column(Score)
     terms: Mapped[dict[str, Any]] = mapped_column(JSONType)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType)
     result: Mapped[dict[str, Any]] = mapped_column(JSONType)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
-from governance.auth.dependencies import Anyone, DealWriter
-from governance.db import get_session
+from governance.auth.dependencies import Anyone, DealWriter, authenticate
+from governance.db import DbSession
 from governance.deals import service as deal_service
 from governance.deals.repository import DealRepository
 from governance.deals.schemas import (
@@ -21,6 +22,7 @@ from governance.deals.schemas import (
     DealRead,
     DealUpdate,
     DealUpsert,
+    salesforce_id_18,
 )
 from governance.engine.results import Verdict
 from governance.errors import problem_responses
@@ -30,7 +32,6 @@ from governance.playbooks.registry import PlaybookRegistry
 checks_router = APIRouter(prefix="/v1/checks", tags=["checks"])
 router = APIRouter(prefix="/v1/deals", tags=["deals"])
 
-DbSession = Annotated[Session, Depends(get_session)]
 ExternalIdPath = Annotated[
     str,
     Path(
@@ -45,8 +46,25 @@ ExternalIdPath = Annotated[
     response_model=CheckResponse,
     summary="Check proposed terms against the playbook, storing nothing",
     responses=problem_responses(401, 403, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}}
+            },
+        }
+    },
 )
-async def check_terms(body: CheckRequest, principal: Anyone, request: Request) -> Response:
+async def check_terms(request: Request) -> Response:
+    # The Salesforce page calls this on every opportunity view, so it skips FastAPI's
+    # dependency and body machinery: same contract and errors, less work per request.
+    await authenticate(request)  # every role may check
+    try:
+        body = CheckRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        ) from None
     registry: PlaybookRegistry = request.app.state.registry
     index = await registry.published()
     return Response(orjson.dumps(deal_service.check(index, body)), media_type="application/json")
@@ -138,7 +156,7 @@ def run_check(
     external_id: ExternalIdPath, principal: DealWriter, session: DbSession, request: Request
 ) -> DealCheckRead:
     check = deal_service.run_check(session, request.app.state.registry, principal, external_id)
-    return deal_service.read_check(check, external_id)
+    return deal_service.read_check(check, salesforce_id_18(external_id))
 
 
 @router.get(
@@ -157,6 +175,6 @@ def list_checks(
     deal = deal_service.get_deal(session, external_id)
     checks = DealRepository(session).checks(deal.id, before_id=decode_cursor(cursor), limit=limit)
     return DealCheckPage(
-        items=[deal_service.read_check(c, external_id) for c in checks],
+        items=[deal_service.read_check(c, deal.external_id) for c in checks],
         next_cursor=encode_cursor(checks[-1].id) if len(checks) == limit else None,
     )

@@ -22,6 +22,7 @@ from governance.deals.schemas import (
     DealUpdate,
     DealUpsert,
     LastCheck,
+    salesforce_id_18,
 )
 from governance.deals.serialize import check_body
 from governance.engine import DealInputError, evaluate
@@ -124,6 +125,7 @@ def _snapshot(deal: Deal) -> dict[str, Any]:
 
 
 def get_deal(session: Session, external_id: str) -> Deal:
+    external_id = salesforce_id_18(external_id)
     deal = DealRepository(session).by_external_id(external_id)
     if deal is None or deal.deleted_at is not None:
         raise NotFound(f"deal {external_id!r} does not exist")
@@ -134,6 +136,7 @@ def upsert_deal(
     session: Session, actor: Principal, external_id: str, data: DealUpsert
 ) -> tuple[Deal, bool]:
     """Create or fully replace the deal for this Opportunity Id; True when created."""
+    external_id = salesforce_id_18(external_id)
     repo = DealRepository(session)
     deal = repo.by_external_id(external_id, for_update=True)
     created = deal is None
@@ -165,6 +168,7 @@ def upsert_deal(
 
 def update_deal(session: Session, actor: Principal, external_id: str, data: DealUpdate) -> Deal:
     """Apply a partial update (`model_dump(exclude_unset=True)` semantics)."""
+    external_id = salesforce_id_18(external_id)
     deal = DealRepository(session).by_external_id(external_id, for_update=True)
     if deal is None or deal.deleted_at is not None:
         raise NotFound(f"deal {external_id!r} does not exist")
@@ -202,6 +206,7 @@ def run_check(
     session: Session, registry: PlaybookRegistry, actor: Principal, external_id: str
 ) -> DealCheck:
     """Check the deal's current terms and keep the result in its history."""
+    external_id = salesforce_id_18(external_id)
     deal = get_deal(session, external_id)
     attributes = attributes_of(deal)
     engine_attrs = engine_attributes(attributes)

@@ -53,6 +53,8 @@ def parse_text(text: str, media_type: str) -> PlaybookDocument:
     if media_type in JSON_TYPES:
         try:
             raw = json.loads(text)
+        except RecursionError:
+            raise InvalidPlaybook("the document is nested too deeply") from None
         except json.JSONDecodeError as exc:
             raise InvalidPlaybook(
                 f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -60,6 +62,8 @@ def parse_text(text: str, media_type: str) -> PlaybookDocument:
     elif media_type in YAML_TYPES or media_type in ("", "text/plain"):
         try:
             raw = yaml.safe_load(text)
+        except RecursionError:
+            raise InvalidPlaybook("the document is nested too deeply") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from governance.auth.dependencies import Anyone, PlaybookEditor, Signer
-from governance.db import Database, get_session
+from governance.db import Database, DbSession
 from governance.engine.document import (
     KEY_PATTERN,
     PLAYBOOK_KEY_PATTERN,
@@ -35,7 +35,6 @@ from governance.playbooks.schemas import (
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
 
-DbSession = Annotated[Session, Depends(get_session)]
 PlaybookKeyPath = Annotated[str, Path(pattern=PLAYBOOK_KEY_PATTERN, max_length=64)]
 Number = Annotated[int, Path(ge=1, le=1_000_000)]
 TermKeyPath = Annotated[str, Path(pattern=KEY_PATTERN, max_length=64)]
