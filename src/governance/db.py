@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -126,6 +126,14 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
+AFTER_COMMIT = "governance.after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the unit of work has committed (never if it rolls back)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
 class Database:
     """An engine and its session factory; one per app or CLI process."""
 
@@ -148,6 +156,8 @@ class Database:
         try:
             yield session
             session.commit()
+            for callback in session.info.pop(AFTER_COMMIT, ()):
+                callback()
         except BaseException:
             session.rollback()
             raise

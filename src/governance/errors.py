@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -223,26 +223,32 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
-    # A unique key taken by a concurrent request between our read and our write.
-    log.info("integrity error: %s", exc)
-    return problem_response(
-        409,
-        "Conflict with a concurrent change",
-        "conflict",
-        "another request changed the same record at the same time; read it again and retry",
-    )
+def _database_refusal(
+    status: int, title: str, slug: str, detail: str
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """A handler for a database refusal that validation cannot foresee."""
+
+    async def handler(_request: Request, exc: Exception) -> JSONResponse:
+        log.info("%s: %s", slug, exc)
+        return problem_response(status, title, slug, detail)
+
+    return handler
 
 
-async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
-    # Values the database cannot store (a NUL character in text, say) that validation let by.
-    log.info("data error: %s", exc)
-    return problem_response(
-        422,
-        "Invalid request",
-        "invalid-request",
-        "a value cannot be stored (for example a NUL character)",
-    )
+# A unique key taken by a concurrent request between our read and our write.
+_integrity_error = _database_refusal(
+    409,
+    "Conflict with a concurrent change",
+    "conflict",
+    "another request changed the same record at the same time; read it again and retry",
+)
+# A value the database cannot store (a NUL character in text, say) that validation let by.
+_data_error = _database_refusal(
+    422,
+    "Invalid request",
+    "invalid-request",
+    "a value cannot be stored (for example a NUL character)",
+)
 
 
 async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:

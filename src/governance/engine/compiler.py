@@ -10,6 +10,7 @@ attribute lookups or method calls.
 from __future__ import annotations
 
 import operator
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -153,7 +154,7 @@ class CompiledRule:
         return conditions_hold(self.plan, terms, attributes)
 
 
-class CompiledTerm:
+class CompiledTerm(ABC):
     """Base for compiled terms; subclasses evaluate one value."""
 
     __slots__ = (
@@ -216,12 +217,15 @@ class CompiledTerm:
             ),
         )
 
+    @abstractmethod
     def band(self, shift: Decimal) -> EffectiveBand:
-        raise NotImplementedError
+        """Implemented by each kind."""
 
+    @abstractmethod
     def parse(self, raw: object) -> TermValue:
-        raise NotImplementedError
+        """Implemented by each kind."""
 
+    @abstractmethod
     def evaluate(
         self,
         value: TermValue,
@@ -229,7 +233,7 @@ class CompiledTerm:
         overrides: list[tuple[int | None, str]] | None,
         rules: tuple[str, ...],
     ) -> TermResult:
-        raise NotImplementedError
+        """Implemented by each kind."""
 
 
 class CompiledNumber(CompiledTerm):

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from governance.auth.dependencies import Anyone, PlaybookEditor, Signer
-from governance.db import Database, DbSession
+from governance.db import Database, DbSession, after_commit
 from governance.engine.document import (
     KEY_PATTERN,
     PLAYBOOK_KEY_PATTERN,
@@ -106,15 +106,14 @@ async def import_playbook(
             version, outcome = playbook_service.import_document(
                 session, principal, doc, publish_now=publish
             )
-            result = ImportResult(
+            if outcome == "published":
+                after_commit(session, registry.invalidate)
+            return ImportResult(
                 key=doc.key,
                 version=version.number,
                 status=VersionStatus(version.status),
                 outcome=outcome,
             )
-        if outcome == "published":
-            registry.invalidate()
-        return result
 
     return await run_in_threadpool(work)
 
@@ -321,10 +320,9 @@ def publish(
 ) -> VersionRead:
     version = playbook_service.publish(session, principal, key, number)
     registry: PlaybookRegistry = request.app.state.registry
-    read = _version_response(session, response, key, version)
-    session.commit()  # commit before dropping the cache so no reader reloads the old index
-    registry.invalidate()
-    return read
+    # Drop the cached index only once committed, so no reader reloads the old one.
+    after_commit(session, registry.invalidate)
+    return _version_response(session, response, key, version)
 
 
 def _same_key(path_key: str, body_key: str) -> None:
