@@ -12,6 +12,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from governance import __version__
+from governance.approvals.router import deals_router as approval_deals_router
+from governance.approvals.router import groups_router as approval_groups_router
+from governance.approvals.router import me_router
+from governance.approvals.router import router as approvals_router
 from governance.audit.router import router as audit_router
 from governance.auth.dependencies import SECURITY_SCHEME, KeyCache
 from governance.auth.router import router as api_keys_router
@@ -84,7 +88,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready"})
 
     # Routes match in order: the check, called on every opportunity page view, goes first.
-    for router in (checks_router, deals_router, playbooks_router, api_keys_router, audit_router):
+    for router in (
+        checks_router,
+        deals_router,
+        approval_deals_router,
+        approvals_router,
+        me_router,
+        approval_groups_router,
+        playbooks_router,
+        api_keys_router,
+        audit_router,
+    ):
         app.include_router(router)
     _complete_openapi(app)
     return app

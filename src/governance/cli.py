@@ -1,4 +1,4 @@
-"""The `governance` command: serve, migrate, playbook import/export, keys, demo."""
+"""The `governance` command: serve, worker, migrate, playbook import/export, keys, demo."""
 
 from __future__ import annotations
 
@@ -58,6 +58,31 @@ def migrate(
     else:
         migrations.upgrade(url, revision)
     typer.echo(f"database at {revision}")
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Run one pass and exit.")] = False,
+) -> None:
+    """Send approval reminders, escalate overdue requests, post webhook notifications."""
+    import logging
+
+    from governance import worker as worker_loop
+    from governance.playbooks.registry import PlaybookRegistry
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    db = Database(settings.database_url)
+    try:
+        if once:
+            registry = PlaybookRegistry(db, settings.playbook_cache_seconds)
+            report = worker_loop.run_once(db, registry, settings)
+            typer.echo(", ".join(f"{k} {v}" for k, v in vars(report).items()))
+            return
+        typer.echo(f"worker polling every {settings.worker_interval_seconds}s; Ctrl-C stops it")
+        worker_loop.run_forever(db, settings)
+    finally:
+        db.dispose()
 
 
 @app.command()

@@ -161,12 +161,29 @@ def _field_problem(loc: Sequence[Any], message: str) -> FieldProblem:
     return FieldProblem(field=format_loc(tuple(clean)) or "body", loc=clean, message=message)
 
 
-async def _governance_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, GovernanceError)
+def _problem_parts(exc: GovernanceError) -> tuple[str | None, list[FieldProblem]]:
     errors = [_field_problem(p.loc, p.message) for p in exc.errors]
     detail = exc.detail
     if detail is None and errors:
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return detail, errors
+
+
+def problem_body(exc: GovernanceError) -> dict[str, Any]:
+    """The problem+json body for a refusal, for answers that carry several (batch results)."""
+    detail, errors = _problem_parts(exc)
+    return ProblemDetails(
+        type=TYPE_BASE + exc.slug,
+        title=exc.title,
+        status=exc.status_code,
+        detail=detail,
+        errors=errors or None,
+    ).model_dump(exclude_none=True)
+
+
+async def _governance_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GovernanceError)
+    detail, errors = _problem_parts(exc)
     return problem_response(
         exc.status_code, exc.title, exc.slug, detail, errors, headers=exc.headers
     )

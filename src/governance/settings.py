@@ -37,6 +37,25 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="How long a verified API key is trusted without a lookup."
     )
     db_pool_size: int = Field(default=10, ge=1)
+    approval_sla_hours: int = Field(
+        default=24,
+        ge=1,
+        le=8760,
+        description="Hours a group has to decide a request, unless its group settings say otherwise.",
+    )
+    escalation_group: str | None = Field(
+        default=None,
+        description="Where overdue requests go when their term has no further tier to escalate to.",
+    )
+    notify_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Webhook posts tried this often before they are parked as dead.",
+    )
+    notify_timeout_seconds: float = Field(default=5.0, gt=0, description="Per webhook post.")
+    worker_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often `governance worker` looks for due work."
+    )
     log_level: str = "INFO"
 
 

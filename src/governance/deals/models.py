@@ -39,6 +39,12 @@ class Deal(Timestamped, Base):
     last_variance_score: Mapped[Decimal | None] = mapped_column(Score)
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Approval review: the playbook version the current review is pinned to (approvals under way
+    # keep the version they started with), and which round of requests is current (a withdrawal
+    # starts a new round; earlier rounds stay as history).
+    review_version_id: Mapped[int | None] = mapped_column(ForeignKey("playbook_versions.id"))
+    approval_round: Mapped[int] = mapped_column(default=1)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class DealCheck(Timestamped, Base):

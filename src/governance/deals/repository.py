@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from governance.deals.models import Deal, DealCheck
@@ -19,6 +19,27 @@ class DealRepository:
         if for_update:
             query = query.with_for_update()
         return self.session.scalar(query)
+
+    def lock(self, deal_id: int) -> Deal:
+        """The deal, re-read under a write lock: changes to one deal's review serialise here.
+
+        PostgreSQL takes a row lock. SQLite has no row locks, so a no-op UPDATE takes the
+        database's write lock before anything is read, and every later read sees the latest
+        committed state.
+        """
+        if self.session.get_bind().dialect.name == "sqlite":
+            self.session.execute(
+                update(Deal)
+                .where(Deal.id == deal_id)
+                .values(lock_version=Deal.lock_version, updated_at=Deal.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+        return self.session.scalars(
+            select(Deal)
+            .where(Deal.id == deal_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
 
     def add(self, deal: Deal) -> Deal:
         self.session.add(deal)

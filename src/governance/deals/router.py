@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from governance.approvals import service as approval_service
 from governance.auth.dependencies import Anyone, DealWriter, authenticate
 from governance.db import DbSession
 from governance.deals import service as deal_service
@@ -116,9 +117,14 @@ def upsert_deal(
     body: DealUpsert,
     principal: DealWriter,
     session: DbSession,
+    request: Request,
     response: Response,
 ) -> DealRead:
-    deal, created = deal_service.upsert_deal(session, principal, external_id, body)
+    deal, created, recheck = deal_service.upsert_deal(session, principal, external_id, body)
+    if recheck:
+        approval_service.recheck(
+            session, request.app.state.registry, principal, external_id, request.app.state.settings
+        )
     response.status_code = 201 if created else 200
     return deal_service.read_deal(deal)
 
@@ -130,9 +136,20 @@ def upsert_deal(
     responses=problem_responses(401, 403, 404, 422),
 )
 def update_deal(
-    external_id: ExternalIdPath, body: DealUpdate, principal: DealWriter, session: DbSession
+    external_id: ExternalIdPath,
+    body: DealUpdate,
+    principal: DealWriter,
+    session: DbSession,
+    request: Request,
 ) -> DealRead:
-    return deal_service.read_deal(deal_service.update_deal(session, principal, external_id, body))
+    deal, recheck = deal_service.update_deal(session, principal, external_id, body)
+    if recheck:
+        # Approvals under way follow the change at once (smart re-approval), so a deal never
+        # stays "approved" with terms nobody approved.
+        approval_service.recheck(
+            session, request.app.state.registry, principal, external_id, request.app.state.settings
+        )
+    return deal_service.read_deal(deal)
 
 
 @router.get(
@@ -155,8 +172,13 @@ def get_deal(external_id: ExternalIdPath, principal: Anyone, session: DbSession)
 def run_check(
     external_id: ExternalIdPath, principal: DealWriter, session: DbSession, request: Request
 ) -> DealCheckRead:
-    check = deal_service.run_check(session, request.app.state.registry, principal, external_id)
-    return deal_service.read_check(check, salesforce_id_18(external_id))
+    # A deal under review or approved also has its approvals re-evaluated (smart re-approval).
+    check, requests = approval_service.recheck(
+        session, request.app.state.registry, principal, external_id, request.app.state.settings
+    )
+    read = deal_service.read_check(check, salesforce_id_18(external_id))
+    read.open_requests = approval_service.open_refs(requests)
+    return read
 
 
 @router.get(

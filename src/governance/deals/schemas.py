@@ -51,6 +51,16 @@ class ValuePosition(StrEnum):
     weak = "weak"
 
 
+class DealStatus(StrEnum):
+    """draft → in_review → approved | rejected | countered (and back to draft on withdrawal)."""
+
+    draft = "draft"
+    in_review = "in_review"
+    approved = "approved"
+    rejected = "rejected"
+    countered = "countered"
+
+
 class DealAttributes(BaseModel):
     """What a deal is, beyond its terms: used for scope resolution and rule conditions.
 
@@ -194,7 +204,7 @@ class DealRead(BaseModel):
     attributes: DealAttributes
     terms: dict[str, bool | int | float | str]
     playbook: str | None
-    status: str
+    status: DealStatus
     last_check: LastCheck | None
     created_at: datetime
     updated_at: datetime
@@ -205,12 +215,28 @@ class DealPage(BaseModel):
     next_cursor: str | None
 
 
+class OpenRequestRef(BaseModel):
+    """An approval request under way, with the playbook version it is pinned to."""
+
+    id: int
+    group: str
+    step: int
+    status: str
+    playbook: str
+    playbook_version: int
+
+
 class DealCheckRead(BaseModel):
     id: int
     external_id: str
     checked_at: datetime
     checked_by: str
     result: CheckResponse
+    open_requests: list[OpenRequestRef] | None = Field(
+        default=None,
+        description="After a stored check: the deal's open approval requests and the playbook "
+        "version each uses (approvals under way keep the version they started with).",
+    )
 
 
 class DealCheckPage(BaseModel):

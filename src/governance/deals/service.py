@@ -26,7 +26,7 @@ from governance.deals.schemas import (
 )
 from governance.deals.serialize import check_body
 from governance.engine import DealInputError, evaluate
-from governance.engine.results import TermValue, Verdict
+from governance.engine.results import CheckResult, TermValue, Verdict
 from governance.errors import InvalidDeal, NotFound
 from governance.playbooks.registry import PlaybookRegistry, Published, resolve
 
@@ -124,6 +124,20 @@ def _snapshot(deal: Deal) -> dict[str, Any]:
     return read_deal(deal).model_dump(mode="json", exclude={"created_at", "updated_at"})
 
 
+def _governed(snapshot: dict[str, Any] | None) -> Any:
+    """What a check depends on: a change here makes an approval under way re-check."""
+    if snapshot is None:
+        return None
+    return (snapshot["terms"], snapshot["attributes"], snapshot["playbook"])
+
+
+def needs_recheck(deal: Deal, before: dict[str, Any] | None) -> bool:
+    """True when a deal under review or approved had its terms or attributes changed."""
+    return deal.status in ("in_review", "approved") and _governed(before) != _governed(
+        _snapshot(deal)
+    )
+
+
 def get_deal(session: Session, external_id: str) -> Deal:
     external_id = salesforce_id_18(external_id)
     deal = DealRepository(session).by_external_id(external_id)
@@ -134,8 +148,11 @@ def get_deal(session: Session, external_id: str) -> Deal:
 
 def upsert_deal(
     session: Session, actor: Principal, external_id: str, data: DealUpsert
-) -> tuple[Deal, bool]:
-    """Create or fully replace the deal for this Opportunity Id; True when created."""
+) -> tuple[Deal, bool, bool]:
+    """Create or fully replace the deal for this Opportunity Id.
+
+    Returns the deal, whether it was created, and whether its review must re-check.
+    """
     external_id = salesforce_id_18(external_id)
     repo = DealRepository(session)
     deal = repo.by_external_id(external_id, for_update=True)
@@ -163,11 +180,16 @@ def upsert_deal(
         before=before,
         after=_snapshot(deal),
     )
-    return deal, created
+    return deal, created, needs_recheck(deal, before)
 
 
-def update_deal(session: Session, actor: Principal, external_id: str, data: DealUpdate) -> Deal:
-    """Apply a partial update (`model_dump(exclude_unset=True)` semantics)."""
+def update_deal(
+    session: Session, actor: Principal, external_id: str, data: DealUpdate
+) -> tuple[Deal, bool]:
+    """Apply a partial update (`model_dump(exclude_unset=True)` semantics).
+
+    Returns the deal and whether its review must re-check.
+    """
     external_id = salesforce_id_18(external_id)
     deal = DealRepository(session).by_external_id(external_id, for_update=True)
     if deal is None or deal.deleted_at is not None:
@@ -199,18 +221,27 @@ def update_deal(session: Session, actor: Principal, external_id: str, data: Deal
     audit.record(
         session, actor, "deal.updated", "deal", external_id, before=before, after=_snapshot(deal)
     )
-    return deal
+    return deal, needs_recheck(deal, before)
 
 
 def run_check(
     session: Session, registry: PlaybookRegistry, actor: Principal, external_id: str
 ) -> DealCheck:
     """Check the deal's current terms and keep the result in its history."""
-    external_id = salesforce_id_18(external_id)
-    deal = get_deal(session, external_id)
+    return check_deal(session, registry, actor, get_deal(session, external_id))[0]
+
+
+def check_deal(
+    session: Session, registry: PlaybookRegistry, actor: Principal, deal: Deal
+) -> tuple[DealCheck, CheckResult, Published]:
+    """Store a check of the deal; a deal under review is checked against its pinned version."""
+    external_id = deal.external_id
     attributes = attributes_of(deal)
     engine_attrs = engine_attributes(attributes)
-    published = resolve(registry.published_sync(), engine_attrs, deal.playbook_key)
+    if deal.review_version_id is not None:
+        published = registry.version(deal.review_version_id)
+    else:
+        published = resolve(registry.published_sync(), engine_attrs, deal.playbook_key)
     terms = parse_terms(published, deal.terms)
     result = evaluate(published.compiled, terms, engine_attrs)
     body = check_body(published, result)
@@ -248,7 +279,7 @@ def run_check(
             "playbook": f"{published.key}/{published.number}",
         },
     )
-    return stored
+    return stored, result, published
 
 
 def read_check(check: DealCheck, external_id: str) -> DealCheckRead:

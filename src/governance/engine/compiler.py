@@ -235,6 +235,14 @@ class CompiledTerm(ABC):
     ) -> TermResult:
         """Implemented by each kind."""
 
+    @abstractmethod
+    def severity(self, value: TermValue) -> Decimal:
+        """How bad `value` is for us: larger is worse, comparable only within this term."""
+
+    def no_worse(self, value: TermValue, than: TermValue) -> bool:
+        """True when `value` is at least as good for us as `than` (smart re-approval)."""
+        return self.severity(value) <= self.severity(than)
+
 
 class CompiledNumber(CompiledTerm):
     """A number term in normalised space: x = sign·v, so larger x is always worse for us."""
@@ -314,6 +322,11 @@ class CompiledNumber(CompiledTerm):
                 f"{self.key}: {raw!r} is out of range; numbers must be below 10^{MAX_DIGITS}"
             )
         return value
+
+    def severity(self, value: TermValue) -> Decimal:
+        number = self.parse(value)
+        assert isinstance(number, Decimal)
+        return number if self.lower else -number
 
     def measure(self, x: Decimal, shift: Decimal) -> tuple[Status, Decimal, int | None]:
         """Status, variance and tier reached for a normalised value under `shift`."""
@@ -508,13 +521,14 @@ class CompiledNumber(CompiledTerm):
 class CompiledChoice(CompiledTerm):
     """A choice term: every option's result is known ahead; rules can only swap approvers."""
 
-    __slots__ = ("outcomes", "plain_band")
+    __slots__ = ("outcomes", "plain_band", "ranks")
 
     def __init__(self, term: ChoiceTerm) -> None:
         super().__init__(
             term.key, "choice", term.owner, term.priority, [t.approver for t in term.tiers]
         )
         rank = {o: i for i, o in enumerate(term.options)}
+        self.ranks = {o: Decimal(i) for o, i in rank.items()}
         best_allowed = min(rank[o] for o in term.band.allowed)
         steps = Decimal(len(term.tiers) + 1)
         self.outcomes: dict[str, tuple[Status, Decimal, Decimal, int | None]] = {}
@@ -545,6 +559,9 @@ class CompiledChoice(CompiledTerm):
                 f"{raw!r} is not an option of {self.key}; options are {list(self.outcomes)}"
             )
         return raw
+
+    def severity(self, value: TermValue) -> Decimal:
+        return self.ranks[str(self.parse(value))]
 
     def _result(
         self, option: str, overrides: list[tuple[int | None, str]] | None, rules: tuple[str, ...]
@@ -602,6 +619,9 @@ class CompiledFlag(CompiledTerm):
         if isinstance(raw, str) and raw.lower() in ("true", "false"):
             return raw.lower() == "true"
         raise ValueError(f"{self.key} is a flag term; {raw!r} is not true or false")
+
+    def severity(self, value: TermValue) -> Decimal:
+        return ZERO if self.parse(value) == self.preferred else ONE
 
     def _result(
         self, value: bool, overrides: list[tuple[int | None, str]] | None, rules: tuple[str, ...]

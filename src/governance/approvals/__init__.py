@@ -1,0 +1,1 @@
+"""Approval routing: requests per group and chain step, decisions, delegation and escalation."""

@@ -1,0 +1,83 @@
+"""Approval requests, approver groups and delegations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from governance.db import Base, JSONType, Timestamped, UTCDateTime
+
+
+class ApprovalRequest(Timestamped, Base):
+    """One (deal, approver group, chain step) of a review round.
+
+    `chain_group` is the group the playbook's chain names; `group` is who holds the request now
+    (they differ after an escalation or a reassignment). Smart re-approval matches on
+    `chain_group`. `terms` keeps, per covered term, what the approver needs to decide: value,
+    band, variance, tier, owner, chain and the rep's justification.
+    """
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (
+        Index("ix_approval_requests_status_group_id", "status", "group", "id"),
+        Index("ix_approval_requests_deal_id_round", "deal_id", "round"),
+        Index("ix_approval_requests_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    round: Mapped[int]
+    check_id: Mapped[int] = mapped_column(ForeignKey("deal_checks.id"))
+    playbook_version_id: Mapped[int] = mapped_column(ForeignKey("playbook_versions.id"))
+    playbook_key: Mapped[str] = mapped_column(String(64))
+    playbook_version: Mapped[int]
+    group: Mapped[str] = mapped_column(String(100))
+    chain_group: Mapped[str] = mapped_column(String(100))
+    step: Mapped[int]
+    terms: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(20))
+    lock_version: Mapped[int] = mapped_column(default=1)
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalation_level: Mapped[int] = mapped_column(default=0)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    on_behalf_of: Mapped[str | None] = mapped_column(String(200))
+    admin_override: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_values: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    counter_terms: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    counter_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApprovalGroup(Timestamped, Base):
+    """Per-group settings: SLA, Slack-compatible webhook, where overdue requests escalate."""
+
+    __tablename__ = "approval_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    sla_hours: Mapped[int | None]
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    escalation_group: Mapped[str | None] = mapped_column(String(100))
+
+
+class Delegation(Timestamped, Base):
+    """While away, `delegator` lets `delegate` decide for the groups they held when delegating."""
+
+    __tablename__ = "delegations"
+    __table_args__ = (Index("ix_delegations_delegate", "delegate"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delegator: Mapped[str] = mapped_column(String(100), unique=True)
+    delegator_groups: Mapped[list[str]] = mapped_column(JSONType)
+    delegate: Mapped[str] = mapped_column(String(100))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,153 @@
+"""Notifications: outbox rows written with the change; the worker posts them to group webhooks.
+
+A post that fails is retried with exponential backoff and jitter, and parked as `dead` after
+`notify_max_attempts`. Nothing here runs inside an API request: a slow or broken webhook can
+never delay or undo a decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy.orm import Session
+
+from governance.approvals.repository import ApprovalRepository
+from governance.db import Database, utcnow
+from governance.notifications.models import Notification
+from governance.notifications.repository import NotificationRepository
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 30.0
+BACKOFF_CAP_SECONDS = 3600.0
+# While a worker posts a claimed row, other workers leave it alone for this long.
+LEASE_SECONDS = 120.0
+
+
+def enqueue(session: Session, event: str, group: str, payload: dict[str, Any]) -> bool:
+    """Queue a post to the group's webhook in the caller's transaction; False if it has none."""
+    config = ApprovalRepository(session).group(group)
+    if config is None or not config.webhook_url:
+        return False
+    now = utcnow()
+    NotificationRepository(session).add(
+        Notification(
+            event=event,
+            group=group,
+            payload=payload,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return True
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> float:
+    """Seconds before attempt `attempts + 1`: exponential, capped, with full jitter."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    group: str
+    url: str | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+def _claim(db: Database, now: datetime, limit: int) -> list[_Claimed]:
+    with db.unit_of_work() as session:
+        rows = NotificationRepository(session).claim_due(
+            now, limit=limit, skip_locked=not db.is_sqlite
+        )
+        urls = {
+            g.name: g.webhook_url
+            for g in ApprovalRepository(session).groups({r.group for r in rows})
+        }
+        claimed = []
+        for row in rows:
+            row.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
+            claimed.append(
+                _Claimed(row.id, row.group, urls.get(row.group), row.payload, row.attempts)
+            )
+        return claimed
+
+
+def _post(client: httpx.Client, item: _Claimed) -> str | None:
+    """None on success, else a short error that never includes the URL (it holds a secret)."""
+    if not item.url:
+        return f"group {item.group!r} has no webhook URL"
+    try:
+        response = client.post(item.url, json=item.payload)
+    except httpx.TimeoutException:
+        return "timed out"
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}"
+    if response.is_success:
+        return None
+    return f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+def drain(
+    db: Database,
+    *,
+    max_attempts: int,
+    timeout: float,
+    limit: int = 100,
+    client: httpx.Client | None = None,
+    rng: random.Random | None = None,
+) -> DrainReport:
+    """Post every due notification once; record each outcome in its own small transaction."""
+    report = DrainReport()
+    claimed = _claim(db, utcnow(), limit)
+    if not claimed:
+        return report
+    own = client is None
+    http = client or httpx.Client(timeout=timeout, follow_redirects=False)
+    try:
+        for item in claimed:
+            error = _post(http, item)
+            with db.unit_of_work() as session:
+                row = NotificationRepository(session).get(item.id)
+                if row is None:
+                    continue
+                now = utcnow()
+                row.attempts = item.attempts + 1
+                if error is None:
+                    row.status, row.sent_at, row.last_error = "sent", now, None
+                    report.sent += 1
+                elif row.attempts >= max_attempts:
+                    row.status, row.last_error = "dead", error
+                    report.dead += 1
+                    log.warning("notification %s to %s is dead: %s", item.id, item.group, error)
+                else:
+                    row.last_error = error
+                    row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, rng))
+                    report.retried += 1
+    finally:
+        if own:
+            http.close()
+    return report
+
+
+def webhook_host(url: str | None) -> str | None:
+    """The host of a webhook URL: enough to recognise it, without the secret path."""
+    return urlsplit(url).hostname if url else None

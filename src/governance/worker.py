@@ -1,0 +1,75 @@
+"""`governance worker`: approval reminders and escalations, and the notification outbox.
+
+Each pass is a few short transactions. On PostgreSQL several workers may run at once: the SLA
+sweep and the outbox claim both lock rows with `FOR UPDATE SKIP LOCKED`, so no request is
+escalated twice and no message is posted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+
+from governance.approvals import service as approval_service
+from governance.db import Database
+from governance.notifications import service as notifications
+from governance.playbooks.registry import PlaybookRegistry
+from governance.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PassReport:
+    reminded: int = 0
+    escalated: int = 0
+    overdue_without_target: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+def run_once(
+    db: Database,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    *,
+    client: httpx.Client | None = None,
+) -> PassReport:
+    """One pass: sweep SLAs (committing what it decided), then post due notifications."""
+    with db.unit_of_work() as session:
+        sweep = approval_service.sweep(session, registry, settings, skip_locked=not db.is_sqlite)
+    drained = notifications.drain(
+        db,
+        max_attempts=settings.notify_max_attempts,
+        timeout=settings.notify_timeout_seconds,
+        client=client,
+    )
+    return PassReport(**asdict(sweep), **asdict(drained))
+
+
+def run_forever(db: Database, settings: Settings, stop: threading.Event | None = None) -> None:
+    """Pass after pass until SIGTERM or SIGINT; a failed pass is logged and retried."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    registry = PlaybookRegistry(db, settings.playbook_cache_seconds)
+    with httpx.Client(timeout=settings.notify_timeout_seconds) as client:
+        while not stop.is_set():
+            try:
+                report = run_once(db, registry, settings, client=client)
+                if any(asdict(report).values()):
+                    log.info("worker pass: %s", _fields(report))
+            except Exception:  # keep the worker alive; the next pass retries
+                log.exception("worker pass failed")
+            stop.wait(settings.worker_interval_seconds)
+
+
+def _fields(report: PassReport) -> dict[str, Any]:
+    return {k: v for k, v in asdict(report).items() if v}
