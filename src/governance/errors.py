@@ -213,7 +213,9 @@ def _allowed_methods(request: Request) -> str | None:
     patterns: list[tuple[re.Pattern[str], str]] | None = getattr(app.state, "allow_patterns", None)
     if patterns is None:
         patterns = []
-        for path, operations in app.openapi()["paths"].items():
+        # Literal paths first: `/v1/approvals/decisions` is not `/v1/approvals/{request_id}`.
+        paths = sorted(app.openapi()["paths"].items(), key=lambda item: item[0].count("{"))
+        for path, operations in paths:
             regex = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"
             methods = ", ".join(sorted(m.upper() for m in operations))
             patterns.append((re.compile(regex), methods))

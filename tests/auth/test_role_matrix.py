@@ -16,6 +16,7 @@ ADMIN = frozenset({Role.admin})
 EDITORS = frozenset({Role.admin, Role.leadership})
 SIGNERS = frozenset({Role.admin, Role.approver})
 DEAL_WRITERS = frozenset({Role.admin, Role.rep, Role.integration})
+DECIDERS = frozenset({Role.admin, Role.leadership, Role.approver})
 PUBLIC: frozenset[Role] = frozenset()
 
 PB = "/v1/playbooks/{key}/versions/{number}"
@@ -47,6 +48,20 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/deals/{external_id}/checks"): DEAL_WRITERS,
     ("GET", "/v1/deals/{external_id}/checks"): ALL,
     ("GET", "/v1/audit"): EDITORS,
+    ("POST", "/v1/deals/{external_id}/submit"): DEAL_WRITERS,
+    ("POST", "/v1/deals/{external_id}/withdraw"): DEAL_WRITERS,
+    ("POST", "/v1/deals/{external_id}/accept-counter"): DEAL_WRITERS,
+    ("GET", "/v1/deals/{external_id}/approvals"): ALL,
+    ("GET", "/v1/approvals"): DECIDERS,
+    ("GET", "/v1/approvals/{request_id}"): ALL,
+    ("POST", "/v1/approvals/{request_id}/decision"): DECIDERS,
+    ("POST", "/v1/approvals/decisions"): DECIDERS,
+    ("POST", "/v1/approvals/{request_id}/reassign"): ADMIN,
+    ("GET", "/v1/me/delegation"): DECIDERS,
+    ("PUT", "/v1/me/delegation"): DECIDERS,
+    ("DELETE", "/v1/me/delegation"): DECIDERS,
+    ("GET", "/v1/approval-groups"): DECIDERS,
+    ("PUT", "/v1/approval-groups/{name}"): ADMIN,
 }
 PARAMS = {
     "key": "standard",
@@ -55,6 +70,8 @@ PARAMS = {
     "rule_key": "multi_year_widens_discount",
     "external_id": "0065g00000AbCdEAAZ",
     "key_id": "999",
+    "request_id": "999",
+    "name": "finance",
 }
 
 
