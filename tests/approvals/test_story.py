@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from tests.conftest import Keys
@@ -20,10 +22,10 @@ def approvers(keys: Keys) -> Keys:
     return keys
 
 
-async def queue(client: httpx.AsyncClient, keys: Keys, who: str) -> list[dict[str, object]]:
+async def queue(client: httpx.AsyncClient, keys: Keys, who: str) -> list[dict[str, Any]]:
     response = await client.get("/v1/approvals", headers=keys.headers(who))
     assert response.status_code == 200, response.text
-    items: list[dict[str, object]] = response.json()["items"]
+    items: list[dict[str, Any]] = response.json()["items"]
     return items
 
 
@@ -85,12 +87,12 @@ async def test_full_approval_story(client: httpx.AsyncClient, approvers: Keys) -
     # 2. Legal and the sales director have their requests at once; finance has nothing yet.
     sd_queue = await queue(client, keys, "sam_sales_director")
     legal_queue = await queue(client, keys, "lee_legal")
-    assert [r["terms"][0]["key"] for r in sd_queue] == ["discount_pct"]  # type: ignore[index]
-    assert [r["terms"][0]["key"] for r in legal_queue] == ["liability_cap_multiple"]  # type: ignore[index]
+    assert [r["terms"][0]["key"] for r in sd_queue] == ["discount_pct"]
+    assert [r["terms"][0]["key"] for r in legal_queue] == ["liability_cap_multiple"]
     assert await queue(client, keys, "fiona_finance") == []
     # The queue carries what is needed to decide without another call.
     sd_request = sd_queue[0]
-    term = sd_request["terms"][0]  # type: ignore[index]
+    term = sd_request["terms"][0]
     assert term["value"] == "30"
     assert term["band"]["high"] == "18"
     assert term["variance"] == "12"
@@ -98,9 +100,9 @@ async def test_full_approval_story(client: httpx.AsyncClient, approvers: Keys) -
     assert term["owner"] == "finance"
     assert term["approvers"] == ["sales_director", "finance"]
     assert term["justification"] == "Competitive bake-off against a cheaper rival"
-    assert sd_request["deal"]["attributes"]["region"] == "EMEA"  # type: ignore[index]
+    assert sd_request["deal"]["attributes"]["region"] == "EMEA"
     assert sd_request["playbook"] == {"key": "standard", "version": 1}
-    assert any(t["rule"] == "multi_year_widens_discount" for t in sd_request["trades"])  # type: ignore[union-attr]
+    assert any(t["rule"] == "multi_year_widens_discount" for t in sd_request["trades"])
 
     # 3. Finance waits for the sales director.
     finance_id = steps[("finance", 2)]["id"]
@@ -110,30 +112,30 @@ async def test_full_approval_story(client: httpx.AsyncClient, approvers: Keys) -
     # 4. Legal read its request; then the rep moved the liability cap, so what legal read is
     #    stale: 412. Read again and approve.
     legal_id = legal_queue[0]["id"]
-    legal_etag = (await read(client, keys, "lee_legal", legal_id)).headers["ETag"]  # type: ignore[arg-type]
+    legal_etag = (await read(client, keys, "lee_legal", legal_id)).headers["ETag"]
     moved = await client.patch(DEAL, json={"terms": {"liability_cap_multiple": "1.8"}}, headers=rep)
     assert moved.status_code == 200, moved.text
-    stale = await decide(client, keys, "lee_legal", legal_id, legal_etag)  # type: ignore[arg-type]
+    stale = await decide(client, keys, "lee_legal", legal_id, legal_etag)
     assert stale.status_code == 412, stale.text
     assert stale.headers["content-type"] == "application/problem+json"
-    fresh = await read(client, keys, "lee_legal", legal_id)  # type: ignore[arg-type]
+    fresh = await read(client, keys, "lee_legal", legal_id)
     assert fresh.json()["terms"][0]["value"] == "1.8"
-    approved = await decide(client, keys, "lee_legal", legal_id, fresh.headers["ETag"])  # type: ignore[arg-type]
+    approved = await decide(client, keys, "lee_legal", legal_id, fresh.headers["ETag"])
     assert approved.status_code == 200, approved.text
-    again = await decide(client, keys, "lee_legal", legal_id, approved.headers["ETag"])  # type: ignore[arg-type]
+    again = await decide(client, keys, "lee_legal", legal_id, approved.headers["ETag"])
     assert again.status_code == 409
 
     # An approver outside the group may not decide.
     sd_id = sd_request["id"]
-    outsider = await decide(client, keys, "lee_legal", sd_id, '"1"')  # type: ignore[arg-type]
+    outsider = await decide(client, keys, "lee_legal", sd_id, '"1"')
     assert outsider.status_code == 403
-    sd_etag = (await read(client, keys, "sam_sales_director", sd_id)).headers["ETag"]  # type: ignore[arg-type]
-    assert (await decide(client, keys, "sam_sales_director", sd_id, sd_etag)).status_code == 200  # type: ignore[arg-type]
+    sd_etag = (await read(client, keys, "sam_sales_director", sd_id)).headers["ETag"]
+    assert (await decide(client, keys, "sam_sales_director", sd_id, sd_etag)).status_code == 200
 
     # Only now does finance get its request.
     finance_queue = await queue(client, keys, "fiona_finance")
     assert [r["id"] for r in finance_queue] == [finance_id]
-    history = {(h["group"], h["status"]) for h in finance_queue[0]["history"]}  # type: ignore[union-attr]
+    history = {(h["group"], h["status"]) for h in finance_queue[0]["history"]}
     assert {("legal", "approved"), ("sales_director", "approved")} <= history
     finance_etag = (await read(client, keys, "fiona_finance", finance_id)).headers["ETag"]
     assert (
@@ -164,10 +166,10 @@ async def test_full_approval_story(client: httpx.AsyncClient, approvers: Keys) -
     assert await queue(client, keys, "lee_legal") == []
     finance_again = await queue(client, keys, "fiona_finance")
     assert len(finance_again) == 1
-    assert [t["key"] for t in finance_again[0]["terms"]] == ["payment_terms_days"]  # type: ignore[union-attr]
+    assert [t["key"] for t in finance_again[0]["terms"]] == ["payment_terms_days"]
     again_id = finance_again[0]["id"]
-    etag = (await read(client, keys, "fiona_finance", again_id)).headers["ETag"]  # type: ignore[arg-type]
-    assert (await decide(client, keys, "fiona_finance", again_id, etag)).status_code == 200  # type: ignore[arg-type]
+    etag = (await read(client, keys, "fiona_finance", again_id)).headers["ETag"]
+    assert (await decide(client, keys, "fiona_finance", again_id, etag)).status_code == 200
 
     # 7. The deal ends approved.
     assert (await client.get(DEAL, headers=rep)).json()["status"] == "approved"
@@ -196,6 +198,7 @@ async def test_full_approval_story(client: httpx.AsyncClient, approvers: Keys) -
     assert ("approval.updated", "rita_rep") in story  # the liability cap moved under legal
     rechecks = [e for e in entries if e["action"] == "deal.rechecked"]
     last = rechecks[-1]["after"]
-    assert last["reapproval"] == [] and len(last["opened"]) == 1
+    assert last["reapproval"] == []
+    assert len(last["opened"]) == 1
     assert last["status"] == "in_review"
     assert rechecks[-1]["before"]["status"] == "approved"
