@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export GOVERNANCE_DATABASE_URL ?= sqlite:///./governance.db
 
-.PHONY: run test lint format openapi bench migrate demo clean install
+.PHONY: run worker test lint format openapi bench migrate demo clean install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: $(STAMP)
 	$(BIN)/governance migrate
 	$(BIN)/governance demo --if-empty
 	$(BIN)/governance serve
+
+worker: $(STAMP)
+	$(BIN)/governance migrate
+	$(BIN)/governance worker
 
 migrate: $(STAMP)
 	$(BIN)/governance migrate

@@ -303,7 +303,13 @@ def reassign(
     request_id: RequestId, body: Reassign, principal: Admin, session: DbSession, request: Request
 ) -> ApprovalRequestRead:
     row = approval_service.reassign(
-        session, principal, request_id, body.group, body.reason, _settings(request)
+        session,
+        _registry(request),
+        principal,
+        request_id,
+        body.group,
+        body.reason,
+        _settings(request),
     )
     return approval_service.get_request(session, row.id)
 

@@ -216,7 +216,17 @@ def authority(session: Session, principal: Principal, group: str) -> Authority:
 # --- groups and SLAs -------------------------------------------------------------------------
 
 
-def sla_hours(groups: Mapping[str, ApprovalGroup], settings: Settings, group: str) -> int:
+def sla_hours(
+    groups: Mapping[str, ApprovalGroup],
+    settings: Settings,
+    group: str,
+    published: Published | None = None,
+) -> int:
+    """The playbook's SLA for the group, else the group's own, else the service default."""
+    if published is not None:
+        hours = published.compiled.document.approval_sla_hours.get(group)
+        if hours is not None:
+            return hours
     config = groups.get(group)
     if config is not None and config.sla_hours is not None:
         return config.sla_hours
@@ -461,7 +471,7 @@ def reconcile(
                 )
             )
             if ready:
-                _open(row, now, sla_hours(groups, settings, group))
+                _open(row, now, sla_hours(groups, settings, group, published))
             session.flush()
             out.opened.append(row.id)
             audit.record(
@@ -485,7 +495,7 @@ def reconcile(
                 before=before, after={"values": _values(row)},
             )  # fmt: skip
         if ready and row.status == WAITING:
-            _open(row, now, sla_hours(groups, settings, group))
+            _open(row, now, sla_hours(groups, settings, group, published))
             row.lock_version += 1
             out.opened.append(row.id)
             _notify(session, "approval.requested", row, deal, settings)
@@ -758,7 +768,11 @@ def _counter_values(
 
 
 def _promote(
-    session: Session, deal: Deal, rows: Sequence[ApprovalRequest], settings: Settings
+    session: Session,
+    registry: PlaybookRegistry,
+    deal: Deal,
+    rows: Sequence[ApprovalRequest],
+    settings: Settings,
 ) -> list[ApprovalRequest]:
     """Open waiting requests whose earlier chain steps are all approved."""
     open_steps: dict[str, list[int]] = defaultdict(list)
@@ -776,7 +790,8 @@ def _promote(
     opened = []
     for row in waiting:
         if all(all(s >= row.step for s in open_steps[e["key"]]) for e in row.terms):
-            _open(row, now, sla_hours(groups, settings, row.group))
+            published = registry.version(row.playbook_version_id)
+            _open(row, now, sla_hours(groups, settings, row.group, published))
             row.lock_version += 1
             opened.append(row)
             _notify(session, "approval.requested", row, deal, settings)
@@ -846,7 +861,7 @@ def decide(
     elif status == COUNTERED:
         deal.status = "countered"
     elif deal.status == "in_review":
-        _promote(session, deal, rows, settings)
+        _promote(session, registry, deal, rows, settings)
         if not any(r.status in OPEN for r in rows):
             deal.status = "approved"
     if deal.status != deal_before:
@@ -874,7 +889,13 @@ def decide(
 
 
 def reassign(
-    session: Session, actor: Principal, request_id: int, group: str, reason: str, settings: Settings
+    session: Session,
+    registry: PlaybookRegistry,
+    actor: Principal,
+    request_id: int,
+    group: str,
+    reason: str,
+    settings: Settings,
 ) -> ApprovalRequest:
     """An admin moves a request whose group has no active member to another group."""
     repo = ApprovalRepository(session)
@@ -903,7 +924,8 @@ def reassign(
     row.lock_version += 1
     if row.status == PENDING:
         groups = {g.name: g for g in repo.groups({group})}
-        _open(row, now, sla_hours(groups, settings, group))
+        published = registry.version(row.playbook_version_id)
+        _open(row, now, sla_hours(groups, settings, group, published))
         _notify(session, "approval.requested", row, deal, settings, f"Reassigned: {reason}")
     session.flush()
     audit.record(
@@ -1120,7 +1142,11 @@ def sweep(
             row.group = target
             row.escalation_level += 1
             row.lock_version += 1
-            _open(row, now, sla_hours(groups, settings, target))
+            _open(
+                row,
+                now,
+                sla_hours(groups, settings, target, registry.version(row.playbook_version_id)),
+            )
             row.escalated_at = now
             report.escalated += 1
             _notify(

@@ -170,6 +170,13 @@ class PlaybookDocument(DocumentModel):
     scope: Annotated[dict[AttributeName, ScopeValue], Field(max_length=10)] = {}
     terms: Annotated[list[Term], Field(min_length=1, max_length=200)]
     rules: Annotated[list[Rule], Field(max_length=200)] = []
+    approval_sla_hours: Annotated[
+        dict[GroupName, Annotated[int, Field(ge=1, le=8760)]], Field(max_length=100)
+    ] = Field(
+        default={},
+        description="Hours each approver group has to decide this playbook's requests; "
+        "overrides the group's own SLA and the service default.",
+    )
 
     def term(self, key: str) -> NumberTerm | ChoiceTerm | FlagTerm | None:
         """The term with this key, if the document has one."""
