@@ -135,9 +135,10 @@ def submit_deal(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def withdraw_deal(
-    external_id: ExternalIdPath, principal: DealWriter, session: DbSession
+    external_id: ExternalIdPath, principal: DealWriter, session: DbSession, request: Request
 ) -> DealRead:
-    return deal_service.read_deal(approval_service.withdraw(session, principal, external_id))
+    deal = approval_service.withdraw(session, principal, external_id, _settings(request))
+    return deal_service.read_deal(deal)
 
 
 @deals_router.post(

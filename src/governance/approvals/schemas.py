@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from governance.deals.schemas import (
     BandRead,
@@ -164,20 +172,35 @@ class DecisionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Decision
-    reason: Reason | None = Field(default=None, description="Required to reject or counter.")
+    # Field validators (not a model validator) so a 422 names the missing field itself.
+    reason: Reason | None = Field(
+        default=None, validate_default=True, description="Required to reject or counter."
+    )
     counter_terms: Annotated[dict[TermKey, TermInput], Field(max_length=200)] | None = Field(
-        default=None, description="For a counter: the values you would approve, by term key."
+        default=None,
+        validate_default=True,
+        description="For a counter: the values you would approve, by term key.",
     )
 
-    @model_validator(mode="after")
-    def _needs(self) -> DecisionCreate:
-        if self.decision is not Decision.approve and self.reason is None:
-            raise ValueError(f"a reason is required to {self.decision.value}")
-        if self.decision is Decision.counter and not self.counter_terms:
+    @field_validator("reason")
+    @classmethod
+    def _reason_needed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        decision = info.data.get("decision")
+        if value is None and decision in (Decision.reject, Decision.counter):
+            raise ValueError(f"a reason is required to {decision.value}")
+        return value
+
+    @field_validator("counter_terms")
+    @classmethod
+    def _counter_terms_fit(
+        cls, value: dict[str, object] | None, info: ValidationInfo
+    ) -> dict[str, object] | None:
+        decision = info.data.get("decision")
+        if decision is Decision.counter and not value:
             raise ValueError("a counter needs counter_terms: the values you would approve")
-        if self.decision is not Decision.counter and self.counter_terms:
+        if decision is not None and decision is not Decision.counter and value:
             raise ValueError("counter_terms are only for a counter")
-        return self
+        return value
 
 
 class BatchDecision(DecisionCreate):
@@ -224,11 +247,15 @@ class DelegationWrite(BaseModel):
     starts_at: IsoDateTime
     ends_at: IsoDateTime
 
-    @model_validator(mode="after")
-    def _window(self) -> DelegationWrite:
-        if self.ends_at <= self.starts_at:
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _window(cls, value: datetime, info: ValidationInfo) -> datetime:
+        # A time without a zone is taken to be UTC, as everywhere else in the service.
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        starts_at = info.data.get("starts_at")
+        if info.field_name == "ends_at" and starts_at is not None and value <= starts_at:
             raise ValueError("ends_at must be after starts_at")
-        return self
+        return value
 
 
 class DelegationRead(BaseModel):
@@ -250,7 +277,9 @@ class GroupWrite(BaseModel):
 
     sla_hours: int | None = Field(default=None, ge=1, le=8760)
     webhook_url: AnyHttpUrl | None = Field(
-        default=None, description="Slack-compatible incoming webhook; kept secret once set."
+        default=None,
+        description="Slack-compatible incoming webhook, never shown again once set: leave it "
+        "out to keep the current one, send null to remove it.",
     )
     escalation_group: GroupName | None = None
 

@@ -187,7 +187,14 @@ def delegated_groups(session: Session, principal: Principal, at: datetime) -> di
     the delegator holds in their own right, so a delegate cannot pass delegation on.
     """
     out: dict[str, str] = {}
-    for delegation in ApprovalRepository(session).delegations_to(principal.name, at):
+    repo = ApprovalRepository(session)
+    delegations = repo.delegations_to(principal.name, at)
+    if not delegations:
+        return out
+    active = repo.active_key_names()  # a revoked delegator's delegation carries nothing
+    for delegation in delegations:
+        if delegation.delegator not in active:
+            continue
         for group in delegation.delegator_groups:
             out.setdefault(group, delegation.delegator)
     return out
@@ -264,7 +271,9 @@ def put_group(
     if config is None:
         config = repo.add_group(ApprovalGroup(name=name))
     config.sla_hours = data.sla_hours
-    config.webhook_url = str(data.webhook_url) if data.webhook_url else None
+    # The webhook URL is never shown again, so leaving it out keeps it; null removes it.
+    if "webhook_url" in data.model_fields_set:
+        config.webhook_url = str(data.webhook_url) if data.webhook_url else None
     config.escalation_group = data.escalation_group
     session.flush()
     after = read_group(config, name, settings)
@@ -296,6 +305,7 @@ def _message(
         "approval.reminder": "Reminder: approval waiting",
         "approval.escalated": "Escalated approval",
         "approval.decided": f"Approval {request.status}",
+        "approval.withdrawn": "Approval request closed",
     }.get(event, event)
     name = deal.name or deal.external_id
     lines = [
@@ -445,7 +455,11 @@ def reconcile(
                     }
                 )
 
-    groups = {g.name: g for g in repo.groups({g for g, _ in needs})}
+    # Set before any notification is built, so messages show the deal as it will be.
+    deal.status = "in_review" if needs else "approved"
+    # Open requests may be held by another group than their chain's (reassigned): load both.
+    holders = {r.group for r in open_rows.values()}
+    groups = {g.name: g for g in repo.groups({g for g, _ in needs} | holders)}
     for (group, step), keys in sorted(needs.items(), key=lambda item: (item[0][1], item[0][0])):
         entries = _entries(check, keys, given)
         ready = all(not any(s < step for s in unmet_steps[k]) for k in keys)
@@ -495,7 +509,7 @@ def reconcile(
                 before=before, after={"values": _values(row)},
             )  # fmt: skip
         if ready and row.status == WAITING:
-            _open(row, now, sla_hours(groups, settings, group, published))
+            _open(row, now, sla_hours(groups, settings, row.group, published))
             row.lock_version += 1
             out.opened.append(row.id)
             _notify(session, "approval.requested", row, deal, settings)
@@ -504,14 +518,16 @@ def reconcile(
             row.lock_version += 1
 
     for row in open_rows.values():
+        was_pending = row.status == PENDING
         _close(row, WITHDRAWN, actor, now, f"no longer needed after check {check.id}")
+        if was_pending:
+            _notify(session, "approval.withdrawn", row, deal, settings, "No longer needed.")
         out.withdrawn.append(row.id)
         audit.record(
             session, actor, "approval.withdrawn", "approval_request", row.id,
             after={"reason": row.reason, "deal": deal.external_id},
         )  # fmt: skip
 
-    deal.status = "in_review" if needs else "approved"
     session.flush()
     return out
 
@@ -566,7 +582,7 @@ def _review(
         raise InvalidInput(
             "justifications name terms the playbook does not have",
             errors=[
-                Problem(("body", "justifications", k), f"{k!r} is not a term of {published.key}")
+                Problem(("justifications", k), f"{k!r} is not a term of {published.key}")
                 for k in unknown
             ],
         )
@@ -649,7 +665,7 @@ def recheck(
     return submission.check, list(submission.requests)
 
 
-def withdraw(session: Session, actor: Principal, external_id: str) -> Deal:
+def withdraw(session: Session, actor: Principal, external_id: str, settings: Settings) -> Deal:
     """The rep takes the deal back: open requests close as withdrawn and a new round begins."""
     deal = deal_service.get_deal(session, external_id)
     deal = DealRepository(session).lock(deal.id)
@@ -659,8 +675,11 @@ def withdraw(session: Session, actor: Principal, external_id: str) -> Deal:
     closed = []
     for row in ApprovalRepository(session).round(deal.id, deal.approval_round):
         if row.status in OPEN:
+            was_pending = row.status == PENDING
             _close(row, WITHDRAWN, actor, now, "withdrawn by the rep")
             closed.append(row.id)
+            if was_pending:
+                _notify(session, "approval.withdrawn", row, deal, settings, "Withdrawn by the rep.")
     before = deal.status
     deal.status = "draft"
     deal.approval_round += 1
@@ -714,7 +733,7 @@ def _counter_values(
     compiled = published.compiled
     covered = {e["key"]: e for e in row.terms}
     problems = [
-        Problem(("body", "counter_terms", k), f"this request does not cover {k!r}")
+        Problem(("counter_terms", k), f"this request does not cover {k!r}")
         for k in counter
         if k not in covered
     ]
@@ -727,9 +746,7 @@ def _counter_values(
     except DealInputError as exc:
         raise InvalidInput(
             "counter values do not fit their terms",
-            errors=[
-                Problem(("body", "counter_terms", *p.loc[1:]), p.message) for p in exc.problems
-            ],
+            errors=[Problem(("counter_terms", *p.loc[1:]), p.message) for p in exc.problems],
         ) from None
     attributes = deal_service.engine_attributes(deal_service.attributes_of(deal))
     result = evaluate(compiled, parsed, attributes)
@@ -743,7 +760,7 @@ def _counter_values(
         if not term.no_worse(value, asked):
             problems.append(
                 Problem(
-                    ("body", "counter_terms", key),
+                    ("counter_terms", key),
                     f"{value} is worse for us than the {asked} asked",
                 )
             )
@@ -752,7 +769,7 @@ def _counter_values(
         ):
             problems.append(
                 Problem(
-                    ("body", "counter_terms", key),
+                    ("counter_terms", key),
                     f"{_json_value(value)} needs {', '.join(outcome.approvers) or 'no one'}: "
                     f"beyond what {row.chain_group} may approve at step {row.step}",
                 )
@@ -762,7 +779,7 @@ def _counter_values(
     if all(_json_value(parsed[k]) == covered[k]["value"] for k in counter):
         raise InvalidInput(
             "a counter must change at least one value",
-            errors=[Problem(("body", "counter_terms"), "every value equals the one asked")],
+            errors=[Problem(("counter_terms",), "every value equals the one asked")],
         )
     return {k: _json_value(parsed[k]) for k in counter}
 
@@ -783,9 +800,7 @@ def _promote(
     waiting = [r for r in rows if r.status == WAITING]
     if not waiting:
         return []
-    groups = {
-        g.name: g for g in ApprovalRepository(session).groups({r.chain_group for r in waiting})
-    }
+    groups = {g.name: g for g in ApprovalRepository(session).groups({r.group for r in waiting})}
     now = utcnow()
     opened = []
     for row in waiting:
@@ -856,7 +871,12 @@ def decide(
     if status == REJECTED:
         for other in rows:
             if other.status in OPEN:
+                was_pending = other.status == PENDING
                 _close(other, WITHDRAWN, actor, now, f"deal rejected by {row.group}")
+                if was_pending:
+                    _notify(
+                        session, "approval.withdrawn", other, deal, settings, other.reason or ""
+                    )
         deal.status = "rejected"
     elif status == COUNTERED:
         deal.status = "countered"
@@ -909,7 +929,13 @@ def reassign(
         raise Conflict(f"request {request_id} is {row.status}; only open requests move")
     now = utcnow()
     held = repo.active_member_groups()
-    delegated = {g for d in repo.delegations_to_any(now) for g in d.delegator_groups}
+    active = repo.active_key_names()
+    delegated = {
+        g
+        for d in repo.delegations_to_any(now)
+        if d.delegator in active and d.delegate in active
+        for g in d.delegator_groups
+    }
     if row.group in held or row.group in delegated:
         raise Conflict(
             f"group {row.group!r} has active members; ask them or their delegates instead"
@@ -917,7 +943,7 @@ def reassign(
     if group not in held:
         raise InvalidInput(
             f"group {group!r} has no active member either",
-            errors=[Problem(("body", "group"), f"no unrevoked API key belongs to {group!r}")],
+            errors=[Problem(("group",), f"no unrevoked API key belongs to {group!r}")],
         )
     before = summary(row).model_dump(mode="json")
     row.group = group
@@ -966,7 +992,7 @@ def set_delegation(
     now = utcnow()
 
     def refuse(loc: str, message: str) -> InvalidInput:
-        return InvalidInput(message, errors=[Problem(("body", loc), message)])
+        return InvalidInput(message, errors=[Problem((loc,), message)])
 
     if not principal.groups:
         raise refuse(
@@ -1070,14 +1096,22 @@ def requests_of(session: Session, deal: Deal) -> Sequence[ApprovalRequest]:
 # --- escalation and reminders (the worker) ---------------------------------------------------
 
 
-def _next_group(registry: PlaybookRegistry, row: ApprovalRequest) -> str | None:
-    """The next tier's approver after this request's group, for any term it covers."""
+def _next_group(session: Session, registry: PlaybookRegistry, row: ApprovalRequest) -> str | None:
+    """The next tier's approver after this request's group, for any term it covers.
+
+    The ladder is the deal's own: rules that fired at the request's check may have replaced
+    tiers' approvers (say, the CFO owns the last discount tier on large deals).
+    """
+    try:
+        compiled = registry.version(row.playbook_version_id).compiled
+    except NotFound:
+        return None
+    check = session.get(DealCheck, row.check_id)
+    fired = {t["key"]: set(t.get("rules") or ()) for t in (check.result["terms"] if check else ())}
     for entry in row.terms:
-        try:
-            term = registry.version(row.playbook_version_id).compiled.by_key[entry["key"]]
-        except (NotFound, KeyError):
+        if entry["key"] not in compiled.by_key:
             continue
-        ladder = list(dict.fromkeys(term.approver_list))
+        ladder = list(dict.fromkeys(compiled.ladder(entry["key"], fired.get(entry["key"], ()))))
         if row.chain_group in ladder:
             later = ladder[ladder.index(row.chain_group) + 1 :]
             for group in later:
@@ -1117,7 +1151,7 @@ def sweep(
         if row.due_at <= now and (row.escalated_at is None or row.escalated_at < row.due_at):
             config = groups.get(row.group)
             target = (
-                _next_group(registry, row)
+                _next_group(session, registry, row)
                 or (config.escalation_group if config else None)
                 or settings.escalation_group
             )

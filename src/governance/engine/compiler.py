@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -890,6 +890,21 @@ class CompiledPlaybook:
             if plans:
                 self._trade_plan[key] = (number, plans)
         self._parsers: dict[str, Callable[[object], TermValue]] = {t.key: t.parse for t in compiled}
+
+    def ladder(self, term_key: str, fired: Collection[str]) -> tuple[str, ...]:
+        """A term's whole approver ladder after the approver changes of the rules that fired.
+
+        Escalation walks it: an overdue step goes to the next group on the deal's own ladder.
+        """
+        term = self.by_key[term_key]
+        overrides: list[tuple[int | None, str]] = [
+            (tier, group)
+            for rule in self.rules
+            if rule.key in fired
+            for key, tier, group in rule.approvers
+            if key == term_key
+        ]
+        return term._chain(len(term.approver_list), overrides or None)
 
     def parse_terms(self, raw: Mapping[str, object]) -> dict[str, TermValue]:
         """Typed term values from a deal's raw ones; nulls are missing. Raises DealInputError."""

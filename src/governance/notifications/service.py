@@ -23,6 +23,8 @@ from governance.notifications.models import Notification
 from governance.notifications.repository import NotificationRepository
 
 log = logging.getLogger(__name__)
+# httpx logs every request's full URL at INFO, and a webhook URL's path is its secret.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_CAP_SECONDS = 3600.0
