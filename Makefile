@@ -48,10 +48,12 @@ format: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m governance.openapi > openapi/openapi.json
 
-## Engine and HTTP figures (see bench/RESULTS.md).
+## Engine, HTTP and approvals figures (see bench/RESULTS.md; approvals also uses PostgreSQL
+## at GOVERNANCE_BENCH_PG_URL, default the scratch database governance_bench on 127.0.0.1).
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/approvals_bench.py
 
 clean:
 	rm -rf $(VENV) governance.db governance.db-* .mypy_cache .ruff_cache .pytest_cache .hypothesis

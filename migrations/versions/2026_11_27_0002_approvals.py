@@ -106,6 +106,14 @@ def upgrade() -> None:
         "ix_approval_requests_status_group_id", "approval_requests", ["status", "group", "id"]
     )
     op.create_index("ix_approval_requests_deal_id_round", "approval_requests", ["deal_id", "round"])
+    # Open requests in id order, for queues spanning several groups (see the model).
+    op.create_index(
+        "ix_approval_requests_open_id",
+        "approval_requests",
+        ["id"],
+        postgresql_where=sa.text("status IN ('pending', 'waiting')"),
+        sqlite_where=sa.text("status IN ('pending', 'waiting')"),
+    )
     # The SLA sweep: pending requests by due time.
     op.create_index("ix_approval_requests_status_due_at", "approval_requests", ["status", "due_at"])
 

@@ -6,14 +6,28 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session, load_only
 
 from governance.approvals.models import ApprovalGroup, ApprovalRequest, Delegation
 from governance.auth.models import ApiKey
 from governance.deals.models import Deal, DealCheck
 
 OPEN = ("pending", "waiting")
+# What an approver sees of earlier decisions (not the covered terms' whole snapshots).
+HISTORY_COLUMNS = (
+    ApprovalRequest.deal_id,
+    ApprovalRequest.group,
+    ApprovalRequest.step,
+    ApprovalRequest.status,
+    ApprovalRequest.decided_by,
+    ApprovalRequest.on_behalf_of,
+    ApprovalRequest.admin_override,
+    ApprovalRequest.decided_at,
+    ApprovalRequest.reason,
+    ApprovalRequest.decided_values,
+    ApprovalRequest.counter_terms,
+)
 
 
 class ApprovalRepository:
@@ -84,7 +98,13 @@ class ApprovalRepository:
         query = (
             select(ApprovalRequest, Deal)
             .join(Deal, Deal.id == ApprovalRequest.deal_id)
-            .where(ApprovalRequest.status.in_(statuses))
+            # Statuses as literals: PostgreSQL's generic plan for a prepared statement cannot
+            # use the partial index on open requests when they are parameters.
+            .where(
+                ApprovalRequest.status.in_(
+                    bindparam("statuses", list(statuses), expanding=True, literal_execute=True)
+                )
+            )
             .order_by(ApprovalRequest.id)
             .limit(limit)
         )
@@ -104,6 +124,7 @@ class ApprovalRepository:
             return []
         return self.session.scalars(
             select(ApprovalRequest)
+            .options(load_only(*HISTORY_COLUMNS, raiseload=True))
             .where(
                 ApprovalRequest.deal_id.in_(deal_ids),
                 ApprovalRequest.decided_at.is_not(None),

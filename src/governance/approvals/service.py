@@ -19,12 +19,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from governance.approvals import serialize
 from governance.approvals.models import ApprovalGroup, ApprovalRequest, Delegation
 from governance.approvals.repository import OPEN, ApprovalRepository
 from governance.approvals.schemas import (
     ApprovalRequestRead,
-    CoveredTerm,
-    DealSummary,
     Decision,
     DecisionCreate,
     DelegationRead,
@@ -44,7 +43,7 @@ from governance.db import utcnow
 from governance.deals import service as deal_service
 from governance.deals.models import Deal, DealCheck
 from governance.deals.repository import DealRepository
-from governance.deals.schemas import OpenRequestRef, TradeRead
+from governance.deals.schemas import OpenRequestRef
 from governance.engine import DealInputError, evaluate
 from governance.engine.document import Problem
 from governance.engine.results import CheckResult, Status, TermValue, Verdict
@@ -119,55 +118,30 @@ def open_refs(requests: Iterable[ApprovalRequest]) -> list[OpenRequestRef]:
     ]
 
 
-def read_requests(
+def requests_json(
     session: Session, rows: Sequence[tuple[ApprovalRequest, Deal]]
-) -> list[ApprovalRequestRead]:
+) -> list[dict[str, Any]]:
     """Requests with everything needed to decide, in three statements whatever the count."""
     repo = ApprovalRepository(session)
     results = repo.check_results({r.check_id for r, _ in rows})
-    history: dict[int, list[ApprovalRequest]] = defaultdict(list)
+    history: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for past in repo.decided_for_deals({d.id for _, d in rows}):
-        history[past.deal_id].append(past)
+        history[past.deal_id].append(serialize.past_json(past))
+    deals: dict[int, dict[str, Any]] = {}
     out = []
     for request, deal in rows:
-        keys = {entry["key"] for entry in request.terms}
-        trades = [
-            TradeRead.model_validate(t)
-            for t in results.get(request.check_id, {}).get("trades", ())
-            if t["term"] in keys
-        ]
-        out.append(
-            ApprovalRequestRead(
-                id=request.id,
-                version=request.lock_version,
-                status=request.status,
-                group=request.group,
-                chain_group=request.chain_group,
-                step=request.step,
-                round=request.round,
-                deal=DealSummary(
-                    external_id=deal.external_id,
-                    name=deal.name,
-                    status=deal.status,
-                    attributes=deal_service.attributes_of(deal),
-                    terms=dict(deal.terms),
-                ),
-                terms=[CoveredTerm.model_validate(entry) for entry in request.terms],
-                trades=trades,
-                history=[past_decision(p) for p in history[deal.id] if p.id != request.id],
-                playbook=PlaybookVersionRef(
-                    key=request.playbook_key, version=request.playbook_version
-                ),
-                submitted_by=request.submitted_by,
-                opened_at=request.opened_at,
-                due_at=request.due_at,
-                reminded_at=request.reminded_at,
-                escalated_at=request.escalated_at,
-                escalation_level=request.escalation_level,
-                decision=past_decision(request) if request.decided_at else None,
-            )
-        )
+        deal_body = deals.get(deal.id)
+        if deal_body is None:
+            deal_body = deals[deal.id] = serialize.deal_json(deal)
+        trades = results.get(request.check_id, {}).get("trades", ())
+        out.append(serialize.request_json(request, deal_body, trades, history[deal.id]))
     return out
+
+
+def read_requests(
+    session: Session, rows: Sequence[tuple[ApprovalRequest, Deal]]
+) -> list[ApprovalRequestRead]:
+    return [ApprovalRequestRead.model_validate(body) for body in requests_json(session, rows)]
 
 
 def get_request(session: Session, request_id: int) -> ApprovalRequestRead:
@@ -1065,7 +1039,7 @@ def queue(
     opened_before: datetime | None,
     after_id: int | None,
     limit: int,
-) -> list[ApprovalRequestRead]:
+) -> list[dict[str, Any]]:
     """One page of the caller's queue: their groups, their delegators' groups (admins: all)."""
     groups = visible_groups(session, principal)
     if group is not None:
@@ -1086,7 +1060,7 @@ def queue(
         after_id=after_id,
         limit=limit,
     )
-    return read_requests(session, rows)
+    return requests_json(session, rows)
 
 
 def requests_of(session: Session, deal: Deal) -> Sequence[ApprovalRequest]:
