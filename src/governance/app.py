@@ -32,6 +32,7 @@ from governance.errors import (
 )
 from governance.playbooks.registry import PlaybookRegistry
 from governance.playbooks.router import router as playbooks_router
+from governance.salesforce.router import router as salesforce_router
 from governance.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -104,13 +105,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         playbooks_router,
         api_keys_router,
         audit_router,
+        salesforce_router,
     ):
         app.include_router(router)
     _complete_openapi(app)
     return app
 
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+# Salesforce Outbound Messages cannot send a bearer key: they carry a shared secret instead.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/v1/salesforce/outbound-messages"})
 
 
 def _complete_openapi(app: FastAPI) -> None:

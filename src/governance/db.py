@@ -113,7 +113,11 @@ def is_sqlite(url: str) -> bool:
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     """An engine configured for the URL's database."""
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,  # errors are logged; bound values may hold secrets
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -132,6 +136,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         json_deserializer=orjson.loads,
+        hide_parameters=True,  # errors are logged; bound values may hold secrets
     )
 
 

@@ -2,10 +2,77 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SalesforceSettings(BaseModel):
+    """The org: where to log in, how, and how hard to push it."""
+
+    login_url: str = Field(
+        default="https://login.salesforce.com",
+        description="https://login.salesforce.com, https://test.salesforce.com (sandboxes), a "
+        "My Domain URL, or http://127.0.0.1:PORT for the local fake org.",
+    )
+    api_version: str = Field(default="59.0", pattern=r"^\d{2,3}\.0$")
+    auth: Literal["jwt", "client_credentials", "password"] = Field(
+        default="jwt",
+        description="jwt: consumer_key + username + private_key_file; client_credentials: "
+        "consumer_key + consumer_secret (My Domain login URL); password: username + password + "
+        "security_token.",
+    )
+    consumer_key: SecretStr | None = None
+    consumer_secret: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    private_key_file: Path | None = None
+    integration_user_id: str | None = Field(
+        default=None,
+        description="The integration user's Id: its own edits to fields the service owns are "
+        "not echoed back in.",
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Per HTTP call.")
+    mapping_file: Path | None = Field(
+        default=None,
+        description="The YAML mapping (see src/governance/salesforce/mapping.example.yaml).",
+    )
+    overlap_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="The pull re-reads this window before its watermark, and never moves the "
+        "watermark past its own start minus this.",
+    )
+    max_attempts: int = Field(
+        default=8, ge=1, description="Push attempts per opportunity before it is parked as dead."
+    )
+    retry_base_seconds: float = Field(default=30.0, gt=0)
+    retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    quota_stop_share: Decimal = Field(
+        default=Decimal("0.8"),
+        gt=0,
+        le=1,
+        description="Stop calling the org once this share of its daily API quota is used.",
+    )
+    pause_seconds: int = Field(
+        default=900, ge=1, description="How long REQUEST_LIMIT_EXCEEDED pauses the sync."
+    )
+    organization_id: str | None = Field(
+        default=None, description="The org's Id; Outbound Messages from any other are refused."
+    )
+    outbound_message_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret Outbound Messages carry (as ?secret= on the endpoint URL).",
+    )
+
+    @staticmethod
+    def secret(value: SecretStr | None) -> str | None:
+        return None if value is None else value.get_secret_value()
 
 
 class Settings(BaseSettings):
@@ -53,6 +120,7 @@ class Settings(BaseSettings):
         description="Webhook posts tried this often before they are parked as dead.",
     )
     notify_timeout_seconds: float = Field(default=5.0, gt=0, description="Per webhook post.")
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     worker_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often `governance worker` looks for due work."
     )

@@ -143,9 +143,17 @@ def test_numbers_too_large_for_any_term_are_refused(three: CompiledPlaybook, raw
 
 
 def test_large_and_tiny_numbers_still_evaluate(three: CompiledPlaybook, run: Check) -> None:
-    result = run(three, {"a": "999999999999999999", "b": "-999999999999999999", "c": "1e-999999"})
+    result = run(three, {"a": "999999999999999999", "b": "-999999999999999999", "c": "1e-12"})
     assert [t.status for t in result.terms] == [Status.blocked, Status.better, Status.within]
     assert result.verdict is Verdict.blocked
+
+
+def test_numbers_with_absurd_precision_are_refused(three: CompiledPlaybook) -> None:
+    # "1e-999999999" is a billion digits once written out: refused, naming the term.
+    with pytest.raises(DealInputError, match="c: '1e-999999999' has more than 12 decimal places"):
+        three.parse_terms({"c": "1e-999999999"})
+    # Trailing zeros past the limit are only notation: the value is kept.
+    assert three.parse_terms({"c": "2." + "0" * 30}) == {"c": D(2)}
 
 
 @pytest.mark.parametrize(("raw", "parsed"), [(7, D(7)), ("7.25", D("7.25")), (" 3 ", D(3))])

@@ -146,14 +146,13 @@ class ApprovalRepository:
         ).tuples()
         return {check_id: {"trades": trades or []} for check_id, trades in rows}
 
-    def due(
-        self, now: datetime, *, limit: int, skip_locked: bool
-    ) -> Sequence[tuple[ApprovalRequest, Deal]]:
-        """Pending requests whose reminder or escalation may be due, locked for this worker."""
+    def due(self, now: datetime, *, limit: int) -> Sequence[tuple[ApprovalRequest, Deal]]:
+        """Pending requests whose reminder or escalation may be due (the sweep locks each)."""
         query = (
             select(ApprovalRequest, Deal)
             .join(Deal, Deal.id == ApprovalRequest.deal_id)
             .where(ApprovalRequest.status == "pending", ApprovalRequest.due_at.is_not(None))
+            .where(Deal.status == "in_review")  # a countered deal is with the rep: no nagging
             .where(
                 (
                     (ApprovalRequest.due_at <= now)
@@ -167,8 +166,6 @@ class ApprovalRepository:
             .order_by(ApprovalRequest.due_at, ApprovalRequest.id)
             .limit(limit)
         )
-        if skip_locked:
-            query = query.with_for_update(skip_locked=True, of=ApprovalRequest)
         return [(r, d) for r, d in self.session.execute(query).tuples()]
 
     # --- groups --------------------------------------------------------------------------------
@@ -191,6 +188,11 @@ class ApprovalRepository:
         """Every group at least one unrevoked key belongs to."""
         rows = self.session.scalars(select(ApiKey.groups).where(ApiKey.revoked_at.is_(None)))
         return {group for groups in rows for group in groups or ()}
+
+    def active_keys_named(self, name: str) -> Sequence[ApiKey]:
+        return self.session.scalars(
+            select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+        ).all()
 
     def active_key_names(self) -> set[str]:
         return set(self.session.scalars(select(ApiKey.name).where(ApiKey.revoked_at.is_(None))))

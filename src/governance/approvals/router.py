@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import timedelta
 from typing import Annotated
 
@@ -47,6 +49,7 @@ from governance.pagination import MAX_ID, decode_cursor, encode_cursor
 from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
 deals_router = APIRouter(prefix="/v1/deals", tags=["approvals"])
 me_router = APIRouter(prefix="/v1/me", tags=["approvals"])
@@ -80,7 +83,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None or value.strip() == "*":
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 10:
+    if not re.fullmatch(r"[0-9]{1,10}", text):
         raise PreconditionFailed(f"If-Match {value!r} is not an ETag this API issued")
     return int(text)
 
@@ -279,6 +282,10 @@ def _decide_one(
             read = approval_service.get_request(session, row.id)
     except GovernanceError as exc:
         return BatchItemResult(id=item.id, status=exc.status_code, problem=problem_body(exc))
+    except Exception:  # this item failed unexpectedly; the ones before it stand, say so
+        log.exception("batch decision on request %s failed", item.id)
+        problem = {"type": "about:blank", "title": "Internal error", "status": 500}
+        return BatchItemResult(id=item.id, status=500, problem=problem)
     return BatchItemResult(id=item.id, status=200, request=read)
 
 

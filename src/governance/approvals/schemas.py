@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    UrlConstraints,
     ValidationInfo,
     field_validator,
 )
@@ -276,7 +277,7 @@ class GroupWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sla_hours: int | None = Field(default=None, ge=1, le=8760)
-    webhook_url: AnyHttpUrl | None = Field(
+    webhook_url: Annotated[AnyHttpUrl, UrlConstraints(max_length=2000)] | None = Field(
         default=None,
         description="Slack-compatible incoming webhook, never shown again once set: leave it "
         "out to keep the current one, send null to remove it.",

@@ -563,6 +563,11 @@ def _review(
     deal.review_version_id = published.version_id
     deal.submitted_at = deal.submitted_at or utcnow()
     changes = reconcile(session, actor, deal, check, result, published, settings, justifications)
+    if deal.status == "approved" and not ApprovalRepository(session).round(
+        deal.id, deal.approval_round
+    ):
+        # Auto-approved with no request in the round: nothing under way to keep a version for.
+        deal.review_version_id = None
     deal.lock_version += 1
     session.flush()
     audit.record(
@@ -622,12 +627,21 @@ def recheck(
     try:
         submission = _review(session, registry, actor, deal, settings, None, "deal.rechecked")
     except Conflict:
-        # Keep the check (it is the news) and take the deal out of review.
-        check = deal_service.check_deal(session, registry, actor, deal)[0]
+        # The check `_review` stored stays (it is the news); the deal leaves review.
+        check = DealRepository(session).latest_check(deal.id)
         now = utcnow()
         for row in ApprovalRepository(session).round(deal.id, deal.approval_round):
             if row.status in OPEN:
+                was_pending = row.status == PENDING
                 _close(row, WITHDRAWN, actor, now, f"deal blocked at check {check.id}")
+                audit.record(
+                    session, actor, "approval.withdrawn", "approval_request", row.id,
+                    after={"reason": row.reason, "deal": deal.external_id},
+                )  # fmt: skip
+                if was_pending:
+                    _notify(
+                        session, "approval.withdrawn", row, deal, settings, "The deal is blocked."
+                    )
         before = deal.status
         deal.status = "draft"
         session.flush()
@@ -714,6 +728,14 @@ def _counter_values(
     if problems:
         raise InvalidInput(
             "a counter may only change the terms this request covers", errors=problems
+        )
+    unstated = [k for k, v in counter.items() if v is None]
+    if unstated:
+        raise InvalidInput(
+            "a counter proposes values; null is not one",
+            errors=[
+                Problem(("counter_terms", k), "give the value you would approve") for k in unstated
+            ],
         )
     try:
         parsed = compiled.parse_terms({**deal.terms, **counter})
@@ -977,8 +999,17 @@ def set_delegation(
         raise refuse("delegate", "you cannot delegate to yourself")
     if data.ends_at <= now:
         raise refuse("ends_at", "ends_at is in the past")
-    if data.delegate not in repo.active_key_names():
+    named = repo.active_keys_named(data.delegate)
+    if not named:
         raise refuse("delegate", f"no active API key is named {data.delegate!r}")
+    deciders = {Role.admin.value, Role.leadership.value, Role.approver.value}
+    if any(key.role not in deciders for key in named):
+        # Delegation is by name: every key with it would gain the power, so all must be people
+        # who decide approvals.
+        raise refuse(
+            "delegate",
+            f"{data.delegate!r} names a key that cannot decide approvals (a rep or integration)",
+        )
     theirs = repo.delegation_of(data.delegate)
     if theirs is not None and theirs.starts_at < data.ends_at and data.starts_at < theirs.ends_at:
         raise refuse(
@@ -1080,7 +1111,7 @@ def _next_group(session: Session, registry: PlaybookRegistry, row: ApprovalReque
         compiled = registry.version(row.playbook_version_id).compiled
     except NotFound:
         return None
-    check = session.get(DealCheck, row.check_id)
+    check = DealRepository(session).check(row.check_id)
     fired = {t["key"]: set(t.get("rules") or ()) for t in (check.result["terms"] if check else ())}
     for entry in row.terms:
         if entry["key"] not in compiled.by_key:
@@ -1111,17 +1142,23 @@ def sweep(
     *,
     now: datetime | None = None,
     limit: int = 500,
-    skip_locked: bool = False,
 ) -> SweepReport:
     """Remind groups at half their SLA; escalate overdue requests to the next tier's group."""
     now = now or utcnow()
     repo = ApprovalRepository(session)
     report = SweepReport()
-    rows = repo.due(now, limit=limit, skip_locked=skip_locked)
+    # Candidates are read unlocked; each is then re-read under its deal's lock, the lock every
+    # request-side change takes first, so the sweep never races a decision or a re-check and
+    # two workers never escalate the same request (the second sees it already done).
+    candidates = repo.due(now, limit=limit)
     groups = {g.name: g for g in repo.groups()}
-    for row, deal in rows:
-        assert row.opened_at is not None
-        assert row.due_at is not None
+    for row, deal in candidates:
+        deal = DealRepository(session).lock(deal.id)
+        session.refresh(row)
+        if row.status != PENDING or deal.status != "in_review":
+            continue
+        if row.opened_at is None or row.due_at is None:
+            continue
         if row.due_at <= now and (row.escalated_at is None or row.escalated_at < row.due_at):
             config = groups.get(row.group)
             target = (

@@ -45,6 +45,9 @@ class Deal(Timestamped, Base):
     review_version_id: Mapped[int | None] = mapped_column(ForeignKey("playbook_versions.id"))
     approval_round: Mapped[int] = mapped_column(default=1)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Salesforce: the SystemModstamp of the opportunity version last applied (a re-read of the
+    # same or an older version is skipped, so nothing is applied twice).
+    sf_modstamp: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class DealCheck(Timestamped, Base):
@@ -62,3 +65,18 @@ class DealCheck(Timestamped, Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType)
     result: Mapped[dict[str, Any]] = mapped_column(JSONType)
     checked_by: Mapped[str] = mapped_column(String(200))
+
+
+class Outcome(Timestamped, Base):
+    """How a deal closed, with the terms it closed on."""
+
+    __tablename__ = "deal_outcomes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), unique=True)
+    won: Mapped[bool]
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    close_date: Mapped[date | None] = mapped_column(Date)
+    final_terms: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    source: Mapped[str] = mapped_column(String(20))  # salesforce | api
+    recorded_by: Mapped[str] = mapped_column(String(200))

@@ -15,9 +15,17 @@ class DealRepository:
         self.session = session
 
     def by_external_id(self, external_id: str, *, for_update: bool = False) -> Deal | None:
+        """The deal; `for_update` locks it first (see `lock`) and re-reads it."""
         query = select(Deal).where(Deal.external_id == external_id)
         if for_update:
-            query = query.with_for_update()
+            if self.session.get_bind().dialect.name == "sqlite":
+                self.session.execute(
+                    update(Deal)
+                    .where(Deal.external_id == external_id)
+                    .values(lock_version=Deal.lock_version, updated_at=Deal.updated_at)
+                    .execution_options(synchronize_session=False)
+                )
+            query = query.with_for_update().execution_options(populate_existing=True)
         return self.session.scalar(query)
 
     def lock(self, deal_id: int) -> Deal:
@@ -74,6 +82,17 @@ class DealRepository:
         if owner_rep is not None:
             query = query.where(Deal.owner_rep == owner_rep)
         return self.session.scalars(query).all()
+
+    def check(self, check_id: int) -> DealCheck | None:
+        return self.session.get(DealCheck, check_id)
+
+    def latest_check(self, deal_id: int) -> DealCheck:
+        return self.session.scalars(
+            select(DealCheck)
+            .where(DealCheck.deal_id == deal_id)
+            .order_by(DealCheck.id.desc())
+            .limit(1)
+        ).one()
 
     def add_check(self, check: DealCheck) -> DealCheck:
         self.session.add(check)

@@ -146,6 +146,16 @@ def get_deal(session: Session, external_id: str) -> Deal:
     return deal
 
 
+def differs(deal: Deal, data: DealUpsert) -> bool:
+    """Whether replacing the deal with `data` would change anything it holds."""
+    if deal.name != data.name or deal.playbook_key != data.playbook:
+        return True
+    if deal.terms != _stored_terms(data.terms):
+        return True
+    columns = _attribute_columns(data.attributes)
+    return any(getattr(deal, name) != value for name, value in columns.items())
+
+
 def upsert_deal(
     session: Session, actor: Principal, external_id: str, data: DealUpsert
 ) -> tuple[Deal, bool, bool]:

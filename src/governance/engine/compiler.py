@@ -35,6 +35,9 @@ ONE = Decimal(1)
 # and refusing it here keeps every later subtraction and weighted sum far from Decimal's exponent
 # limit, so `evaluate` can never raise Overflow for a value `parse_terms` accepted.
 MAX_DIGITS = 18
+# ... and have at most this many decimal places ("1e-999999999" would be a billion-digit text).
+MAX_PLACES = 12
+PLACES_QUANTUM = Decimal(1).scaleb(-MAX_PLACES)
 
 # Enum member lookups cost ~200 ns each on Python 3.11; the hot path uses these names.
 _WITHIN, _BETTER, _EXCEPTION = Status.within, Status.better, Status.exception
@@ -321,6 +324,11 @@ class CompiledNumber(CompiledTerm):
             raise ValueError(
                 f"{self.key}: {raw!r} is out of range; numbers must be below 10^{MAX_DIGITS}"
             )
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -MAX_PLACES:
+            if value != value.quantize(PLACES_QUANTUM):
+                raise ValueError(f"{self.key}: {raw!r} has more than {MAX_PLACES} decimal places")
+            value = value.quantize(PLACES_QUANTUM)
         return value
 
     def severity(self, value: TermValue) -> Decimal:

@@ -66,6 +66,7 @@ class _Claimed:
     url: str | None
     payload: dict[str, Any]
     attempts: int
+    lease: datetime  # our claim: the row's next_attempt_at while we hold it
 
 
 @dataclass
@@ -75,7 +76,7 @@ class DrainReport:
     dead: int = 0
 
 
-def _claim(db: Database, now: datetime, limit: int) -> list[_Claimed]:
+def _claim(db: Database, now: datetime, limit: int, lease: timedelta) -> list[_Claimed]:
     with db.unit_of_work() as session:
         rows = NotificationRepository(session).claim_due(
             now, limit=limit, skip_locked=not db.is_sqlite
@@ -86,9 +87,16 @@ def _claim(db: Database, now: datetime, limit: int) -> list[_Claimed]:
         }
         claimed = []
         for row in rows:
-            row.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
+            row.next_attempt_at = now + lease
             claimed.append(
-                _Claimed(row.id, row.group, urls.get(row.group), row.payload, row.attempts)
+                _Claimed(
+                    row.id,
+                    row.group,
+                    urls.get(row.group),
+                    row.payload,
+                    row.attempts,
+                    row.next_attempt_at,
+                )
             )
         return claimed
 
@@ -113,13 +121,19 @@ def drain(
     *,
     max_attempts: int,
     timeout: float,
-    limit: int = 100,
+    limit: int = 20,
     client: httpx.Client | None = None,
     rng: random.Random | None = None,
 ) -> DrainReport:
-    """Post every due notification once; record each outcome in its own small transaction."""
+    """Post due notifications once each; record each outcome in its own small transaction.
+
+    Claims are small and leased for longer than posting them all can take (each post is
+    bounded by `timeout` per phase), so another worker never takes over a claim still being
+    posted; an outcome is recorded only while the claim is still ours.
+    """
     report = DrainReport()
-    claimed = _claim(db, utcnow(), limit)
+    lease = timedelta(seconds=max(LEASE_SECONDS, limit * (4 * timeout + 1)))
+    claimed = _claim(db, utcnow(), limit, lease)
     if not claimed:
         return report
     own = client is None
@@ -129,8 +143,8 @@ def drain(
             error = _post(http, item)
             with db.unit_of_work() as session:
                 row = NotificationRepository(session).get(item.id)
-                if row is None:
-                    continue
+                if row is None or row.status != "pending" or row.next_attempt_at != item.lease:
+                    continue  # our lease ran out and another worker took it over
                 now = utcnow()
                 row.attempts = item.attempts + 1
                 if error is None:

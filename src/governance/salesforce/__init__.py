@@ -1,0 +1,1 @@
+"""Salesforce sync: opportunities in, governance results and outcomes out."""

@@ -1,0 +1,296 @@
+"""The Salesforce adapter: the only code that knows Salesforce speaks HTTP.
+
+Domain code talks to `SalesforceClient`. `SimpleSalesforceClient` implements it with
+simple-salesforce (authentication, SOQL, `restful` for sObject Collections); the local fake org
+in `tests/fake_salesforce.py` is driven through the same class. Every call has a timeout, an
+expired session is renewed and the call retried, and faults come out as the typed errors below
+so callers can decide: retry, pause, or park the work where an operator sees it.
+Tokens, passwords and keys are never logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from governance.settings import SalesforceSettings
+
+MAX_COLLECTION = 200  # records per sObject Collections call
+
+
+class SalesforceError(Exception):
+    """A call Salesforce refused or could not answer; `code` is its errorCode."""
+
+    retryable = False
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class SessionExpired(SalesforceError):
+    """INVALID_SESSION_ID that survived re-authentication."""
+
+    retryable = True
+
+
+class QuotaExceeded(SalesforceError):
+    """REQUEST_LIMIT_EXCEEDED, or our own stop before the configured share of the daily quota."""
+
+    retryable = True
+
+
+class QueryTimeout(SalesforceError):
+    retryable = True
+
+
+class Unavailable(SalesforceError):
+    """5xx, a network error or a timeout: try again later."""
+
+    retryable = True
+
+
+class AuthenticationFailed(SalesforceError):
+    """The org refused our credentials (the message never includes them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiUsage:
+    used: int
+    limit: int
+
+    @property
+    def share(self) -> Decimal:
+        return Decimal(self.used) / Decimal(self.limit) if self.limit else Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPage:
+    records: list[dict[str, Any]]
+    total_size: int
+    next_url: str | None
+
+    @property
+    def done(self) -> bool:
+        return self.next_url is None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """One record's answer in an sObject Collections call."""
+
+    id: str | None
+    success: bool
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+class SalesforceClient(ABC):
+    """What the service needs from an org."""
+
+    @abstractmethod
+    def query(self, soql: str, *, include_deleted: bool = False) -> QueryPage:
+        """The first page of a SOQL query (`queryAll` when `include_deleted`)."""
+
+    @abstractmethod
+    def query_more(self, next_url: str) -> QueryPage:
+        """The page a `nextRecordsUrl` names."""
+
+    @abstractmethod
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """The sObject's describe result (fields with names and types)."""
+
+    @abstractmethod
+    def update(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        """Update up to 200 records (`allOrNone=false`); one result per record, in order."""
+
+    @property
+    @abstractmethod
+    def usage(self) -> ApiUsage | None:
+        """The org's API usage as of the last response (`Sforce-Limit-Info`)."""
+
+
+_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+def parse_limit_info(header: str | None) -> ApiUsage | None:
+    match = _USAGE.search(header or "")
+    return ApiUsage(int(match.group(1)), int(match.group(2))) if match else None
+
+
+class _OrgSession(requests.Session):
+    """A requests session with a timeout on every call and the org's real addresses.
+
+    simple-salesforce builds `https://{domain}.salesforce.com` login URLs and `https://` API
+    URLs. A login URL elsewhere (a proxy, or the local fake org on loopback) is reached by
+    rewriting those; plain HTTP is allowed only for loopback hosts.
+    """
+
+    def __init__(self, settings: SalesforceSettings, domain: str) -> None:
+        super().__init__()
+        self.timeout = settings.timeout_seconds
+        self.login_origin = settings.login_url.rstrip("/")
+        self.login_alias = f"https://{domain}.salesforce.com"
+        self.usage: ApiUsage | None = None
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        target = url.decode() if isinstance(url, bytes) else url
+        if target.startswith(self.login_alias) and self.login_origin != self.login_alias:
+            target = self.login_origin + target[len(self.login_alias) :]
+        elif target.startswith("https://"):
+            parts = urlsplit(target)
+            if parts.hostname in ("127.0.0.1", "localhost") and _is_loopback_http(
+                self.login_origin
+            ):
+                target = "http://" + target[len("https://") :]
+        kwargs.setdefault("timeout", self.timeout)
+        verb = method.decode() if isinstance(method, bytes) else method
+        response = super().request(verb, target, *args, **kwargs)
+        usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
+        if usage is not None:
+            self.usage = usage
+        return response
+
+
+def _is_loopback_http(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
+
+
+def login_domain(login_url: str) -> str:
+    """simple-salesforce's `domain` for a login URL: login, test, acme.my, or a stand-in."""
+    host = urlsplit(login_url).hostname or ""
+    if host.endswith(".salesforce.com"):
+        return host[: -len(".salesforce.com")]
+    return "local.login"  # rewritten to the login URL by _OrgSession
+
+
+def _error(exc: Exception) -> SalesforceError:
+    """Our typed error for whatever simple-salesforce or requests raised."""
+    from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+    from simple_salesforce.exceptions import SalesforceError as SimpleError
+
+    if isinstance(exc, requests.Timeout):
+        return Unavailable("TIMEOUT", "Salesforce did not answer in time")
+    if isinstance(exc, requests.RequestException):
+        return Unavailable("NETWORK", type(exc).__name__)
+    if isinstance(exc, SalesforceAuthenticationFailed):
+        return AuthenticationFailed("AUTHENTICATION_FAILED", str(exc.code))
+    if isinstance(exc, SimpleError):
+        content = exc.content
+        first: dict[str, Any] = content[0] if isinstance(content, list) and content else {}
+        code = str(first.get("errorCode") or first.get("error") or f"HTTP_{exc.status}")
+        message = str(first.get("message") or first.get("error_description") or "")[:500]
+        if code == "INVALID_SESSION_ID":
+            return SessionExpired(code, message, exc.status)
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            return QuotaExceeded(code, message, exc.status)
+        if code == "QUERY_TIMEOUT":
+            return QueryTimeout(code, message, exc.status)
+        if exc.status >= 500:
+            return Unavailable(code, message, exc.status)
+        return SalesforceError(code, message, exc.status)
+    raise exc
+
+
+class SimpleSalesforceClient(SalesforceClient):
+    """`SalesforceClient` over simple-salesforce, authenticated as the settings say."""
+
+    def __init__(self, settings: SalesforceSettings) -> None:
+        from simple_salesforce.api import Salesforce
+
+        self.settings = settings
+        domain = login_domain(settings.login_url)
+        self._session = _OrgSession(settings, domain)
+        common: dict[str, Any] = {
+            "session": self._session,
+            "version": settings.api_version,
+            "domain": domain,
+            "parse_float": Decimal,
+        }
+        secret = SalesforceSettings.secret
+        try:
+            if settings.auth == "jwt":
+                self._sf = Salesforce(
+                    username=settings.username,
+                    consumer_key=secret(settings.consumer_key),
+                    privatekey_file=str(settings.private_key_file),
+                    **common,
+                )
+            elif settings.auth == "client_credentials":
+                self._sf = Salesforce(
+                    consumer_key=secret(settings.consumer_key),
+                    consumer_secret=secret(settings.consumer_secret),
+                    **common,
+                )
+            else:
+                self._sf = Salesforce(
+                    username=settings.username,
+                    password=secret(settings.password),
+                    security_token=secret(settings.security_token) or "",
+                    **common,
+                )
+        except Exception as exc:
+            raise _error(exc) from None
+
+    @property
+    def usage(self) -> ApiUsage | None:
+        return self._session.usage
+
+    def _page(self, body: Mapping[str, Any]) -> QueryPage:
+        return QueryPage(
+            records=list(body.get("records") or ()),
+            total_size=int(body.get("totalSize") or 0),
+            next_url=None if body.get("done", True) else body.get("nextRecordsUrl"),
+        )
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> QueryPage:
+        try:
+            return self._page(self._sf.query(soql, include_deleted=include_deleted))
+        except Exception as exc:
+            raise _error(exc) from None
+
+    def query_more(self, next_url: str) -> QueryPage:
+        try:
+            return self._page(self._sf.query_more(next_url, identifier_is_url=True))
+        except Exception as exc:
+            raise _error(exc) from None
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = getattr(self._sf, sobject).describe()
+        except Exception as exc:
+            raise _error(exc) from None
+        return result
+
+    def update(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        if len(records) > MAX_COLLECTION:
+            raise ValueError(f"at most {MAX_COLLECTION} records per call")
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": sobject}, **r} for r in records],
+        }
+        try:
+            # Salesforce numbers are doubles; Decimals go out as JSON numbers.
+            answer = self._sf.restful(
+                "composite/sobjects", method="PATCH", data=json.dumps(body, default=float)
+            )
+        except Exception as exc:
+            raise _error(exc) from None
+        return [
+            RecordResult(
+                id=item.get("id"),
+                success=bool(item.get("success")),
+                errors=item.get("errors") or [],
+            )
+            for item in answer or ()
+        ]

@@ -1,0 +1,346 @@
+"""Opportunities in: an incremental, resumable pull by SystemModstamp, and fetches on demand.
+
+The pull reads `queryAll` (so deletions show) ordered by `SystemModstamp, Id`, from the
+watermark minus an overlap window. Each page is applied and checkpointed in its own
+transaction. A record is applied only if its SystemModstamp is newer than the version the deal
+last took (`Deal.sf_modstamp`), so a re-read (the overlap, or a resume after a crash) applies
+nothing twice. The watermark never passes the run's start minus the overlap, so records that
+commit late in Salesforce are still read next time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from governance.approvals import service as approval_service
+from governance.auth.principal import Principal
+from governance.auth.schemas import Role
+from governance.db import Database, utcnow
+from governance.deals import service as deal_service
+from governance.deals.models import Deal, Outcome
+from governance.deals.schemas import DealUpsert, salesforce_id_18
+from governance.errors import Conflict, GovernanceError
+from governance.playbooks.registry import PlaybookRegistry
+from governance.salesforce.client import SalesforceClient
+from governance.salesforce.mapping import SyncMapping, field_value
+from governance.salesforce.models import SyncRun
+from governance.salesforce.repository import SalesforceRepository
+from governance.settings import Settings
+
+SYNC = Principal(key_id=None, name="salesforce-sync", role=Role.integration, groups=frozenset())
+MAX_PROBLEMS = 100
+
+
+def parse_datetime(value: str) -> datetime:
+    """Salesforce's `2024-05-01T12:34:56.000+0000` (or `Z`) as an aware datetime."""
+    text = value.replace("Z", "+0000")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    return datetime.fromisoformat(text)
+
+
+def soql_datetime(value: datetime) -> str:
+    """A SOQL datetime literal in UTC, to the millisecond (what SystemModstamp holds)."""
+    moment = value.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _soql_text(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass
+class PullReport:
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    checked: int = 0
+    submitted: int = 0
+    closed: int = 0
+    failed: int = 0
+    pages: int = 0
+    api_calls: int = 0
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, int)}
+
+
+def _json_term(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return str(Decimal(str(value)))
+    return value
+
+
+def deal_payload(mapping: SyncMapping, record: Mapping[str, Any]) -> DealUpsert:
+    """The deal an opportunity describes, validated like any API payload."""
+    terms = {key: _json_term(source.read(record)) for key, source in mapping.terms.items()}
+    attributes: dict[str, Any] = {}
+    name = None
+    for attribute, source in mapping.attributes.items():
+        value = source.read(record)
+        if value is None:
+            continue
+        if attribute == "name":
+            name = str(value)[:255]
+        else:
+            attributes[attribute] = _json_term(value)
+    return DealUpsert.model_validate(
+        {
+            "name": name,
+            "attributes": attributes,
+            "terms": {k: v for k, v in terms.items() if v is not None},
+            "playbook": mapping.playbook,
+        }
+    )
+
+
+def apply_record(
+    session: Any,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    record: Mapping[str, Any],
+    report: PullReport,
+) -> None:
+    """Apply one opportunity version to its deal (idempotent)."""
+    external_id = salesforce_id_18(str(record["Id"]))
+    modstamp = parse_datetime(str(record["SystemModstamp"]))
+    repo = SalesforceRepository(session)
+    deal = repo.deals_by_external_id([external_id]).get(external_id)
+    if deal is not None and deal.sf_modstamp is not None and modstamp <= deal.sf_modstamp:
+        report.skipped += 1  # this version (or a newer one) is already applied
+        return
+    if record.get("IsDeleted"):
+        if deal is not None and deal.deleted_at is None:
+            if deal.status != "draft":
+                approval_service.withdraw(session, SYNC, external_id, settings)
+            deal.deleted_at = utcnow()
+            deal.sf_modstamp = modstamp
+            report.deleted += 1
+        else:
+            report.skipped += 1
+        return
+    try:
+        payload = deal_payload(mapping, record)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise _Rejected(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    if deal is not None and deal.deleted_at is None and not deal_service.differs(deal, payload):
+        # Nothing the service reads changed (say, our own write-back came round): no echo.
+        deal.sf_modstamp = modstamp
+        report.unchanged += 1
+    else:
+        deal, created, _ = deal_service.upsert_deal(session, SYNC, external_id, payload)
+        deal.sf_modstamp = modstamp
+        report.created += created
+        report.updated += not created
+        submit = bool(mapping.submit_field and field_value(record, mapping.submit_field))
+        if deal.status in ("in_review", "approved"):
+            approval_service.recheck(session, registry, SYNC, external_id, settings)
+        elif submit:
+            try:
+                approval_service.submit(session, registry, SYNC, external_id, settings)
+                report.submitted += 1
+            except Conflict:
+                pass  # blocked: the check it stored tells the rep why
+        else:
+            deal_service.check_deal(session, registry, SYNC, deal)
+        report.checked += 1
+    if record.get("IsClosed"):
+        _record_outcome(session, deal, bool(record.get("IsWon")), report)
+
+
+def _record_outcome(session: Any, deal: Deal, won: bool, report: PullReport) -> None:
+    existing = session.query(Outcome).filter(Outcome.deal_id == deal.id).one_or_none()
+    if existing is not None and existing.won == won and existing.final_terms == deal.terms:
+        return
+    now = utcnow()
+    if existing is None:
+        existing = Outcome(deal_id=deal.id, source="salesforce", recorded_by=SYNC.actor)
+        session.add(existing)
+    existing.won = won
+    existing.closed_at = now
+    existing.close_date = deal.close_date
+    existing.final_terms = dict(deal.terms)
+    report.closed += 1
+
+
+class _Rejected(Exception):
+    pass
+
+
+def _apply_page(
+    db: Database,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    records: Iterable[Mapping[str, Any]],
+    report: PullReport,
+    checkpoint: Callable[[Any, Mapping[str, Any]], None] | None,
+) -> None:
+    """Apply a page record by record; a record that cannot be applied is parked, not fatal."""
+    last: Mapping[str, Any] | None = None
+    for record in records:
+        report.read += 1
+        try:
+            with db.unit_of_work() as session:
+                apply_record(session, registry, settings, mapping, record, report)
+        except (_Rejected, GovernanceError) as exc:
+            report.failed += 1
+            reason = str(exc) if isinstance(exc, _Rejected) else (exc.detail or exc.title)
+            if isinstance(exc, GovernanceError) and exc.errors:
+                reason += ": " + "; ".join(
+                    f"{'.'.join(map(str, p.loc))}: {p.message}" for p in exc.errors[:3]
+                )
+            if len(report.problems) < MAX_PROBLEMS:
+                report.problems.append({"id": str(record.get("Id")), "reason": reason[:500]})
+        last = record
+    if checkpoint is not None and last is not None:
+        with db.unit_of_work() as session:
+            checkpoint(session, last)
+
+
+def pull(
+    db: Database,
+    client: SalesforceClient,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    max_pages: int | None = None,
+) -> tuple[PullReport, SyncRun]:
+    """Read every opportunity changed since the watermark, page by page, checkpointing each."""
+    sf = settings.salesforce
+    started = utcnow()
+    overlap = timedelta(seconds=sf.overlap_seconds)
+    ceiling = started - overlap
+    with db.unit_of_work() as session:
+        repo = SalesforceRepository(session)
+        state = repo.state(mapping.sobject)
+        since = state.watermark - overlap if state.watermark is not None else None
+        run = repo.add_run(
+            SyncRun(kind="pull", started_at=started, status="running", counts={}, problems=[])
+        )
+        run_id = run.id
+    conditions = []
+    if mapping.filter:
+        conditions.append(f"({mapping.filter})")
+    if since is not None:
+        conditions.append(f"SystemModstamp >= {soql_datetime(since)}")
+    soql = (
+        f"SELECT {', '.join(mapping.source_fields())} FROM {mapping.sobject}"
+        + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+        + " ORDER BY SystemModstamp, Id"
+    )
+    report = PullReport()
+
+    def checkpoint(session: Any, last: Mapping[str, Any]) -> None:
+        state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
+        stamp = min(parse_datetime(str(last["SystemModstamp"])), ceiling)
+        if state.watermark is None or stamp > state.watermark:
+            state.watermark = stamp
+            state.watermark_id = str(last["Id"])
+        _save_run(session, run_id, report, client, status="running")
+
+    error: str | None = None
+    try:
+        page = client.query(soql, include_deleted=True)
+        report.api_calls += 1
+        while True:
+            report.pages += 1
+            _apply_page(db, registry, settings, mapping, page.records, report, checkpoint)
+            if progress is not None:
+                progress(report.read, page.total_size)
+            if page.next_url is None or (max_pages is not None and report.pages >= max_pages):
+                break
+            page = client.query_more(page.next_url)
+            report.api_calls += 1
+        if page.next_url is None:
+            with db.unit_of_work() as session:
+                state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
+                state.full_load_done = True
+                # Nothing newer than the ceiling was missed: the next run starts there.
+                if state.watermark is None or state.watermark < ceiling:
+                    state.watermark = ceiling
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        raise
+    finally:
+        with db.unit_of_work() as session:
+            run = _save_run(
+                session, run_id, report, client, status="failed" if error else "done", error=error
+            )
+            run.finished_at = utcnow()
+    return report, run
+
+
+def _save_run(
+    session: Any,
+    run_id: int,
+    report: PullReport,
+    client: SalesforceClient,
+    *,
+    status: str,
+    error: str | None = None,
+) -> SyncRun:
+    run: SyncRun = session.get(SyncRun, run_id)
+    run.counts = report.counts()
+    run.problems = list(report.problems)
+    run.api_calls = report.api_calls
+    run.status = status
+    run.error = error
+    usage = client.usage
+    if usage is not None:
+        state = SalesforceRepository(session).state("Opportunity")
+        state.api_used, state.api_limit, state.api_seen_at = usage.used, usage.limit, utcnow()
+    return run
+
+
+def fetch(
+    db: Database,
+    client: SalesforceClient,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    *,
+    limit: int = 200,
+) -> PullReport:
+    """Fetch the opportunities Outbound Messages named (their values are never trusted)."""
+    report = PullReport()
+    with db.unit_of_work() as session:
+        ids = [
+            r.external_id
+            for r in SalesforceRepository(session).take_fetches(limit, skip_locked=False)
+        ]
+    if not ids:
+        return report
+    soql = (
+        f"SELECT {', '.join(mapping.source_fields())} FROM {mapping.sobject}"
+        f" WHERE Id IN ({', '.join(_soql_text(i) for i in ids)})"
+        " ORDER BY SystemModstamp, Id"
+    )
+    page = client.query(soql, include_deleted=True)
+    report.api_calls += 1
+    records = list(page.records)
+    while page.next_url is not None:
+        page = client.query_more(page.next_url)
+        report.api_calls += 1
+        records.extend(page.records)
+    _apply_page(db, registry, settings, mapping, records, report, None)
+    # Only now: a crash before here leaves the requests queued (applying twice is harmless).
+    with db.unit_of_work() as session:
+        SalesforceRepository(session).drop_fetches_for(ids)
+    return report

@@ -1,0 +1,259 @@
+"""Governance results out to Salesforce: a per-deal outbox, drained in sObject Collections calls.
+
+Every flush that changes a deal's verdict, variance, status, approval requests or outcome
+upserts the deal's outbox row in the same transaction (`install`). The pusher leases due rows,
+reads each deal's *current* values (so changes coalesce and the latest win), sends up to 200
+per call with `allOrNone=false`, and reads each record's result: success removes the row unless
+a newer change came in meanwhile; failure retries with exponential backoff and jitter, and
+parks the row as `dead` after the configured attempts. `REQUEST_LIMIT_EXCEEDED`, or reaching
+the configured share of the daily API quota, pauses the push without dropping anything.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session, UOWTransaction
+
+from governance.approvals.models import ApprovalRequest
+from governance.db import Database, utcnow
+from governance.deals.models import Deal, Outcome
+from governance.salesforce import repository as sf_repository
+from governance.salesforce.client import (
+    MAX_COLLECTION,
+    QuotaExceeded,
+    SalesforceClient,
+    SalesforceError,
+)
+from governance.salesforce.mapping import SyncMapping
+from governance.salesforce.models import OutboxItem
+from governance.salesforce.repository import SalesforceRepository
+from governance.settings import SalesforceSettings
+
+WATCHED = ("last_verdict", "last_variance_score", "status", "deleted_at")
+LEASE = timedelta(minutes=5)
+
+
+# --- the outbox hook ---------------------------------------------------------------------------
+
+
+def _changed_deals(session: Session) -> set[int]:
+    ids: set[int] = set()
+    for obj in session.new:
+        if isinstance(obj, Deal | Outcome | ApprovalRequest):
+            ids.add(obj.id if isinstance(obj, Deal) else obj.deal_id)
+    for obj in session.dirty:
+        if isinstance(obj, Deal):
+            names: tuple[str, ...] = WATCHED
+        elif isinstance(obj, ApprovalRequest):
+            names = ("status",)
+        elif isinstance(obj, Outcome):
+            names = ("won",)
+        else:
+            continue
+        state: Any = inspect(obj)
+        if any(state.attrs[name].history.has_changes() for name in names):
+            ids.add(obj.id if isinstance(obj, Deal) else obj.deal_id)
+    return ids
+
+
+def _after_flush(session: Session, _context: UOWTransaction) -> None:
+    ids = _changed_deals(session)
+    if ids:
+        sf_repository.mark_dirty(session.connection(), ids, utcnow())
+
+
+def install() -> None:
+    """Write outbox rows with every governance change (idempotent)."""
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+
+
+install()
+
+
+# --- what Salesforce should show ---------------------------------------------------------------
+
+
+def _number(value: Decimal | None) -> Decimal | None:
+    return value
+
+
+def values_for(
+    deal: Deal,
+    open_requests: Iterable[ApprovalRequest],
+    outcome: Outcome | None,
+    mapping: SyncMapping,
+    public_url: str,
+) -> dict[str, Any]:
+    """The output fields of one opportunity, by Salesforce field name."""
+    requests = sorted(open_requests, key=lambda r: (r.status != "pending", r.step, r.group))
+    values: dict[str, Any] = {
+        "status": deal.last_verdict,
+        "variance": _number(deal.last_variance_score),
+        "approvers": ", ".join(dict.fromkeys(r.group for r in requests)) or None,
+        "approval_status": deal.status,
+        "check_url": f"{public_url.rstrip('/')}/v1/deals/{deal.external_id}/checks",
+        "outcome": None if outcome is None else ("won" if outcome.won else "lost"),
+    }
+    return {field: values[key] for key, field in mapping.outputs.items() if key in values}
+
+
+# --- the pusher ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PushReport:
+    pushed: int = 0
+    failed: int = 0
+    dead: int = 0
+    skipped: int = 0
+    api_calls: int = 0
+    paused: str | None = None
+
+
+def backoff(attempts: int, settings: SalesforceSettings, rng: random.Random | None = None) -> float:
+    ceiling = min(
+        settings.retry_cap_seconds, settings.retry_base_seconds * 2 ** max(attempts - 1, 0)
+    )
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def _error_text(errors: Iterable[Mapping[str, Any]]) -> str:
+    parts = []
+    for error in errors:
+        fields = ",".join(error.get("fields") or ())
+        parts.append(
+            f"{error.get('statusCode', 'ERROR')}: {error.get('message', '')}"
+            + (f" ({fields})" if fields else "")
+        )
+    return "; ".join(parts)[:1000] or "rejected without a reason"
+
+
+def _fail(item: OutboxItem, error: str, now: datetime, settings: SalesforceSettings) -> bool:
+    """Count a failed attempt; True when the item is now dead."""
+    item.attempts += 1
+    item.last_error = error[:1000]
+    item.claimed_until = None
+    item.claimed_version = None
+    if item.attempts >= settings.max_attempts:
+        item.status = "dead"
+        return True
+    item.next_attempt_at = now + timedelta(seconds=backoff(item.attempts, settings))
+    return False
+
+
+def quota_reached(client: SalesforceClient, settings: SalesforceSettings) -> str | None:
+    usage = client.usage
+    if usage is not None and usage.limit and usage.share >= settings.quota_stop_share:
+        return f"API usage {usage.used}/{usage.limit} reached the configured stop share"
+    return None
+
+
+def push(
+    db: Database,
+    client: SalesforceClient,
+    mapping: SyncMapping,
+    settings: SalesforceSettings,
+    public_url: str,
+    *,
+    max_batches: int | None = None,
+) -> PushReport:
+    """Drain due outbox rows, 200 opportunities per call, until none are due or we must pause."""
+    report = PushReport()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        reason = quota_reached(client, settings)
+        if reason:
+            report.paused = reason
+            break
+        now = utcnow()
+        with db.unit_of_work() as session:
+            repo = SalesforceRepository(session)
+            items = repo.claim(now, now + LEASE, MAX_COLLECTION, skip_locked=not db.is_sqlite)
+            if not items:
+                break
+            deals = {
+                d.id: d
+                for d in session.scalars(
+                    select(Deal).where(Deal.id.in_([i.deal_id for i in items]))
+                )
+            }
+            open_requests: dict[int, list[ApprovalRequest]] = defaultdict(list)
+            for request in session.scalars(
+                select(ApprovalRequest).where(
+                    ApprovalRequest.deal_id.in_(deals),
+                    ApprovalRequest.status.in_(("pending", "waiting")),
+                )
+            ):
+                open_requests[request.deal_id].append(request)
+            outcomes = {
+                o.deal_id: o
+                for o in session.scalars(select(Outcome).where(Outcome.deal_id.in_(deals)))
+            }
+            batch: list[tuple[int, int, dict[str, Any]]] = []
+            for item in items:
+                deal = deals.get(item.deal_id)
+                if deal is None or deal.deleted_at is not None or not mapping.outputs:
+                    repo.delete_if_unchanged(item.id, item.version)
+                    report.skipped += 1
+                    continue
+                values = values_for(
+                    deal, open_requests[deal.id], outcomes.get(deal.id), mapping, public_url
+                )
+                item.last_values = {
+                    k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items()
+                }
+                batch.append((item.id, item.version, {"id": deal.external_id, **values}))
+        if not batch:
+            continue
+        batches += 1
+        try:
+            report.api_calls += 1
+            results = client.update(mapping.sobject, [record for _, _, record in batch])
+        except SalesforceError as exc:
+            with db.unit_of_work() as session:
+                repo = SalesforceRepository(session)
+                items_now = repo.items([item_id for item_id, _, _ in batch])
+                if isinstance(exc, QuotaExceeded):
+                    # Nothing was written: hand the rows back untouched and pause.
+                    repo.release([i.id for i in items_now])
+                    report.paused = f"{exc.code}: {exc.message}"
+                else:
+                    now = utcnow()
+                    for item in items_now:
+                        report.dead += _fail(item, f"{exc.code}: {exc.message}", now, settings)
+                        report.failed += 1
+            if isinstance(exc, QuotaExceeded) or exc.retryable:
+                break
+            continue
+        with db.unit_of_work() as session:
+            repo = SalesforceRepository(session)
+            now = utcnow()
+            by_id = {i.id: i for i in repo.items([item_id for item_id, _, _ in batch])}
+            for (item_id, version, _record), result in zip(batch, results, strict=False):
+                found = by_id.get(item_id)
+                if found is None:
+                    continue
+                item = found
+                if result.success:
+                    report.pushed += 1
+                    if not repo.delete_if_unchanged(item_id, version):
+                        item.claimed_until = None  # changed meanwhile: send the newer values
+                        item.claimed_version = None
+                else:
+                    report.failed += 1
+                    report.dead += _fail(item, _error_text(result.errors), now, settings)
+            for item_id, _version, _record in batch[len(results) :]:
+                missing = by_id.get(item_id)
+                if missing is not None:
+                    report.failed += 1
+                    report.dead += _fail(missing, "no result for this record", now, settings)
+    return report

@@ -1,0 +1,198 @@
+"""SQL for the sync: state, runs, the outbox (upserted per deal) and the fetch queue."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from governance.deals.models import Deal
+from governance.salesforce.models import FetchRequest, OutboxItem, SyncRun, SyncState
+
+
+def mark_dirty(connection: Connection, deal_ids: Collection[int], now: datetime) -> None:
+    """Upsert one outbox row per deal: new rows pending, existing ones bumped and revived.
+
+    Runs inside the caller's flush (see `outbound.install`), so the row commits with the change.
+    """
+    if not deal_ids:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    rows = [
+        {
+            "deal_id": deal_id,
+            "status": "pending",
+            "version": 1,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for deal_id in sorted(deal_ids)
+    ]
+    insert = dialect.insert(OutboxItem)
+    connection.execute(
+        insert.on_conflict_do_update(
+            index_elements=[OutboxItem.deal_id],
+            set_={
+                "version": OutboxItem.version + 1,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": insert.excluded.next_attempt_at,
+                "last_error": None,
+                "updated_at": insert.excluded.updated_at,
+            },
+        ),
+        rows,
+    )
+
+
+class SalesforceRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- state and runs ------------------------------------------------------------------------
+
+    def state(self, sobject: str, *, for_update: bool = False) -> SyncState:
+        query = select(SyncState).where(SyncState.sobject == sobject)
+        if for_update:
+            query = query.with_for_update()
+        state = self.session.scalar(query)
+        if state is None:
+            state = SyncState(sobject=sobject, full_load_done=False)
+            self.session.add(state)
+            self.session.flush()
+        return state
+
+    def add_run(self, run: SyncRun) -> SyncRun:
+        self.session.add(run)
+        self.session.flush()
+        return run
+
+    def runs(self, limit: int) -> Sequence[SyncRun]:
+        return self.session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)).all()
+
+    # --- deals -----------------------------------------------------------------------------------
+
+    def deals_by_external_id(self, external_ids: Collection[str]) -> dict[str, Deal]:
+        if not external_ids:
+            return {}
+        rows = self.session.scalars(select(Deal).where(Deal.external_id.in_(external_ids)))
+        return {d.external_id: d for d in rows}
+
+    # --- the outbox ------------------------------------------------------------------------------
+
+    def claim(
+        self, now: datetime, until: datetime, limit: int, *, skip_locked: bool
+    ) -> list[OutboxItem]:
+        """Due pending rows no other pusher holds; leased to this one until `until`."""
+        query = (
+            select(OutboxItem)
+            .where(
+                OutboxItem.status == "pending",
+                OutboxItem.next_attempt_at <= now,
+                or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
+            )
+            .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+            .limit(limit)
+        )
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        items = list(self.session.scalars(query))
+        for item in items:
+            item.claimed_until = until
+            item.claimed_version = item.version
+        self.session.flush()
+        return items
+
+    def item(self, item_id: int) -> OutboxItem | None:
+        return self.session.get(OutboxItem, item_id)
+
+    def items(self, ids: Collection[int]) -> list[OutboxItem]:
+        if not ids:
+            return []
+        return list(self.session.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids))))
+
+    def delete_if_unchanged(self, item_id: int, version: int) -> bool:
+        """Done: drop the row unless a newer change arrived while it was being sent."""
+        result = self.session.execute(
+            delete(OutboxItem)
+            .where(OutboxItem.id == item_id, OutboxItem.version == version)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+    def release(self, ids: Collection[int]) -> None:
+        if ids:
+            self.session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id.in_(ids))
+                .values(claimed_until=None, claimed_version=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    def outbox_page(
+        self, *, status: str | None, after_id: int | None, limit: int
+    ) -> list[tuple[OutboxItem, str]]:
+        """Outbox rows with their opportunity Ids, oldest first."""
+        query = (
+            select(OutboxItem, Deal.external_id)
+            .join(Deal, Deal.id == OutboxItem.deal_id)
+            .order_by(OutboxItem.id)
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(OutboxItem.status == status)
+        if after_id is not None:
+            query = query.where(OutboxItem.id > after_id)
+        return [(item, external_id) for item, external_id in self.session.execute(query).tuples()]
+
+    def item_with_deal(self, item_id: int) -> tuple[OutboxItem, str] | None:
+        row = self.session.execute(
+            select(OutboxItem, Deal.external_id)
+            .join(Deal, Deal.id == OutboxItem.deal_id)
+            .where(OutboxItem.id == item_id)
+        ).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    def fetch_queue_size(self) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(FetchRequest)) or 0)
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self.session.execute(
+            select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
+        ).tuples()
+        return dict(rows.all())
+
+    # --- the fetch queue -------------------------------------------------------------------------
+
+    def queue_fetch(self, external_ids: Collection[str], now: datetime) -> None:
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        rows: list[dict[str, Any]] = [
+            {"external_id": e, "created_at": now, "updated_at": now}
+            for e in sorted(set(external_ids))
+        ]
+        if rows:
+            self.session.execute(
+                dialect.insert(FetchRequest).on_conflict_do_nothing(
+                    index_elements=[FetchRequest.external_id]
+                ),
+                rows,
+            )
+
+    def take_fetches(self, limit: int, *, skip_locked: bool) -> list[FetchRequest]:
+        query = select(FetchRequest).order_by(FetchRequest.id).limit(limit)
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        return list(self.session.scalars(query))
+
+    def drop_fetches_for(self, external_ids: Collection[str]) -> None:
+        self.session.execute(
+            delete(FetchRequest)
+            .where(FetchRequest.external_id.in_(external_ids))
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,106 @@
+"""HTTP routes: sync status, the push outbox, and Salesforce Outbound Messages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from governance.auth.dependencies import Admin, require
+from governance.auth.principal import Principal
+from governance.auth.schemas import Role
+from governance.db import DbSession
+from governance.errors import problem_responses
+from governance.pagination import MAX_ID, decode_cursor, encode_cursor
+from governance.salesforce import service as sf_service
+from governance.salesforce.repository import SalesforceRepository
+from governance.salesforce.schemas import OutboxItemRead, OutboxPage, SyncStatus
+from governance.settings import Settings
+
+router = APIRouter(prefix="/v1/salesforce", tags=["salesforce"])
+
+Operator = Annotated[Principal, Depends(require(Role.admin, Role.integration, Role.leadership))]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@router.get(
+    "/status",
+    response_model=SyncStatus,
+    summary="The sync: watermark, recent runs with their counts, API usage, outbox size",
+    responses=problem_responses(401, 403),
+)
+def sync_status(principal: Operator, session: DbSession, request: Request) -> SyncStatus:
+    return sf_service.status(session, _settings(request))
+
+
+@router.get(
+    "/outbox",
+    response_model=OutboxPage,
+    summary="Opportunities waiting to be written back, or parked as dead, with their last error",
+    responses=problem_responses(401, 403, 422),
+)
+def outbox(
+    principal: Operator,
+    session: DbSession,
+    status: Annotated[str | None, Query(pattern="^(pending|dead)$")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> OutboxPage:
+    rows = SalesforceRepository(session).outbox_page(
+        status=status, after_id=decode_cursor(cursor), limit=limit
+    )
+    return OutboxPage(
+        items=[sf_service.read_item(item, external_id) for item, external_id in rows],
+        next_cursor=encode_cursor(rows[-1][0].id) if len(rows) == limit else None,
+    )
+
+
+@router.post(
+    "/outbox/{item_id}/retry",
+    response_model=OutboxItemRead,
+    summary="Requeue one outbox item now (a dead one gets a fresh set of attempts)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def retry(
+    item_id: Annotated[int, Path(ge=1, le=MAX_ID)], principal: Admin, session: DbSession
+) -> OutboxItemRead:
+    return sf_service.retry(session, principal, item_id)
+
+
+@router.post(
+    "/outbound-messages",
+    summary="Salesforce Outbound Messages (SOAP): queue a fetch of the named opportunities",
+    description="Configure the Outbound Message's endpoint as "
+    "`…/v1/salesforce/outbound-messages?secret=<GOVERNANCE_SALESFORCE__OUTBOUND_MESSAGE_SECRET>`. "
+    "The organization id must match. Only the Ids are used: the opportunities are fetched from "
+    "Salesforce. Answers with the SOAP Ack.",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/xml": {"schema": {"type": "string"}}}, "description": "Ack"},
+        **problem_responses(400, 403, 422),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/xml": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def outbound_messages(
+    request: Request,
+    secret: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    body = await request.body()
+    db = request.app.state.db
+
+    def queue() -> None:
+        with db.unit_of_work() as session:
+            sf_service.outbound_message(session, _settings(request), body, secret)
+
+    await run_in_threadpool(queue)
+    return Response(sf_service.ACK, media_type="text/xml")
