@@ -42,6 +42,9 @@ class SalesforceSettings(BaseModel):
         default=None,
         description="The YAML mapping (see src/governance/salesforce/mapping.example.yaml).",
     )
+    pull_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often `governance worker` pulls changes."
+    )
     overlap_seconds: int = Field(
         default=300,
         ge=0,

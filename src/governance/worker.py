@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from governance.approvals import service as approval_service
 from governance.db import Database
 from governance.notifications import service as notifications
 from governance.playbooks.registry import PlaybookRegistry
+from governance.salesforce.client import SalesforceClient, SalesforceError
 from governance.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,11 @@ class PassReport:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    pulled: int = 0
+    fetched: int = 0
+    pushed: int = 0
+    push_failed: int = 0
+    sync_error: str | None = None
 
 
 def run_once(
@@ -40,8 +47,11 @@ def run_once(
     settings: Settings,
     *,
     client: httpx.Client | None = None,
+    salesforce: SalesforceClient | None = None,
+    pull: bool = False,
 ) -> PassReport:
-    """One pass: sweep SLAs (committing what it decided), then post due notifications."""
+    """One pass: sweep SLAs (committing what it decided), post due notifications, and, with a
+    Salesforce client, fetch what Outbound Messages named, pull when asked, and push."""
     with db.unit_of_work() as session:
         sweep = approval_service.sweep(session, registry, settings)
     report = PassReport(**asdict(sweep))
@@ -57,7 +67,33 @@ def run_once(
         report.dead += drained.dead
         if not (drained.sent or drained.retried or drained.dead):
             break
+    if salesforce is not None:
+        _sync(db, registry, settings, salesforce, pull, report)
     return report
+
+
+def _sync(
+    db: Database,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    salesforce: SalesforceClient,
+    pull: bool,
+    report: PassReport,
+) -> None:
+    """Salesforce's share of a pass; a Salesforce fault is reported, never fatal to the worker."""
+    from governance.salesforce import inbound, outbound
+    from governance.salesforce import service as sf_service
+
+    mapping = sf_service.mapping_of(settings)
+    try:
+        report.fetched = inbound.fetch(db, salesforce, registry, settings, mapping).read
+        if pull:
+            report.pulled = inbound.pull(db, salesforce, registry, settings, mapping)[0].read
+        pushed = outbound.push(db, salesforce, mapping, settings.salesforce, settings.public_url)
+        report.pushed, report.push_failed = pushed.pushed, pushed.failed
+    except SalesforceError as exc:
+        report.sync_error = f"{exc.code}: {exc.message}"
+        log.warning("salesforce sync: %s", report.sync_error)
 
 
 def run_forever(db: Database, settings: Settings, stop: threading.Event | None = None) -> None:
@@ -67,10 +103,21 @@ def run_forever(db: Database, settings: Settings, stop: threading.Event | None =
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     registry = PlaybookRegistry(db, settings.playbook_cache_seconds)
+    salesforce: SalesforceClient | None = None
+    last_pull = 0.0
     with httpx.Client(timeout=settings.notify_timeout_seconds) as client:
         while not stop.is_set():
             try:
-                report = run_once(db, registry, settings, client=client)
+                if salesforce is None and settings.salesforce.mapping_file is not None:
+                    from governance.salesforce import service as sf_service
+
+                    salesforce = sf_service.client_of(settings)
+                pull = time.monotonic() - last_pull >= settings.salesforce.pull_interval_seconds
+                report = run_once(
+                    db, registry, settings, client=client, salesforce=salesforce, pull=pull
+                )
+                if pull and salesforce is not None:
+                    last_pull = time.monotonic()
                 if any(asdict(report).values()):
                     log.info("worker pass: %s", _fields(report))
             except Exception:  # keep the worker alive; the next pass retries

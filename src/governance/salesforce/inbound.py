@@ -76,10 +76,12 @@ class PullReport:
 
 
 def _json_term(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
+    """Numbers as plain decimal text without trailing zeros (Salesforce sends 10.0 for 10)."""
     if isinstance(value, float):
-        return str(Decimal(str(value)))
+        value = Decimal(str(value))
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
     return value
 
 
