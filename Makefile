@@ -28,8 +28,9 @@ worker: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/governance migrate
 
+## The whole Salesforce loop: fake org, service and worker; pull, check, push (scripts/demo.py).
 demo: $(STAMP)
-	$(BIN)/governance demo
+	$(BIN)/python scripts/demo.py
 
 ## Lint, then the whole suite (SQLite, or GOVERNANCE_TEST_DATABASE_URL for PostgreSQL).
 test: lint

@@ -106,6 +106,9 @@ async def test_opportunities_round_trip(
     assert again.failed == 0
     assert fake.get(closing)["Governance_Outcome__c"] == "won"
     assert fake.get(within)["Governance_Status__c"] == "needs_approval"  # 16% needs approval
+    # Not submitted, so no request is open: the approvers are those the check says it needs.
+    assert fake.get(within)["Governance_Approvers__c"] == "sales_director"
+    assert fake.get(within)["Governance_Approval_Status__c"] == "draft"
 
     # A third pull sees only our own writes: nothing is applied, checked or pushed again.
     third, _ = inbound.pull(db, sf_client, registry, settings, mapping)

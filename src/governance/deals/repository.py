@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from governance.deals.models import Deal, DealCheck
@@ -93,6 +94,20 @@ class DealRepository:
             .order_by(DealCheck.id.desc())
             .limit(1)
         ).one()
+
+    def latest_steps(self, deal_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
+        """The approval steps each deal's latest check asked for."""
+        if not deal_ids:
+            return {}
+        latest = (
+            select(func.max(DealCheck.id))
+            .where(DealCheck.deal_id.in_(deal_ids))
+            .group_by(DealCheck.deal_id)
+        )
+        rows = self.session.execute(
+            select(DealCheck.deal_id, DealCheck.result["steps"]).where(DealCheck.id.in_(latest))
+        ).tuples()
+        return {deal_id: steps or [] for deal_id, steps in rows}
 
     def add_check(self, check: DealCheck) -> DealCheck:
         self.session.add(check)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 from governance.approvals.models import ApprovalRequest
 from governance.db import Database, utcnow
 from governance.deals.models import Deal, Outcome
+from governance.deals.repository import DealRepository
 from governance.salesforce import repository as sf_repository
 from governance.salesforce.client import (
     MAX_COLLECTION,
@@ -82,8 +83,11 @@ install()
 # --- what Salesforce should show ---------------------------------------------------------------
 
 
-def _number(value: Decimal | None) -> Decimal | None:
-    return value
+SIX_PLACES = Decimal("0.000001")
+
+
+def _ratio(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(SIX_PLACES)
 
 
 def values_for(
@@ -92,13 +96,19 @@ def values_for(
     outcome: Outcome | None,
     mapping: SyncMapping,
     public_url: str,
+    required: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The output fields of one opportunity, by Salesforce field name."""
+    """The output fields of one opportunity, by Salesforce field name.
+
+    Approvers are the groups whose requests are open (pending first), or, before the deal is
+    submitted, the groups its latest check says it would need (`required`).
+    """
     requests = sorted(open_requests, key=lambda r: (r.status != "pending", r.step, r.group))
+    groups = [r.group for r in requests] if requests else list(required)
     values: dict[str, Any] = {
         "status": deal.last_verdict,
-        "variance": _number(deal.last_variance_score),
-        "approvers": ", ".join(dict.fromkeys(r.group for r in requests)) or None,
+        "variance": _ratio(deal.last_variance_score),
+        "approvers": ", ".join(dict.fromkeys(groups)) or None,
         "approval_status": deal.status,
         "check_url": f"{public_url.rstrip('/')}/v1/deals/{deal.external_id}/checks",
         "outcome": None if outcome is None else ("won" if outcome.won else "lost"),
@@ -198,6 +208,9 @@ def push(
                 o.deal_id: o
                 for o in session.scalars(select(Outcome).where(Outcome.deal_id.in_(deals)))
             }
+            steps = DealRepository(session).latest_steps(
+                [d for d in deals if d not in open_requests]
+            )
             batch: list[tuple[int, int, dict[str, Any]]] = []
             for item in items:
                 deal = deals.get(item.deal_id)
@@ -206,7 +219,12 @@ def push(
                     report.skipped += 1
                     continue
                 values = values_for(
-                    deal, open_requests[deal.id], outcomes.get(deal.id), mapping, public_url
+                    deal,
+                    open_requests[deal.id],
+                    outcomes.get(deal.id),
+                    mapping,
+                    public_url,
+                    [s["group"] for s in steps.get(deal.id, ())],
                 )
                 item.last_values = {
                     k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items()
