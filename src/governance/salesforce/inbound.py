@@ -27,6 +27,7 @@ from governance.deals.models import Deal, Outcome
 from governance.deals.schemas import DealUpsert, salesforce_id_18
 from governance.errors import Conflict, GovernanceError
 from governance.playbooks.registry import PlaybookRegistry
+from governance.salesforce import outbound
 from governance.salesforce.client import SalesforceClient
 from governance.salesforce.mapping import SyncMapping, field_value
 from governance.salesforce.models import SyncRun
@@ -304,10 +305,7 @@ def _save_run(
     run.api_calls = report.api_calls
     run.status = status
     run.error = error
-    usage = client.usage
-    if usage is not None:
-        state = SalesforceRepository(session).state("Opportunity")
-        state.api_used, state.api_limit, state.api_seen_at = usage.used, usage.limit, utcnow()
+    outbound.record_usage(SalesforceRepository(session).state("Opportunity"), client)
     return run
 
 

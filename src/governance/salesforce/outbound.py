@@ -34,7 +34,7 @@ from governance.salesforce.client import (
     SalesforceError,
 )
 from governance.salesforce.mapping import SyncMapping
-from governance.salesforce.models import OutboxItem
+from governance.salesforce.models import OutboxItem, SyncState
 from governance.salesforce.repository import SalesforceRepository
 from governance.settings import SalesforceSettings
 
@@ -178,6 +178,42 @@ def push(
 ) -> PushReport:
     """Drain due outbox rows, 200 opportunities per call, until none are due or we must pause."""
     report = PushReport()
+    with db.unit_of_work() as session:
+        state = SalesforceRepository(session).state(mapping.sobject)
+        if state.paused_until is not None and state.paused_until > utcnow():
+            report.paused = f"paused until {state.paused_until.isoformat()}: {state.pause_reason}"
+            return report
+    try:
+        _drain(db, client, mapping, settings, public_url, max_batches, report)
+    finally:
+        with db.unit_of_work() as session:
+            state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
+            record_usage(state, client)
+            if report.paused:
+                # Sleep it off: no call until then (REQUEST_LIMIT_EXCEEDED calls are not free
+                # for the org's other integrations either).
+                state.paused_until = utcnow() + timedelta(seconds=settings.pause_seconds)
+                state.pause_reason = report.paused[:500]
+            elif report.pushed:
+                state.paused_until, state.pause_reason = None, None
+    return report
+
+
+def record_usage(state: SyncState, client: SalesforceClient) -> None:
+    usage = client.usage
+    if usage is not None:
+        state.api_used, state.api_limit, state.api_seen_at = usage.used, usage.limit, utcnow()
+
+
+def _drain(
+    db: Database,
+    client: SalesforceClient,
+    mapping: SyncMapping,
+    settings: SalesforceSettings,
+    public_url: str,
+    max_batches: int | None,
+    report: PushReport,
+) -> None:
     batches = 0
     while max_batches is None or batches < max_batches:
         reason = quota_reached(client, settings)
@@ -274,4 +310,3 @@ def push(
                 if missing is not None:
                     report.failed += 1
                     report.dead += _fail(missing, "no result for this record", now, settings)
-    return report
