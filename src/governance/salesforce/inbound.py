@@ -278,7 +278,7 @@ def pull(
                 # Nothing newer than the ceiling was missed: the next run starts there.
                 if state.watermark is None or state.watermark < ceiling:
                     state.watermark = ceiling
-    except Exception as exc:
+    except BaseException as exc:  # a Ctrl-C or SystemExit mid-run is no "done" either
         error = f"{type(exc).__name__}: {exc}"[:1000]
         raise
     finally:

@@ -122,6 +122,14 @@ def parse(data: object) -> SyncMapping:
                 for a in unknown
             ]
         )
+    related = [key for key, name in mapping.outputs.items() if "." in name]
+    if related:  # an sObject Collections update writes the opportunity's own fields only
+        raise MappingError(
+            [
+                Problem(("outputs", key), "must be a field of the Opportunity itself")
+                for key in related
+            ]
+        )
     return mapping
 
 
@@ -173,8 +181,17 @@ def check_against(
     def lookup(name: str) -> dict[str, Any] | None:
         if "." in name:
             relation, leaf = name.split(".", 1)
-            parent = fields_of(mapping.sobject).get(f"{relation}Id")
-            targets: Iterable[str] = (parent or {}).get("referenceTo") or (relation,)
+            # The lookup field whose relationship this is (AccountId for Account, Partner__c for
+            # Partner__r); a mistyped relation is an unknown field, not a describe of a guess.
+            parent = next(
+                (
+                    f
+                    for f in fields_of(mapping.sobject).values()
+                    if f.get("relationshipName") == relation
+                ),
+                None,
+            )
+            targets: Iterable[str] = (parent or {}).get("referenceTo") or ()
             for target in targets:
                 found = fields_of(target).get(leaf)
                 if found is not None:

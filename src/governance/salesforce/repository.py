@@ -6,12 +6,27 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from governance.db import UTCDateTime
 from governance.deals.models import Deal
 from governance.salesforce.models import FetchRequest, OutboxItem, SyncRun, SyncState
+
+# One statement for both databases (SQLite and PostgreSQL share this ON CONFLICT syntax). The
+# dialects' `insert().on_conflict_do_update()` constructs have no cache key, so SQLAlchemy built
+# and compiled that statement afresh on every flush: ~0.9 ms, a third of a pulled record's time.
+# A text() statement is compiled once; `now` keeps the column type's bind processing.
+_MARK_DIRTY = text(
+    f"INSERT INTO {OutboxItem.__tablename__}"
+    " (deal_id, status, version, attempts, next_attempt_at, created_at, updated_at)"
+    " VALUES (:deal_id, 'pending', 1, 0, :now, :now, :now)"
+    " ON CONFLICT (deal_id) DO UPDATE SET"
+    f" version = {OutboxItem.__tablename__}.version + 1, status = 'pending', attempts = 0,"
+    " next_attempt_at = excluded.next_attempt_at, last_error = NULL,"
+    " updated_at = excluded.updated_at"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 def mark_dirty(connection: Connection, deal_ids: Collection[int], now: datetime) -> None:
@@ -19,36 +34,10 @@ def mark_dirty(connection: Connection, deal_ids: Collection[int], now: datetime)
 
     Runs inside the caller's flush (see `outbound.install`), so the row commits with the change.
     """
-    if not deal_ids:
-        return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    rows = [
-        {
-            "deal_id": deal_id,
-            "status": "pending",
-            "version": 1,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for deal_id in sorted(deal_ids)
-    ]
-    insert = dialect.insert(OutboxItem)
-    connection.execute(
-        insert.on_conflict_do_update(
-            index_elements=[OutboxItem.deal_id],
-            set_={
-                "version": OutboxItem.version + 1,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": insert.excluded.next_attempt_at,
-                "last_error": None,
-                "updated_at": insert.excluded.updated_at,
-            },
-        ),
-        rows,
-    )
+    if deal_ids:
+        connection.execute(
+            _MARK_DIRTY, [{"deal_id": deal_id, "now": now} for deal_id in sorted(deal_ids)]
+        )
 
 
 class SalesforceRepository:
@@ -63,9 +52,15 @@ class SalesforceRepository:
             query = query.with_for_update()
         state = self.session.scalar(query)
         if state is None:
-            state = SyncState(sobject=sobject, full_load_done=False)
-            self.session.add(state)
-            self.session.flush()
+            # Several workers may start on an empty database at once: the first insert wins,
+            # the others find its row (instead of failing on the unique sobject).
+            dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+            self.session.execute(
+                dialect.insert(SyncState)
+                .values(sobject=sobject, full_load_done=False)
+                .on_conflict_do_nothing(index_elements=[SyncState.sobject])
+            )
+            state = self.session.scalars(query).one()
         return state
 
     def add_run(self, run: SyncRun) -> SyncRun:
@@ -102,6 +97,15 @@ class SalesforceRepository:
         )
         if skip_locked:
             query = query.with_for_update(skip_locked=True)
+        else:
+            # SQLite has no row locks: a no-op UPDATE takes the database's write lock before
+            # the read, so a concurrent pusher's claim waits and then sees these leases.
+            self.session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == -1)
+                .values(status=OutboxItem.status)
+                .execution_options(synchronize_session=False)
+            )
         items = list(self.session.scalars(query))
         for item in items:
             item.claimed_until = until

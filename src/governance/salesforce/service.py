@@ -130,6 +130,11 @@ def _bad_message(message: str) -> MalformedMessage:
     return MalformedMessage(message, errors=[Problem(("body",), message)])
 
 
+class _NoDoctype(ElementTree.TreeBuilder):
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        raise _bad_message("document type declarations are not accepted")
+
+
 def outbound_message(session: Session, settings: Settings, body: bytes, secret: str | None) -> int:
     """Queue a fetch of every opportunity an Outbound Message names; returns how many.
 
@@ -138,12 +143,20 @@ def outbound_message(session: Session, settings: Settings, body: bytes, secret: 
     """
     sf = settings.salesforce
     expected = SalesforceSettings.secret(sf.outbound_message_secret)
-    if expected is None or secret is None or not hmac.compare_digest(secret, expected):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, then a 500).
+    if (
+        expected is None
+        or secret is None
+        or not hmac.compare_digest(secret.encode(), expected.encode())
+    ):
         raise Forbidden("unknown or missing shared secret (`?secret=` on the endpoint URL)")
     if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
         raise _bad_message("document type declarations are not accepted")
     try:
-        root = ElementTree.fromstring(body)
+        # The byte check above misses other encodings (UTF-16): the parser refuses them too.
+        parser = ElementTree.XMLParser(target=_NoDoctype())
+        parser.feed(body)
+        root = parser.close()
     except ElementTree.ParseError as exc:
         raise _bad_message(f"not well-formed XML: {exc}") from None
     notifications = root.find(f".//{{{OUTBOUND_NS}}}notifications")
