@@ -86,7 +86,9 @@ def sync_state(db: Database) -> SyncState:
 
 def last_run(db: Database) -> SyncRun:
     with db.unit_of_work() as session:
-        run = session.scalar(select(SyncRun).order_by(SyncRun.id.desc()).limit(1))
+        run = session.scalar(
+            select(SyncRun).where(SyncRun.kind == "pull").order_by(SyncRun.id.desc()).limit(1)
+        )
         assert run is not None
         return run
 
@@ -405,7 +407,7 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
         assert actions["deal.checked"] == 1 + updates, opportunity_id
 
     status = await client.get("/v1/salesforce/status", headers=keys.headers("integration"))
-    runs = status.json()["runs"]
+    runs = [r for r in status.json()["runs"] if r["kind"] == "pull"]
     assert [r["status"] for r in reversed(runs)][-9:] == [
         "failed",  # killed mid-page
         "failed",  # QUERY_TIMEOUT

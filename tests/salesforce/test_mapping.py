@@ -367,9 +367,11 @@ def test_sync_commands(cli_env: dict[str, str], fake: FakeSalesforce) -> None:
     assert re.fullmatch(r"watermark: \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}.*", lines[0])
     assert lines[1] == f"api usage: {fake.api_usage}/{fake.daily_limit}"
     assert lines[2] == "outbox: 0 pending, 0 dead"
-    assert re.fullmatch(r"run 1 pull done at \d{4}-\d{2}-\d{2} \d{2}:\d{2}: .*", lines[3])
+    # Newest first: the push, then the pull, each with its counts.
+    assert re.fullmatch(r"run 2 push done at \d{4}-\d{2}-\d{2} \d{2}:\d{2}: pushed 3", lines[3])
+    assert re.fullmatch(r"run 1 pull done at \d{4}-\d{2}-\d{2} \d{2}:\d{2}: .*", lines[4])
     # (PostgreSQL's JSONB keeps the counts in its own key order.)
-    assert counts(lines[3].split(": ", 1)[1]) == {
+    assert counts(lines[4].split(": ", 1)[1]) == {
         "read": 3,
         "created": 3,
         "checked": 3,

@@ -120,5 +120,8 @@ async def test_opportunities_round_trip(
     assert status.status_code == 200
     assert status.json()["watermark"] is not None
     assert status.json()["outbox"] == {"pending": 0, "dead": 0}
-    assert [r["kind"] for r in status.json()["runs"]][:3] == ["pull", "pull", "pull"]
+    runs = status.json()["runs"]
+    assert [r["kind"] for r in runs][:4] == ["push", "pull", "push", "pull"]
+    assert runs[0]["counts"]["pushed"] == 0  # the quiet push
+    assert runs[2]["counts"]["pushed"] == again.pushed
     assert status.json()["api_usage"]["used"] > 0

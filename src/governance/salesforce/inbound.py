@@ -269,6 +269,11 @@ def pull(
                 progress(report.read, page.total_size)
             if page.next_url is None or (max_pages is not None and report.pages >= max_pages):
                 break
+            reason = outbound.quota_reached(client, sf)
+            if reason is not None:
+                # Checkpointed after the last page: the next run resumes from there.
+                report.problems.append({"id": "", "reason": f"stopped early: {reason}"})
+                break
             page = client.query_more(page.next_url)
             report.api_calls += 1
         if page.next_url is None:

@@ -34,7 +34,7 @@ from governance.salesforce.client import (
     SalesforceError,
 )
 from governance.salesforce.mapping import SyncMapping
-from governance.salesforce.models import OutboxItem, SyncState
+from governance.salesforce.models import OutboxItem, SyncRun, SyncState
 from governance.salesforce.repository import SalesforceRepository
 from governance.settings import SalesforceSettings
 
@@ -179,15 +179,36 @@ def push(
     """Drain due outbox rows, 200 opportunities per call, until none are due or we must pause."""
     report = PushReport()
     with db.unit_of_work() as session:
-        state = SalesforceRepository(session).state(mapping.sobject)
+        repo = SalesforceRepository(session)
+        state = repo.state(mapping.sobject)
         if state.paused_until is not None and state.paused_until > utcnow():
             report.paused = f"paused until {state.paused_until.isoformat()}: {state.pause_reason}"
             return report
+        started = utcnow()
+        run_id = repo.add_run(
+            SyncRun(kind="push", started_at=started, status="running", counts={}, problems=[])
+        ).id
+    error: str | None = None
     try:
         _drain(db, client, mapping, settings, public_url, max_batches, report)
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        raise
     finally:
         with db.unit_of_work() as session:
-            state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
+            repo = SalesforceRepository(session)
+            run = repo.run(run_id)
+            run.counts = {
+                "pushed": report.pushed,
+                "failed": report.failed,
+                "dead": report.dead,
+                "skipped": report.skipped,
+            }
+            run.api_calls = report.api_calls
+            run.status = "failed" if error else ("paused" if report.paused else "done")
+            run.error = error or report.paused
+            run.finished_at = utcnow()
+            state = repo.state(mapping.sobject, for_update=True)
             record_usage(state, client)
             if report.paused:
                 # Sleep it off: no call until then (REQUEST_LIMIT_EXCEEDED calls are not free

@@ -68,8 +68,16 @@ class SalesforceRepository:
         self.session.flush()
         return run
 
-    def runs(self, limit: int) -> Sequence[SyncRun]:
-        return self.session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)).all()
+    def run(self, run_id: int) -> SyncRun:
+        run = self.session.get(SyncRun, run_id)
+        assert run is not None
+        return run
+
+    def runs(self, limit: int, kind: str | None = None) -> Sequence[SyncRun]:
+        query = select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(SyncRun.kind == kind)
+        return self.session.scalars(query).all()
 
     # --- deals -----------------------------------------------------------------------------------
 

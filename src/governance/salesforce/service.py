@@ -80,7 +80,8 @@ def status(session: Session, settings: Settings, sobject: str = "Opportunity") -
                 error=r.error,
                 problems=r.problems,
             )
-            for r in repo.runs(10)
+            # The last ten of each kind, newest first: frequent pushes must not hide the pulls.
+            for r in sorted([*repo.runs(10, "pull"), *repo.runs(10, "push")], key=lambda r: -r.id)
         ],
     )
 
