@@ -32,7 +32,6 @@ from governance.approvals.schemas import (
     GroupWrite,
     KeptApproval,
     MyDelegations,
-    PastDecision,
     PlaybookVersionRef,
     RequestSummary,
 )
@@ -67,22 +66,6 @@ def _json_value(value: TermValue | None) -> Any:
 
 def _values(request: ApprovalRequest) -> dict[str, Any]:
     return {entry["key"]: entry["value"] for entry in request.terms}
-
-
-def past_decision(request: ApprovalRequest) -> PastDecision:
-    return PastDecision(
-        request_id=request.id,
-        group=request.group,
-        step=request.step,
-        status=request.status,
-        decided_by=request.decided_by,
-        on_behalf_of=request.on_behalf_of,
-        admin_override=request.admin_override,
-        decided_at=request.decided_at,
-        reason=request.reason,
-        values=request.decided_values,
-        counter_terms=request.counter_terms,
-    )
 
 
 def summary(request: ApprovalRequest) -> RequestSummary:

@@ -234,13 +234,6 @@ def update_deal(
     return deal, needs_recheck(deal, before)
 
 
-def run_check(
-    session: Session, registry: PlaybookRegistry, actor: Principal, external_id: str
-) -> DealCheck:
-    """Check the deal's current terms and keep the result in its history."""
-    return check_deal(session, registry, actor, get_deal(session, external_id))[0]
-
-
 def check_deal(
     session: Session, registry: PlaybookRegistry, actor: Principal, deal: Deal
 ) -> tuple[DealCheck, CheckResult, Published]:
