@@ -32,6 +32,7 @@ from governance.errors import (
 )
 from governance.playbooks.registry import PlaybookRegistry
 from governance.playbooks.router import router as playbooks_router
+from governance.reps import models as _rep_models  # noqa: F401  (until the reps router lands)
 from governance.salesforce.router import router as salesforce_router
 from governance.settings import Settings, get_settings
 

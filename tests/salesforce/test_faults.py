@@ -23,7 +23,8 @@ from tests.fake_salesforce import FakeSalesforce, FiredFault, sample_opportuniti
 
 from governance.audit.models import AuditEntry
 from governance.db import Database
-from governance.deals.models import Deal, Outcome
+from governance.deals.models import Deal
+from governance.outcomes.models import Outcome
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import inbound, outbound
 from governance.salesforce.client import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, JSONType, Timestamped, UTCDateTime
@@ -25,6 +25,7 @@ class ApprovalRequest(Timestamped, Base):
         Index("ix_approval_requests_status_group_id", "status", "group", "id"),
         Index("ix_approval_requests_deal_id_round", "deal_id", "round"),
         Index("ix_approval_requests_status_due_at", "status", "due_at"),
+        Index("ix_approval_requests_decided_at", "decided_at"),
         # Open requests in id order: the queue of a caller with several groups (or an admin)
         # walks this instead of the whole history. Partial, so it stays the size of the queue.
         Index(
@@ -63,6 +64,10 @@ class ApprovalRequest(Timestamped, Base):
     decided_values: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     counter_terms: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     counter_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Analytics: seconds from opening to decision, and whether the holder decided within its SLA
+    # (an escalated request did not), set when the request is decided.
+    cycle_seconds: Mapped[int | None] = mapped_column(BigInteger)
+    within_sla: Mapped[bool | None]
 
 
 class ApprovalGroup(Timestamped, Base):

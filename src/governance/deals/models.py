@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, JSONType, Money, Score, Timestamped, UTCDateTime
@@ -14,7 +14,10 @@ from governance.db import Base, JSONType, Money, Score, Timestamped, UTCDateTime
 
 class Deal(Timestamped, Base):
     __tablename__ = "deals"
-    __table_args__ = (Index("ix_deals_region_segment", "region", "segment"),)
+    __table_args__ = (
+        Index("ix_deals_region_segment", "region", "segment"),
+        Index("ix_deals_last_checked_at", "last_checked_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(18), unique=True)
@@ -48,6 +51,11 @@ class Deal(Timestamped, Base):
     # Salesforce: the SystemModstamp of the opportunity version last applied (a re-read of the
     # same or an older version is skipped, so nothing is applied twice).
     sf_modstamp: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Analytics: the playbook version of the latest stored check, and its variance score in
+    # millionths (an integer, so SQL aggregates are exact and alike on PostgreSQL and SQLite).
+    checked_playbook: Mapped[str | None] = mapped_column(String(64))
+    checked_version: Mapped[int | None]
+    variance_micro: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DealCheck(Timestamped, Base):
@@ -67,16 +75,17 @@ class DealCheck(Timestamped, Base):
     checked_by: Mapped[str] = mapped_column(String(200))
 
 
-class Outcome(Timestamped, Base):
-    """How a deal closed, with the terms it closed on."""
+class DealTermCheck(Timestamped, Base):
+    """Per term, the deal's latest stored check: what variance analytics aggregate.
 
-    __tablename__ = "deal_outcomes"
+    Replaced whenever the deal is checked, so each deal counts once whatever its history.
+    """
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), unique=True)
-    won: Mapped[bool]
-    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    close_date: Mapped[date | None] = mapped_column(Date)
-    final_terms: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    source: Mapped[str] = mapped_column(String(20))  # salesforce | api
-    recorded_by: Mapped[str] = mapped_column(String(200))
+    __tablename__ = "deal_term_checks"
+
+    deal_id: Mapped[int] = mapped_column(
+        ForeignKey("deals.id", ondelete="CASCADE"), primary_key=True
+    )
+    term_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    variance_ratio_micro: Mapped[int] = mapped_column(BigInteger)

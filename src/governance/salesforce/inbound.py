@@ -23,9 +23,10 @@ from governance.auth.principal import Principal
 from governance.auth.schemas import Role
 from governance.db import Database, utcnow
 from governance.deals import service as deal_service
-from governance.deals.models import Deal, Outcome
+from governance.deals.models import Deal
 from governance.deals.schemas import DealUpsert, salesforce_id_18
 from governance.errors import Conflict, GovernanceError
+from governance.outcomes.models import Outcome
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import outbound
 from governance.salesforce.client import SalesforceClient

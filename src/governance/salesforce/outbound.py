@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from governance.approvals.models import ApprovalRequest
 from governance.db import Database, utcnow
-from governance.deals.models import Deal, Outcome
+from governance.deals.models import Deal
 from governance.deals.repository import DealRepository
+from governance.outcomes.models import Outcome
 from governance.salesforce import repository as sf_repository
 from governance.salesforce.client import (
     MAX_COLLECTION,

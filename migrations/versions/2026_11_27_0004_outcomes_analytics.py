@@ -1,0 +1,260 @@
+"""Outcomes and analytics: per-term outcomes, preparations, after-action reviews, rep profiles,
+and the denormalised figures analytics aggregate (latest per-term variance, cycle times).
+
+Revision ID: 0004_outcomes_analytics
+Revises: 0003_salesforce
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0004_outcomes_analytics"
+down_revision = "0003_salesforce"
+branch_labels = None
+depends_on = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+TS = sa.DateTime(timezone=True)
+MONEY = sa.Numeric(24, 8).with_variant(sa.String(64), "sqlite")
+SCORE = sa.Numeric().with_variant(sa.String(64), "sqlite")
+
+
+def _timestamps() -> list[sa.Column[object]]:
+    return [
+        sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
+        sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
+    ]
+
+
+def _deal_fk(table: str) -> sa.Column[int]:
+    return sa.Column(
+        "deal_id",
+        sa.Integer(),
+        sa.ForeignKey("deals.id", ondelete="CASCADE", name=f"fk_{table}_deal_id_deals"),
+        nullable=False,
+    )
+
+
+def upgrade() -> None:
+    op.add_column("deals", sa.Column("checked_playbook", sa.String(64)))
+    op.add_column("deals", sa.Column("checked_version", sa.Integer()))
+    op.add_column("deals", sa.Column("variance_micro", sa.BigInteger()))
+    op.create_index("ix_deals_last_checked_at", "deals", ["last_checked_at"])
+
+    op.create_table(
+        "deal_term_checks",
+        _deal_fk("deal_term_checks"),
+        sa.Column("term_key", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("variance_ratio_micro", sa.BigInteger(), nullable=False),
+        *_timestamps(),
+        sa.PrimaryKeyConstraint("deal_id", "term_key", name="pk_deal_term_checks"),
+    )
+
+    op.add_column("approval_requests", sa.Column("cycle_seconds", sa.BigInteger()))
+    op.add_column("approval_requests", sa.Column("within_sla", sa.Boolean()))
+    op.create_index("ix_approval_requests_decided_at", "approval_requests", ["decided_at"])
+
+    for column in (
+        sa.Column("loss_reason", sa.String(500)),
+        sa.Column("trades", JSON, nullable=False, server_default="[]"),
+        sa.Column("playbook_key", sa.String(64)),
+        sa.Column("playbook_version", sa.Integer()),
+        sa.Column("amount", MONEY),
+        sa.Column("amount_cents", sa.BigInteger()),
+        sa.Column("verdict", sa.String(20)),
+        sa.Column("variance_micro", sa.BigInteger()),
+        sa.Column("cost", MONEY),
+        sa.Column("cost_cents", sa.BigInteger()),
+    ):
+        op.add_column("deal_outcomes", column)
+    op.create_index("ix_deal_outcomes_close_date", "deal_outcomes", ["close_date"])
+
+    op.create_table(
+        "deal_outcome_terms",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "outcome_id",
+            sa.Integer(),
+            sa.ForeignKey(
+                "deal_outcomes.id",
+                ondelete="CASCADE",
+                name="fk_deal_outcome_terms_outcome_id_deal_outcomes",
+            ),
+            nullable=False,
+        ),
+        _deal_fk("deal_outcome_terms"),
+        sa.Column("term_key", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("unit", sa.String(32)),
+        sa.Column("opening", JSON),
+        sa.Column("target", JSON),
+        sa.Column("final", JSON),
+        sa.Column("walk_away", JSON),
+        sa.Column("final_micro", sa.BigInteger()),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("variance_ratio_micro", sa.BigInteger(), nullable=False),
+        sa.Column("conceded", SCORE),
+        sa.Column("conceded_share_micro", sa.BigInteger()),
+        sa.Column("held", sa.Boolean()),
+        sa.Column("traded", sa.Boolean(), nullable=False),
+        sa.Column("gets", JSON, nullable=False),
+        sa.Column("cost", MONEY),
+        sa.Column("cost_cents", sa.BigInteger()),
+        *_timestamps(),
+    )
+    op.create_index("ix_deal_outcome_terms_term_key", "deal_outcome_terms", ["term_key"])
+    op.create_index("ix_deal_outcome_terms_deal_id", "deal_outcome_terms", ["deal_id"])
+
+    op.create_table(
+        "deal_preparations",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        _deal_fk("deal_preparations"),
+        sa.Column("goal", sa.Text()),
+        sa.Column("terms", JSON, nullable=False),
+        sa.Column("customer_interests", JSON, nullable=False),
+        sa.Column("premortem", JSON, nullable=False),
+        sa.Column("prepared_by", sa.String(200), nullable=False),
+        sa.Column("lock_version", sa.Integer(), nullable=False),
+        *_timestamps(),
+        sa.UniqueConstraint("deal_id", name="uq_deal_preparations_deal_id"),
+    )
+
+    op.create_table(
+        "deal_reviews",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        _deal_fk("deal_reviews"),
+        sa.Column("instrumental", sa.Integer(), nullable=False),
+        sa.Column("process", sa.Integer(), nullable=False),
+        sa.Column("relationship", sa.Integer(), nullable=False),
+        sa.Column("self_score", sa.Integer(), nullable=False),
+        sa.Column("note", sa.Text()),
+        sa.Column("filed_by", sa.String(200), nullable=False),
+        *_timestamps(),
+        sa.UniqueConstraint("deal_id", name="uq_deal_reviews_deal_id"),
+    )
+
+    op.create_table(
+        "rep_profiles",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("rep", sa.String(100), nullable=False),
+        sa.Column("name", sa.String(200)),
+        sa.Column("team", sa.String(100)),
+        sa.Column("region", sa.String(100)),
+        sa.Column("style", sa.String(20), nullable=False),
+        sa.Column("lock_version", sa.Integer(), nullable=False),
+        *_timestamps(),
+        sa.UniqueConstraint("rep", name="uq_rep_profiles_rep"),
+    )
+
+    _backfill()
+
+
+def _micro(value: object) -> int:
+    return int((Decimal(str(value)) * 1_000_000).to_integral_value())
+
+
+def _backfill() -> None:
+    """Fill the new figures from what is already stored: each deal's latest check, the decided
+    approval requests' cycle times, and outcomes' close dates. Outcomes recorded before this
+    revision get their per-term figures when they are next recorded."""
+    bind = op.get_bind()
+    latest = bind.execute(
+        sa.text(
+            "SELECT c.deal_id, c.playbook_key, c.playbook_version, c.variance_score, c.result "
+            "FROM deal_checks c JOIN deals d ON d.id = c.deal_id "
+            "WHERE c.id = (SELECT max(id) FROM deal_checks WHERE deal_id = c.deal_id)"
+        )
+    ).all()
+    for deal_id, key, version, score, result in latest:
+        body = result if isinstance(result, dict) else json.loads(result)
+        bind.execute(
+            sa.text(
+                "UPDATE deals SET checked_playbook = :key, checked_version = :version, "
+                "variance_micro = :score WHERE id = :id"
+            ),
+            {"key": key, "version": version, "score": _micro(score), "id": deal_id},
+        )
+        rows = [
+            {
+                "deal_id": deal_id,
+                "term_key": term["key"],
+                "status": term["status"],
+                "ratio": _micro(term["variance_ratio"]),
+            }
+            for term in body.get("terms", [])
+            if term.get("status") != "missing"
+        ]
+        if rows:
+            bind.execute(
+                sa.text(
+                    "INSERT INTO deal_term_checks (deal_id, term_key, status, variance_ratio_micro) "
+                    "VALUES (:deal_id, :term_key, :status, :ratio)"
+                ),
+                rows,
+            )
+    decided = bind.execute(
+        sa.text(
+            "SELECT id, opened_at, decided_at, due_at, escalation_level FROM approval_requests "
+            "WHERE decided_at IS NOT NULL AND opened_at IS NOT NULL"
+        )
+    ).all()
+    for request_id, opened, decided_at, due, level in decided:
+        opened, decided_at, due = (_aware(v) for v in (opened, decided_at, due))
+        bind.execute(
+            sa.text(
+                "UPDATE approval_requests SET cycle_seconds = :s, within_sla = :w WHERE id = :id"
+            ),
+            {
+                "s": int((decided_at - opened).total_seconds()),
+                "w": bool(level == 0 and (due is None or decided_at <= due)),
+                "id": request_id,
+            },
+        )
+    bind.execute(
+        sa.text(
+            "UPDATE deal_outcomes SET close_date = "
+            + ("date(closed_at)" if bind.dialect.name == "sqlite" else "CAST(closed_at AS DATE)")
+            + " WHERE close_date IS NULL"
+        )
+    )
+
+
+def _aware(value: object) -> object:
+    from datetime import UTC, datetime
+
+    if isinstance(value, str):  # SQLite hands back text
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def downgrade() -> None:
+    op.drop_table("rep_profiles")
+    op.drop_table("deal_reviews")
+    op.drop_table("deal_preparations")
+    op.drop_index("ix_deal_outcome_terms_deal_id", "deal_outcome_terms")
+    op.drop_index("ix_deal_outcome_terms_term_key", "deal_outcome_terms")
+    op.drop_table("deal_outcome_terms")
+    op.drop_index("ix_deal_outcomes_close_date", "deal_outcomes")
+    for column in (
+        "cost_cents", "cost", "variance_micro", "verdict", "amount_cents", "amount",
+        "playbook_version", "playbook_key", "trades", "loss_reason",
+    ):  # fmt: skip
+        op.drop_column("deal_outcomes", column)
+    op.drop_index("ix_approval_requests_decided_at", "approval_requests")
+    op.drop_column("approval_requests", "within_sla")
+    op.drop_column("approval_requests", "cycle_seconds")
+    op.drop_table("deal_term_checks")
+    op.drop_index("ix_deals_last_checked_at", "deals")
+    op.drop_column("deals", "variance_micro")
+    op.drop_column("deals", "checked_version")
+    op.drop_column("deals", "checked_playbook")
