@@ -32,7 +32,7 @@ from governance.errors import (
 )
 from governance.playbooks.registry import PlaybookRegistry
 from governance.playbooks.router import router as playbooks_router
-from governance.reps import models as _rep_models  # noqa: F401  (until the reps router lands)
+from governance.reps.router import router as reps_router
 from governance.salesforce.router import router as salesforce_router
 from governance.settings import Settings, get_settings
 
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         me_router,
         approval_groups_router,
         playbooks_router,
+        reps_router,
         api_keys_router,
         audit_router,
         salesforce_router,

@@ -61,6 +61,10 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/v1/me/delegation"): DECIDERS,
     ("PUT", "/v1/me/delegation"): DECIDERS,
     ("DELETE", "/v1/me/delegation"): DECIDERS,
+    ("GET", "/v1/reps"): ALL,
+    ("GET", "/v1/reps/{rep}"): ALL,
+    ("PUT", "/v1/reps/{rep}"): EDITORS,
+    ("DELETE", "/v1/reps/{rep}"): ADMIN,
     ("GET", "/v1/approval-groups"): DECIDERS,
     ("PUT", "/v1/approval-groups/{name}"): ADMIN,
     ("GET", "/v1/salesforce/status"): OPERATORS,
@@ -78,6 +82,7 @@ PARAMS = {
     "request_id": "999",
     "name": "finance",
     "item_id": "999",
+    "rep": "anna.schmidt",
 }
 
 
