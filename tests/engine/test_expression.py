@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from governance.engine.document import PlaybookDocument, semantic_problems
 from governance.engine.expression import MAX_DEPTH, MAX_LENGTH, ExpressionError, parse
 
 D = Decimal
@@ -102,3 +103,35 @@ def test_matches_decimal_arithmetic(a: Decimal, b: Decimal) -> None:
     else:
         assert quotient is not None
         assert abs(quotient * b - a) < D("1e-30")
+
+
+def _doc(cost: str | None) -> PlaybookDocument:
+    term: dict[str, object] = {
+        "key": "discount_pct",
+        "kind": "number",
+        "unit": "%",
+        "direction": "lower_is_better",
+        "owner": "finance",
+        "priority": 1,
+        "band": {"low": 0, "high": 15},
+    }
+    if cost is not None:
+        term["cost"] = cost
+    return PlaybookDocument.model_validate({"key": "p", "name": "P", "terms": [term]})
+
+
+def test_a_playbook_names_the_cost_that_does_not_parse() -> None:
+    problems = semantic_problems(_doc("value / 100 * * amount"))
+    assert [(p.loc, p.message) for p in problems] == [
+        (
+            ("terms", 0, "cost"),
+            "cost: expected a number, a name or '(', found '*' (at position 14)",
+        )
+    ]
+    assert semantic_problems(_doc("value / 100 * amount")) == []
+
+
+def test_documents_without_cost_dump_as_before() -> None:
+    # Stored documents (and their hashes) are dumped without nulls, so adding the field changes
+    # nothing for playbooks that do not use it.
+    assert "cost" not in _doc(None).model_dump(mode="json", exclude_none=True)["terms"][0]

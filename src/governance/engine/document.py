@@ -14,6 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from governance.engine.expression import MAX_LENGTH, ExpressionError
+from governance.engine.expression import parse as parse_expression
+
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 PLAYBOOK_KEY_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 
@@ -86,6 +89,14 @@ class TermBase(DocumentModel):
     owner: GroupName
     priority: Annotated[int, Field(ge=1, le=1000, strict=True)]
     gets: Annotated[list[Label], Field(max_length=20)] = []
+    cost: Annotated[str, StringConstraints(min_length=1, max_length=MAX_LENGTH)] | None = Field(
+        default=None,
+        description="The money the term costs at a value: an arithmetic expression (+ - * /, "
+        "parentheses, min(a, b), max(a, b)) over `value` (the term's value: numbers as they are, "
+        "flags 1 when off the preferred value else 0, choices the option's rank with 0 = best), "
+        "numeric deal attributes such as `amount`, and other terms by key. "
+        "Example: `value / 100 * amount`.",
+    )
 
 
 class NumberTerm(TermBase):
@@ -222,6 +233,11 @@ def _semantic_problems(doc: PlaybookDocument) -> Iterator[Problem]:
                 "priorities must be unique",
             )
         seen_priorities.setdefault(term.priority, term.key)
+        if term.cost is not None:
+            try:
+                parse_expression(term.cost)
+            except ExpressionError as exc:
+                yield Problem((*loc, "cost"), f"cost: {exc}")
         if isinstance(term, NumberTerm):
             yield from _number_problems(term, loc)
         elif isinstance(term, ChoiceTerm):
