@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from governance import __version__
+from governance.analytics.router import router as analytics_router
 from governance.approvals.router import deals_router as approval_deals_router
 from governance.approvals.router import groups_router as approval_groups_router
 from governance.approvals.router import me_router
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys_router,
         audit_router,
         salesforce_router,
+        analytics_router,
     ):
         app.include_router(router)
     _complete_openapi(app)

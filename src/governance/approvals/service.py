@@ -489,6 +489,16 @@ def reconcile(
     return out
 
 
+def _cycle(row: ApprovalRequest, now: datetime) -> dict[str, Any]:
+    """What cycle-time analytics read: seconds waited, and whether the first holder decided
+    within its SLA (an escalated request did not)."""
+    opened = row.opened_at or now
+    return {
+        "cycle_seconds": max(0, int((now - opened).total_seconds())),
+        "within_sla": row.escalation_level == 0 and (row.due_at is None or now <= row.due_at),
+    }
+
+
 def _close(row: ApprovalRequest, status: str, actor: Principal, now: datetime, reason: str) -> None:
     row.status = status
     row.decided_at = now
@@ -840,6 +850,7 @@ def decide(
             "decided_values": _values(row),
             "counter_terms": counter,
             "updated_at": now,
+            **_cycle(row, now),
         },
     )
     if not claimed:  # only reachable when the row lock was bypassed; never two decisions

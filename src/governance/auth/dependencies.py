@@ -97,3 +97,5 @@ PlaybookEditor = Annotated[Principal, Depends(require(Role.admin, Role.leadershi
 Signer = Annotated[Principal, Depends(require(Role.admin, Role.approver))]
 DealWriter = Annotated[Principal, Depends(require(Role.admin, Role.rep, Role.integration))]
 AuditReader = Annotated[Principal, Depends(require(Role.admin, Role.leadership))]
+# Analytics compare reps and teams: leadership and the deal desk read them, reps do not.
+AnalyticsReader = Annotated[Principal, Depends(require(Role.admin, Role.leadership, Role.approver))]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from governance.deals.models import Deal, DealCheck
+from governance.db import utcnow
+from governance.deals.models import Deal, DealCheck, DealTermCheck
 
 
 class DealRepository:
@@ -108,6 +109,26 @@ class DealRepository:
             select(DealCheck.deal_id, DealCheck.result["steps"]).where(DealCheck.id.in_(latest))
         ).tuples()
         return {deal_id: steps or [] for deal_id, steps in rows}
+
+    def replace_term_checks(self, deal_id: int, rows: Sequence[tuple[str, str, int]]) -> None:
+        """The deal's latest per-term figures: (term, status, variance ratio in millionths)."""
+        self.session.execute(delete(DealTermCheck).where(DealTermCheck.deal_id == deal_id))
+        if rows:
+            now = utcnow()
+            self.session.execute(
+                insert(DealTermCheck),
+                [
+                    {
+                        "deal_id": deal_id,
+                        "term_key": key,
+                        "status": status,
+                        "variance_ratio_micro": ratio,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for key, status, ratio in rows
+                ],
+            )
 
     def add_check(self, check: DealCheck) -> DealCheck:
         self.session.add(check)

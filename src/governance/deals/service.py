@@ -26,9 +26,10 @@ from governance.deals.schemas import (
 )
 from governance.deals.serialize import check_body
 from governance.engine import DealInputError, evaluate
-from governance.engine.results import CheckResult, TermValue, Verdict
+from governance.engine.results import CheckResult, Status, TermValue, Verdict
 from governance.errors import InvalidDeal, NotFound
 from governance.playbooks.registry import PlaybookRegistry, Published, resolve
+from governance.scaled import to_micro
 
 KNOWN_ATTRIBUTES = (
     "region", "segment", "product_line", "team", "currency", "amount", "stage", "close_date",
@@ -268,6 +269,17 @@ def check_deal(
     deal.last_verdict = result.verdict.value
     deal.last_variance_score = result.variance_score
     deal.last_checked_at = now
+    deal.checked_playbook = published.key
+    deal.checked_version = published.number
+    deal.variance_micro = to_micro(result.variance_score)
+    DealRepository(session).replace_term_checks(
+        deal.id,
+        [
+            (t.key, t.status.value, to_micro(t.variance_ratio))
+            for t in result.terms
+            if t.status is not Status.missing
+        ],
+    )
     session.flush()
     audit.record(
         session,

@@ -1,0 +1,264 @@
+"""Every analytics figure against the hand-computed history in conftest.py, as JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import httpx
+import pytest
+from tests.conftest import Keys
+
+pytestmark = pytest.mark.usefixtures("history")
+
+
+async def _get(client: httpx.AsyncClient, keys: Keys, path: str, **params: Any) -> dict[str, Any]:
+    response = await client.get(path, params=params, headers=keys.headers("leadership"))
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _pick(rows: list[dict[str, Any]], **where: Any) -> dict[str, Any]:
+    found = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+    assert len(found) == 1, (where, rows)
+    return found[0]
+
+
+async def test_verdict_mix_counts_each_live_deal_once(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    body = await _get(client, keys, "/v1/analytics/verdicts")
+    assert body["rows"] == [
+        {"group": {}, "deals": 5, "auto_approved": 2, "needs_approval": 2, "blocked": 1,
+         "auto_approval_rate": "0.4000"}
+    ]  # fmt: skip
+    by_region = await _get(client, keys, "/v1/analytics/verdicts", group_by="region")
+    assert [(r["group"], r["deals"], r["auto_approval_rate"]) for r in by_region["rows"]] == [
+        ({"region": "EMEA"}, 3, "0.3333"),
+        ({"region": "NA"}, 2, "0.5000"),
+    ]
+
+
+async def test_variance_score_and_term_ratios(client: httpx.AsyncClient, keys: Keys) -> None:
+    rows = (await _get(client, keys, "/v1/analytics/variance"))["rows"]
+    # Scores 0, 0, 0.1, 0.25, 0.6: p90 sits 60% of the way from 0.25 to 0.6.
+    assert _pick(rows, term=None) == {
+        "group": {}, "term": None, "deals": 5, "mean": "0.190000", "p50": "0.100000",
+        "p90": "0.460000", "outside_band_share": "0.6000",
+    }  # fmt: skip
+    assert _pick(rows, term="discount_pct") == {
+        "group": {}, "term": "discount_pct", "deals": 5, "mean": "0.380000", "p50": "0.200000",
+        "p90": "0.920000", "outside_band_share": "0.6000",
+    }  # fmt: skip
+    assert _pick(rows, term="payment_terms_days") == {
+        "group": {}, "term": "payment_terms_days", "deals": 3, "mean": "0.033333",
+        "p50": "0.000000", "p90": "0.080000", "outside_band_share": "0.3333",
+    }  # fmt: skip
+    assert [r["term"] for r in rows] == [None, "discount_pct", "payment_terms_days"]
+
+
+async def test_variance_grouped_and_filtered(client: httpx.AsyncClient, keys: Keys) -> None:
+    rows = (await _get(client, keys, "/v1/analytics/variance", group_by="region"))["rows"]
+    emea = _pick(rows, group={"region": "EMEA"}, term=None)
+    assert (emea["deals"], emea["mean"], emea["p50"], emea["p90"]) == (
+        3, "0.283333", "0.250000", "0.530000"
+    )  # fmt: skip
+    na = _pick(rows, group={"region": "NA"}, term=None)
+    assert (na["mean"], na["p50"], na["p90"]) == ("0.050000", "0.050000", "0.090000")
+    # Dates are the latest check's; the bounds are inclusive.
+    since = await _get(client, keys, "/v1/analytics/verdicts", **{"from": "2026-02-01"})
+    assert since["rows"][0]["deals"] == 3
+    until = await _get(client, keys, "/v1/analytics/verdicts", to="2026-01-15")
+    assert until["rows"][0]["deals"] == 2
+    # Style and team come from the rep's profile.
+    diplomats = await _get(client, keys, "/v1/analytics/verdicts", style="diplomat")
+    assert diplomats["rows"][0]["deals"] == 2
+    by_team = await _get(client, keys, "/v1/analytics/verdicts", group_by=["team", "style"])
+    assert [(r["group"], r["deals"]) for r in by_team["rows"]] == [
+        ({"team": "DACH", "style": "diplomat"}, 2),
+        ({"team": "France", "style": "closer"}, 1),
+        ({"team": "US East", "style": "strategist"}, 2),
+    ]
+    v2 = await _get(client, keys, "/v1/analytics/verdicts", playbook="standard", version=2)
+    assert v2["rows"][0]["deals"] == 2
+    monthly = await _get(client, keys, "/v1/analytics/verdicts", group_by="month")
+    assert [(r["group"]["month"], r["deals"]) for r in monthly["rows"]] == [
+        ("2026-01", 2), ("2026-02", 2), ("2026-03", 1)
+    ]  # fmt: skip
+
+
+async def test_concessions_of_won_deals(client: httpx.AsyncClient, keys: Keys) -> None:
+    rows = (await _get(client, keys, "/v1/analytics/concessions"))["rows"]
+    assert rows[0] == {
+        "group": {}, "term": None, "deals": 3, "conceded": 3, "mean_conceded_share": "0.200000",
+        "held": 1, "cost": "50500.00", "cost_per_deal": "16833.33", "gives_without_gets": 2,
+        "gives_without_gets_cost": "10500.00",
+    }  # fmt: skip
+    # Most conceded first.
+    assert rows[1] == {
+        "group": {}, "term": "discount_pct", "deals": 3, "conceded": 3,
+        "mean_conceded_share": "0.333333", "held": 1, "cost": "50500.00",
+        "cost_per_deal": "16833.33", "gives_without_gets": 2, "gives_without_gets_cost": "10500.00",
+    }  # fmt: skip
+    assert rows[2] == {
+        "group": {}, "term": "payment_terms_days", "deals": 2, "conceded": 0,
+        "mean_conceded_share": "0.000000", "held": 2, "cost": "0.00", "cost_per_deal": "0.00",
+        "gives_without_gets": 0, "gives_without_gets_cost": "0.00",
+    }  # fmt: skip
+    by_rep = (await _get(client, keys, "/v1/analytics/concessions", group_by="rep"))["rows"]
+    assert [(r["group"]["rep"], r["term"], r["cost"]) for r in by_rep] == [
+        ("ana", None, "10000.00"), ("ana", "discount_pct", "10000.00"),
+        ("ana", "payment_terms_days", "0.00"),
+        ("ben", None, "40000.00"), ("ben", "discount_pct", "40000.00"),
+        ("ben", "payment_terms_days", "0.00"),
+        ("cy", None, "500.00"), ("cy", "discount_pct", "500.00"),
+    ]  # fmt: skip
+
+
+async def test_approval_cycle_times(client: httpx.AsyncClient, keys: Keys) -> None:
+    rows = (await _get(client, keys, "/v1/analytics/approvals"))["rows"]
+    # Cycles 0.5 h, 2 h, 10 h, 25 h: the median halfway between 2 and 10, p90 70% of 10→25.
+    assert rows[0] == {
+        "group": {}, "approver_group": None, "step": None, "decided": 4,
+        "cycle_hours_p50": "6.00", "cycle_hours_p90": "20.50", "within_sla_share": "0.5000",
+        "escalated": 1, "rejection_rate": "0.2500", "counter_rate": "0.2500",
+    }  # fmt: skip
+    assert [(r["approver_group"], r["step"], r["decided"], r["cycle_hours_p50"]) for r in rows[1:]] == [
+        ("finance", 1, 1, "0.50"), ("finance", 2, 1, "10.00"), ("legal", 1, 1, "25.00"),
+        ("sales_director", 1, 1, "2.00"),
+    ]  # fmt: skip
+    finance2 = _pick(rows, approver_group="finance", step=2)
+    assert (finance2["within_sla_share"], finance2["escalated"]) == ("0.0000", 1)
+
+
+async def test_outcomes_by_variance_band(client: httpx.AsyncClient, keys: Keys) -> None:
+    body = await _get(client, keys, "/v1/analytics/outcomes")
+    assert body["discount_term"] == "discount_pct"
+    rows = body["rows"]
+    assert rows[0] == {
+        "group": {}, "band": None, "closed": 4, "won": 3, "win_rate": "0.7500",
+        "average_discount": "11.6667", "margin_kept": "0.8371",
+    }  # fmt: skip
+    assert rows[1:] == [
+        {"group": {}, "band": "0", "closed": 2, "won": 2, "win_rate": "1.0000",
+         "average_discount": "7.5000", "margin_kept": "0.9045"},
+        {"group": {}, "band": "(0, 0.1]", "closed": 1, "won": 0, "win_rate": "0.0000",
+         "average_discount": None, "margin_kept": None},
+        {"group": {}, "band": "(0.2, 0.35]", "closed": 1, "won": 1, "win_rate": "1.0000",
+         "average_discount": "20.0000", "margin_kept": "0.8000"},
+    ]  # fmt: skip
+
+
+async def test_version_against_previous_over_equal_windows(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    rows = (await _get(client, keys, "/v1/analytics/versions", playbook="standard"))["rows"]
+    assert rows == [
+        {
+            "playbook": "standard", "version": 2, "previous_version": 1, "window_days": 40,
+            "version_from": "2026-02-10", "version_to": "2026-03-21",
+            "previous_from": "2026-01-01", "previous_to": "2026-02-09",
+            "closed": 2, "previous_closed": 2, "win_rate": "0.5000", "previous_win_rate": "1.0000",
+            "mean_variance_score": "0.050000", "previous_mean_variance_score": "0.125000",
+            "auto_approval_rate": "0.5000", "previous_auto_approval_rate": "0.5000",
+            "margin_kept": "0.9500", "previous_margin_kept": "0.8333",
+        }
+    ]  # fmt: skip
+
+
+async def test_review_scores(client: httpx.AsyncClient, keys: Keys) -> None:
+    rows = (await _get(client, keys, "/v1/analytics/reviews"))["rows"]
+    assert rows == [
+        {"group": {}, "reviews": 3, "instrumental": "3.33", "process": "4.00",
+         "relationship": "4.67", "self": "4.00", "overall": "4.00"}
+    ]  # fmt: skip
+    by_style = (await _get(client, keys, "/v1/analytics/reviews", group_by="style"))["rows"]
+    assert [(r["group"]["style"], r["reviews"], r["instrumental"]) for r in by_style] == [
+        ("closer", 1, "5.00"), ("diplomat", 1, "3.00"), ("strategist", 1, "2.00")
+    ]  # fmt: skip
+
+
+async def test_consistency_finds_the_team_that_gives_more(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    body = await _get(client, keys, "/v1/analytics/consistency", across="team", min_deals=1)
+    assert body["rows"] == [
+        {
+            "term": "discount_pct", "playbook": "standard", "segment": "enterprise",
+            "amount_band": "50k–250k", "across": "team",
+            "most_given": "DACH", "most_given_share": "0.571429", "most_given_final": "20.0000",
+            "most_given_deals": 1,
+            "least_given": "France", "least_given_share": "0.285714",
+            "least_given_final": "10.0000", "least_given_deals": 1,
+            "spread": "0.285715", "compared": 2,
+        }
+    ]  # fmt: skip
+    # One deal per team is too few by default; a spread below the threshold is not listed.
+    assert (await _get(client, keys, "/v1/analytics/consistency", across="team"))["rows"] == []
+    wide = await _get(
+        client, keys, "/v1/analytics/consistency", across="team", min_deals=1, min_spread="0.3"
+    )
+    assert wide["rows"] == []
+
+
+def _flatten(row: dict[str, Any], dimensions: list[str]) -> list[str]:
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    group = row.get("group", {})
+    return [cell(group[d]) for d in dimensions] + [cell(v) for k, v in row.items() if k != "group"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "dimensions"),
+    [
+        ("variance", {"group_by": ["region", "team"]}, ["region", "team"]),
+        ("verdicts", {"group_by": "style"}, ["style"]),
+        ("concessions", {"group_by": "rep"}, ["rep"]),
+        ("approvals", {"group_by": "segment"}, ["segment"]),
+        ("outcomes", {"group_by": "version"}, ["version"]),
+        ("reviews", {}, []),
+        ("versions", {}, []),
+        ("consistency", {"across": "team", "min_deals": 1}, []),
+    ],
+)
+async def test_csv_matches_json(
+    client: httpx.AsyncClient, keys: Keys, path: str, params: dict[str, Any], dimensions: list[str]
+) -> None:
+    url = f"/v1/analytics/{path}"
+    as_json = await _get(client, keys, url, **params)
+    response = await client.get(
+        url, params=params, headers={**keys.headers("leadership"), "Accept": "text/csv"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    table = list(csv.reader(io.StringIO(response.text)))
+    fields = [k for k in as_json["rows"][0] if k != "group"]
+    assert table[0] == dimensions + fields
+    assert table[1:] == [_flatten(r, dimensions) for r in as_json["rows"]]
+    assert len(table) > 1
+
+
+async def test_bad_filters_name_the_parameter(client: httpx.AsyncClient, keys: Keys) -> None:
+    headers = keys.headers("leadership")
+    for params, field in (
+        ({"from": "2026-03-01", "to": "2026-02-01"}, "from"),
+        ({"group_by": "planet"}, "group_by"),
+        ({"group_by": ["region", "region"]}, "group_by"),
+        ({"style": "bully"}, "style"),
+        ({"from": "yesterday"}, "from"),
+    ):
+        response = await client.get("/v1/analytics/verdicts", params=params, headers=headers)
+        assert response.status_code == 422, (params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert any(field in e["field"] for e in response.json()["errors"]), response.json()
+
+
+async def test_reps_may_not_read_analytics(client: httpx.AsyncClient, keys: Keys) -> None:
+    response = await client.get("/v1/analytics/verdicts", headers=keys.headers("rep"))
+    assert response.status_code == 403
