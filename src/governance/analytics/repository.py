@@ -272,6 +272,8 @@ class AnalyticsRepository:
         for row in self.session.execute(query).all():
             key = tuple(row[: len(groups)])
             rest = row[len(groups) :]
+            if rest[0] is None:  # no rows at all (an ungrouped aggregate still answers)
+                continue
             pairs = [(rest[1 + 2 * i], rest[2 + 2 * i]) for i in range(len(fractions))]
             out[key] = (int(rest[0]), pairs)
         return out

@@ -97,7 +97,12 @@ def _order(key: GroupKey) -> tuple[Any, ...]:
 
 
 def _split(rows: Iterable[Sequence[Any]], width: int) -> list[tuple[GroupKey, Sequence[Any]]]:
-    return sorted(((tuple(r[:width]), r[width:]) for r in rows), key=lambda kv: _order(kv[0]))
+    """Group keys and figures, in group order; an empty group (an ungrouped aggregate over no
+    rows still answers one row) is left out, so a report over nothing has no rows."""
+    return sorted(
+        ((tuple(r[:width]), r[width:]) for r in rows if r[width]),
+        key=lambda kv: _order(kv[0]),
+    )
 
 
 # --- variance and verdicts -----------------------------------------------------------------------

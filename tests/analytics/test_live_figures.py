@@ -1,0 +1,106 @@
+"""The figures analytics read are kept by the producers: stored checks and decisions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest
+from tests.conftest import Keys
+
+DEAL = "/v1/deals/0065g00000LiveAAAA"
+
+
+async def _report(client: httpx.AsyncClient, keys: Keys, name: str) -> list[dict[str, object]]:
+    response = await client.get(f"/v1/analytics/{name}", headers=keys.headers("leadership"))
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, object]] = response.json()["rows"]
+    return rows
+
+
+@pytest.mark.usefixtures("demo_published")
+async def test_a_deal_counts_once_with_its_latest_check(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    rep = keys.headers("rep")
+    deal = {
+        "attributes": {"region": "EMEA", "segment": "enterprise", "amount": "100000"},
+        "terms": {"discount_pct": 30, "payment_terms_days": 30, "contract_months": 12},
+    }
+    assert (await client.put(DEAL, json=deal, headers=rep)).status_code == 201
+    check = (await client.post(f"{DEAL}/checks", headers=rep)).json()["result"]
+    ratios = {t["key"]: Decimal(t["variance_ratio"]) for t in check["terms"]}
+    rows = await _report(client, keys, "variance")
+    by_term = {r["term"]: r for r in rows}
+    assert by_term[None]["deals"] == 1
+    assert Decimal(str(by_term[None]["mean"])) == Decimal(check["variance_score"]).quantize(
+        Decimal("0.000001")
+    )
+    assert Decimal(str(by_term["discount_pct"]["mean"])) == ratios["discount_pct"].quantize(
+        Decimal("0.000001")
+    )
+    assert by_term["discount_pct"]["outside_band_share"] == "1.0000"
+    assert set(by_term) == {None, "discount_pct", "payment_terms_days", "contract_months"}
+
+    # Bring the discount inside its band and drop a term: the report follows the latest check.
+    patch = {"terms": {"discount_pct": 10, "contract_months": None}}
+    assert (await client.patch(DEAL, json=patch, headers=rep)).status_code == 200
+    await client.post(f"{DEAL}/checks", headers=rep)
+    by_term = {r["term"]: r for r in await _report(client, keys, "variance")}
+    assert set(by_term) == {None, "discount_pct", "payment_terms_days"}
+    assert by_term["discount_pct"]["deals"] == 1
+    assert by_term["discount_pct"]["mean"] == "0.000000"
+    verdicts = await _report(client, keys, "verdicts")
+    assert verdicts[0]["deals"] == 1
+    assert verdicts[0]["auto_approved"] == 1
+
+
+@pytest.mark.usefixtures("demo_published")
+async def test_a_decision_records_its_cycle_time(client: httpx.AsyncClient, keys: Keys) -> None:
+    rep = keys.headers("rep")
+    deal = {
+        "attributes": {"region": "EMEA", "segment": "enterprise", "amount": "100000"},
+        "terms": {"payment_terms_days": 50},
+    }
+    assert (await client.put(DEAL, json=deal, headers=rep)).status_code == 201
+    submitted = (await client.post(f"{DEAL}/submit", json={}, headers=rep)).json()
+    (request,) = submitted["requests"]
+    assert request["group"] == "finance"
+    assert await _report(client, keys, "approvals") == []
+    etag = (
+        await client.get(f"/v1/approvals/{request['id']}", headers=keys.headers("approver_finance"))
+    ).headers["etag"]
+    decided = await client.post(
+        f"/v1/approvals/{request['id']}/decision",
+        json={"decision": "reject", "reason": "Sixty days is not for this customer"},
+        headers={**keys.headers("approver_finance"), "If-Match": etag},
+    )
+    assert decided.status_code == 200, decided.text
+    rows = await _report(client, keys, "approvals")
+    assert [(r["approver_group"], r["step"], r["decided"]) for r in rows] == [
+        (None, None, 1),
+        ("finance", 1, 1),
+    ]
+    assert rows[0]["rejection_rate"] == "1.0000"
+    assert rows[0]["within_sla_share"] == "1.0000"
+    assert Decimal(str(rows[0]["cycle_hours_p50"])) < Decimal(1)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["variance", "verdicts", "concessions", "approvals", "outcomes", "versions", "reviews",
+     "consistency"],
+)  # fmt: skip
+async def test_reports_over_nothing_are_empty(
+    client: httpx.AsyncClient, keys: Keys, name: str
+) -> None:
+    for group_by in ([], ["region"]):
+        assert (
+            await _report(client, keys, f"{name}?{'&'.join(f'group_by={g}' for g in group_by)}")
+            == []
+        )
+    response = await client.get(
+        f"/v1/analytics/{name}", headers={**keys.headers("admin"), "Accept": "text/csv"}
+    )
+    assert response.status_code == 200
+    assert len(response.text.splitlines()) == 1  # the header only
