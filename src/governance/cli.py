@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -198,14 +199,33 @@ def create_key(
 @app.command()
 def demo(
     if_empty: Annotated[bool, typer.Option(help="Only when no playbook exists yet.")] = False,
+    deals: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Also generate this many deals of sample history (into a database with none).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same history.")] = 0,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="The day the history ends (default today, UTC); part of what the seed repeats.",
+        ),
+    ] = None,
 ) -> None:
-    """Load and publish the sample playbook."""
+    """Load and publish the sample playbook; with --deals, generate a sample history too."""
     db = _db()
     try:
         with db.unit_of_work() as session:
             if if_empty and playbook_service.playbooks_exist(session):
                 typer.echo("playbooks already present; demo not loaded")
                 return
+            if deals is not None:
+                from governance.demo import generator
+
+                generator.ensure_no_deals(session)
             for name in DEMO_PLAYBOOKS:
                 text = resources.files("governance.demo").joinpath(name).read_text(encoding="utf-8")
                 doc = formats.parse_text(text, "application/yaml")
@@ -213,10 +233,32 @@ def demo(
                     session, SYSTEM, doc, publish_now=True
                 )
                 typer.echo(f"demo playbook {doc.key} version {version.number}: {outcome}")
+        if deals is not None:
+            _generate(db, deals, seed, as_of.date() if as_of else None)
     except GovernanceError as exc:
         _fail(exc)
     finally:
         db.dispose()
+
+
+def _generate(db: Database, deals: int, seed: int, as_of: date | None) -> None:
+    from governance.demo import generator
+
+    def progress(report: generator.Report) -> None:
+        if report.deals % 100_000 < generator.CHUNK or report.deals == deals:
+            typer.echo(f"  {report.deals:,} deals ({report.rate:,.0f}/s)", err=True)
+
+    report = generator.generate(
+        db, deals, seed=seed, as_of=as_of, sla_hours=get_settings().approval_sla_hours,
+        progress=progress,
+    )  # fmt: skip
+    verdicts = ", ".join(f"{v} {n:,}" for v, n in sorted(report.verdicts.items()))
+    typer.echo(
+        f"generated {report.deals:,} deals ({verdicts}), {report.approvals:,} approval requests, "
+        f"{report.outcomes:,} outcomes, {report.reviews:,} reviews, "
+        f"{report.rep_profiles} rep profiles in {report.seconds:.1f} s "
+        f"({report.rate:,.0f} deals/s)"
+    )
 
 
 def _mapping_and_client() -> tuple[Any, Any]:
