@@ -31,6 +31,7 @@ from governance.errors import (
     problem_response,
     problem_responses,
 )
+from governance.outcomes.router import router as outcomes_router
 from governance.playbooks.registry import PlaybookRegistry
 from governance.playbooks.router import router as playbooks_router
 from governance.reps.router import router as reps_router
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checks_router,
         deals_router,
         approval_deals_router,
+        outcomes_router,
         approvals_router,
         me_router,
         approval_groups_router,

@@ -26,7 +26,8 @@ from governance.deals import service as deal_service
 from governance.deals.models import Deal
 from governance.deals.schemas import DealUpsert, salesforce_id_18
 from governance.errors import Conflict, GovernanceError
-from governance.outcomes.models import Outcome
+from governance.outcomes import service as outcome_service
+from governance.outcomes.repository import OutcomeRepository
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import outbound
 from governance.salesforce.client import SalesforceClient
@@ -163,21 +164,26 @@ def apply_record(
             deal_service.check_deal(session, registry, SYNC, deal)
         report.checked += 1
     if record.get("IsClosed"):
-        _record_outcome(session, deal, bool(record.get("IsWon")), report)
+        _record_outcome(session, registry, deal, bool(record.get("IsWon")), report)
 
 
-def _record_outcome(session: Any, deal: Deal, won: bool, report: PullReport) -> None:
-    existing = session.query(Outcome).filter(Outcome.deal_id == deal.id).one_or_none()
+def _record_outcome(
+    session: Any, registry: PlaybookRegistry, deal: Deal, won: bool, report: PullReport
+) -> None:
+    """A closed opportunity: its outcome, with the same figures as one recorded through the API."""
+    existing = OutcomeRepository(session).outcome(deal.id)
     if existing is not None and existing.won == won and existing.final_terms == deal.terms:
         return
-    now = utcnow()
-    if existing is None:
-        existing = Outcome(deal_id=deal.id, source="salesforce", recorded_by=SYNC.actor)
-        session.add(existing)
-    existing.won = won
-    existing.closed_at = now
-    existing.close_date = deal.close_date
-    existing.final_terms = dict(deal.terms)
+    # Salesforce says won or lost, not why: a synced loss has no reason.
+    outcome_service.record_outcome(
+        session,
+        registry,
+        SYNC,
+        deal,
+        won=won,
+        close_date=deal.close_date,
+        source="salesforce",
+    )
     report.closed += 1
 
 

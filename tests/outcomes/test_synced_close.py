@@ -1,0 +1,63 @@
+"""A close synced from Salesforce carries the same figures as one recorded through the API."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest
+from tests.conftest import Keys
+from tests.fake_salesforce import FakeSalesforce
+from tests.salesforce.conftest import (  # noqa: F401  (fixtures)
+    fake,
+    mapping,
+    mapping_file,
+    registry,
+    settings,
+    sf_client,
+)
+from tests.salesforce.test_sync import opportunity
+
+from governance.db import Database
+from governance.playbooks.registry import PlaybookRegistry
+from governance.salesforce import inbound
+from governance.salesforce.client import SimpleSalesforceClient
+from governance.salesforce.mapping import SyncMapping
+from governance.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("demo_published")
+
+
+async def test_a_synced_loss_records_figures_without_a_reason(
+    client: httpx.AsyncClient,
+    keys: Keys,
+    fake: FakeSalesforce,  # noqa: F811
+    db: Database,
+    registry: PlaybookRegistry,  # noqa: F811
+    settings: Settings,  # noqa: F811
+    mapping: SyncMapping,  # noqa: F811
+    sf_client: SimpleSalesforceClient,  # noqa: F811
+) -> None:
+    (lost,) = fake.add_opportunities(
+        [opportunity("Lost", Discount__c=12, Payment_Terms_Days__c=45, StageName="Closed Lost")]
+    )
+    report, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert (report.closed, report.failed) == (1, 0)
+
+    response = await client.get(f"/v1/deals/{lost}/outcome", headers=keys.headers("rep"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["won"], body["loss_reason"], body["source"]) == (False, None, "salesforce")
+    assert body["recorded_by"] == "salesforce-sync"
+    assert body["playbook"] == {"key": "standard", "version": 1}
+    terms = {t["key"]: t for t in body["terms"]}
+    # 12 % of 120,000, and 15 more days at 5 % a year on 120,000.
+    assert Decimal(terms["discount_pct"]["cost"]) == Decimal(14400)
+    assert Decimal(terms["payment_terms_days"]["cost"]) == Decimal("246.57534247")
+    assert terms["contract_months"]["conceded"] == "24"  # 36 → 12
+    assert Decimal(body["cost"]) == Decimal("14646.57534247")
+
+    # A re-read of the same close records nothing again.
+    fake.update_opportunity(lost, {"Name": "Lost (renamed)"})
+    again, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert again.closed == 0
