@@ -31,7 +31,7 @@ from importlib import resources
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Table, insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from governance.approvals.models import ApprovalRequest
@@ -265,19 +265,6 @@ class Rows:
     def add(self, table: int, row: tuple[Any, ...]) -> None:
         self.by_table[table].append(row)
 
-    def encode_json(self) -> None:
-        """JSON columns as text, as COPY reads them (done where the rows are built)."""
-        for i, table in enumerate(TABLES):
-            columns = _json_columns(table)
-            if columns:
-                self.by_table[i] = [
-                    tuple(
-                        orjson.dumps(v).decode() if c in columns and v is not None else v
-                        for c, v in enumerate(row)
-                    )
-                    for row in self.by_table[i]
-                ]
-
 
 @dataclass
 class Report:
@@ -425,6 +412,14 @@ def _stored(value: TermValue) -> Any:
     return value
 
 
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 def _half(value: float) -> Decimal:
     return Decimal(round(value * 2)) / 2
 
@@ -445,8 +440,12 @@ class Generator:
         reps: Sequence[Rep],
         sla_hours: int,
         total: int,
+        *,
+        json_text: bool = False,
     ) -> None:
         self.seed = seed
+        # COPY takes JSON columns as text: encode them as the rows are built (no second pass).
+        self.json: Callable[[Any], Any] = _json_text if json_text else _same
         self.timeline = timeline
         self.v1 = v1
         self.v2 = v2
@@ -743,6 +742,7 @@ class Generator:
         return rows, report
 
     def _deal(self, rng: random.Random, n: int, rows: Rows, report: Report) -> None:
+        j = self.json
         tl = self.timeline
         created = tl.start + timedelta(seconds=(n - 1 + rng.random()) * self.span / self.total)
         team = _weighted(rng, TEAMS, self.team_weights)
@@ -838,7 +838,7 @@ class Generator:
             (
                 n, salesforce_id_18(f"006Dm{n:010d}"), f"{company} — {product} ({segment})",
                 team.region, segment, product, team.name, team.currency, amount, stage, close,
-                rep.rep, position, {"country": country}, stored_terms, None, status,
+                rep.rep, position, j({"country": country}), j(stored_terms), None, status,
                 1 + (status != "draft") + len(requests), verdict.value, variance, checked,
                 review_version, 1, submitted, published.key, published.number,
                 to_micro(variance), created, last_change,
@@ -853,7 +853,8 @@ class Generator:
             CHECKS,
             (
                 n, n, published.version_id, published.key, published.number, verdict.value,
-                variance, stored_terms, check_attributes, stored_body, rep.rep, checked, checked,
+                variance, j(stored_terms), j(check_attributes), j(stored_body), rep.rep, checked,
+                checked,
             ),
         )  # fmt: skip
         for term in result.terms:
@@ -874,12 +875,12 @@ class Generator:
                 REQUESTS,
                 (
                     r["id"], n, 1, n, published.version_id, published.key, published.number,
-                    r["group"], r["chain_group"], r["step"], r["terms"], r["status"],
+                    r["group"], r["chain_group"], r["step"], j(r["terms"]), r["status"],
                     1 + (r["opened_at"] is not None) + (r["decided_at"] is not None)
                     + r["escalation_level"],
                     rep.rep, r["opened_at"], r["due_at"], r["remind_at"], r["reminded_at"],
                     r["escalated_at"], r["escalation_level"], r["decided_at"], r["decided_by"],
-                    None, False, r["reason"], r["decided_values"], r["counter_terms"], None,
+                    None, False, r["reason"], j(r["decided_values"]), j(r["counter_terms"]), None,
                     r["cycle_seconds"], r["within_sla"], r["created_at"],
                     r["decided_at"] or r["escalated_at"] or r["opened_at"] or r["created_at"],
                 ),
@@ -933,6 +934,7 @@ class Generator:
         amount: Decimal,
         rows: Rows,
     ) -> None:
+        j = self.json
         recorded = closed_at + timedelta(minutes=rng.randint(5, 180))
         recorded = min(recorded, self.timeline.as_of)
         trades = [
@@ -944,9 +946,9 @@ class Generator:
         rows.add(
             OUTCOMES,
             (
-                n, n, won, closed_at, close, {k: _stored(v) for k, v in final.items()},
+                n, n, won, closed_at, close, j({k: _stored(v) for k, v in final.items()}),
                 "salesforce", "salesforce-sync",
-                None if won else _weighted(rng, LOSS_REASONS, LOSS_WEIGHTS), trades,
+                None if won else _weighted(rng, LOSS_REASONS, LOSS_WEIGHTS), j(trades),
                 figures.playbook, figures.version, amount, to_cents(amount),
                 figures.verdict.value, to_micro(figures.variance_score), cost,
                 None if cost is None else to_cents(cost), recorded, recorded,
@@ -956,12 +958,12 @@ class Generator:
             rows.add(
                 OUTCOME_TERMS,
                 (
-                    n * ID_STRIDE + k, n, n, t.key, t.kind, t.unit, _json(t.opening),
-                    _json(t.target), _json(t.final), _json(t.walk_away),
+                    n * ID_STRIDE + k, n, n, t.key, t.kind, t.unit, j(_json(t.opening)),
+                    j(_json(t.target)), j(_json(t.final)), j(_json(t.walk_away)),
                     to_micro(t.final) if isinstance(t.final, Decimal) else None, t.status.value,
                     to_micro(t.variance_ratio), t.conceded,
                     None if t.conceded_share is None else to_micro(t.conceded_share), t.held,
-                    bool(t.gets), list(t.gets), t.cost,
+                    bool(t.gets), j(list(t.gets)), t.cost,
                     None if t.cost is None else to_cents(t.cost), recorded, recorded,
                 ),
             )  # fmt: skip
@@ -1003,10 +1005,6 @@ class Generator:
 
 
 # --- writing ------------------------------------------------------------------------------
-
-
-def _json_columns(table: Table) -> set[int]:
-    return {i for i, name in enumerate(COLUMNS[table]) if isinstance(table.c[name].type, JSON)}
 
 
 def _write_postgresql(db: Database, rows: Rows) -> None:
@@ -1090,7 +1088,14 @@ def generate(
     write = _write_postgresql if postgresql else _write_other
     registry = PlaybookRegistry(db, 0)
     generator = Generator(
-        seed, timeline, registry.version(v1_id), registry.version(v2_id), reps, sla_hours, deals
+        seed,
+        timeline,
+        registry.version(v1_id),
+        registry.version(v2_id),
+        reps,
+        sla_hours,
+        deals,
+        json_text=postgresql,
     )
     total = Report(rep_profiles=profiles)
     # One writer thread: the database works on one chunk while this thread builds the next
@@ -1114,8 +1119,6 @@ def generate(
             if failure:
                 break
             rows, report = generator.chunk(index, first, min(CHUNK, deals - first + 1))
-            if postgresql:
-                rows.encode_json()
             pending.put(rows)
             _tally(total, report, started, progress)
     finally:
