@@ -56,6 +56,13 @@ def _wire(value: TermValue | None) -> str | bool | None:
     return value
 
 
+def _plain(value: Decimal | None) -> Decimal | None:
+    """Money without the storage scale's trailing zeros, alike from PostgreSQL and SQLite."""
+    if value is None:
+        return None
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
 def _stored_terms(terms: Mapping[str, object]) -> dict[str, Any]:
     """Terms as deals keep them: floats become exact decimal text, nulls (not stated) drop."""
     return {
@@ -323,12 +330,12 @@ def read_outcome(session: Session, deal: Deal, outcome: Outcome) -> OutcomeRead:
             if outcome.playbook_key is None or outcome.playbook_version is None
             else PlaybookVersionRef(key=outcome.playbook_key, version=outcome.playbook_version)
         ),
-        amount=outcome.amount,
+        amount=_plain(outcome.amount),
         verdict=None if outcome.verdict is None else Verdict(outcome.verdict),
         variance_score=None
         if outcome.variance_micro is None
         else from_micro(outcome.variance_micro),
-        cost=outcome.cost,
+        cost=_plain(outcome.cost),
         final_terms=dict(outcome.final_terms),
         trades=[OutcomeTrade.model_validate(t) for t in outcome.trades or []],
         terms=[
@@ -351,7 +358,7 @@ def read_outcome(session: Session, deal: Deal, outcome: Outcome) -> OutcomeRead:
                 held=row.held,
                 traded=row.traded,
                 gets=list(row.gets or []),
-                cost=row.cost,
+                cost=_plain(row.cost),
             )
             for row in rows
         ],
