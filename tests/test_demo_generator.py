@@ -157,7 +157,8 @@ def test_rows_are_consistent(generated: Database) -> None:
     with generated.session() as session:
         deals = {d.id: d for d in session.scalars(select(Deal))}
         checks = {c.deal_id: c for c in session.scalars(select(DealCheck))}
-        term_checks = Counter(session.scalars(select(DealTermCheck.deal_id)))
+        term_rows = session.scalars(select(DealTermCheck)).all()
+        term_checks = Counter(t.deal_id for t in term_rows)
         requests: dict[int, list[ApprovalRequest]] = {}
         for r in session.scalars(select(ApprovalRequest)):
             requests.setdefault(r.deal_id, []).append(r)
@@ -168,6 +169,21 @@ def test_rows_are_consistent(generated: Database) -> None:
         reviews = session.scalars(select(AfterActionReview)).all()
 
     assert set(checks) == set(deals)
+    # Analytics facts carry the deal's context, so reports need no join.
+    for row in [*term_rows, *(r for rs in requests.values() for r in rs), *outcomes.values()]:
+        deal = deals[row.deal_id]
+        assert (row.region, row.segment, row.team, row.owner_rep) == (
+            deal.region,
+            deal.segment,
+            deal.team,
+            deal.owner_rep,
+        )
+    for t in term_rows:
+        assert t.variance_ratio_micro > 0
+        assert (t.playbook_version, t.checked_at) == (
+            deals[t.deal_id].checked_version,
+            deals[t.deal_id].last_checked_at,
+        )
     for deal_id, deal in deals.items():
         check = checks[deal_id]
         assert (check.verdict, check.variance_score) == (
@@ -175,7 +191,8 @@ def test_rows_are_consistent(generated: Database) -> None:
             deal.last_variance_score,
         )
         assert deal.variance_micro == to_micro(check.variance_score)
-        assert term_checks[deal_id] == len(deal.terms)
+        # Each stated term is a row (outside the band) or a bit of `zero_terms` (ratio 0).
+        assert term_checks[deal_id] + bin(deal.zero_terms or 0).count("1") == len(deal.terms)
         # Every needs_approval deal that was submitted has its requests; no other deal has any.
         submitted = deal.last_verdict == "needs_approval" and deal.submitted_at is not None
         assert bool(requests.get(deal_id)) == submitted, deal_id
@@ -208,6 +225,12 @@ def test_rows_are_consistent(generated: Database) -> None:
             assert outcome.variance_micro is not None
             for t in terms:
                 assert t.variance_ratio_micro >= 0
+                assert (t.close_date, t.won, t.amount_cents, t.deal_variance_micro) == (
+                    outcome.close_date,
+                    outcome.won,
+                    outcome.amount_cents,
+                    outcome.variance_micro,
+                )
                 assert t.traded == bool(t.gets)
                 if t.kind == "number":
                     assert t.final_micro == to_micro(Decimal(t.final))
@@ -235,6 +258,8 @@ def test_rows_are_consistent(generated: Database) -> None:
                 assert r.opened_at is None
     for review in reviews:
         assert review.deal_id in outcomes
+        assert review.close_date == outcomes[review.deal_id].close_date
+        assert review.team == deals[review.deal_id].team
         scores = (review.instrumental, review.process, review.relationship, review.self_score)
         assert all(1 <= s <= 7 for s in scores)
         assert review.created_at < AS_OF_TIME

@@ -33,6 +33,22 @@ def _timestamps() -> list[sa.Column[object]]:
     ]
 
 
+def _context(*, playbook: bool = True) -> list[sa.Column[object]]:
+    """`db.DealContext`: the deal's context copied onto analytics facts."""
+    columns: list[sa.Column[object]] = [
+        sa.Column("region", sa.String(100)),
+        sa.Column("segment", sa.String(100)),
+        sa.Column("team", sa.String(100)),
+        sa.Column("owner_rep", sa.String(100)),
+    ]
+    if playbook:
+        columns += [
+            sa.Column("playbook_key", sa.String(64)),
+            sa.Column("playbook_version", sa.Integer()),
+        ]
+    return columns
+
+
 def _deal_fk(table: str) -> sa.Column[int]:
     return sa.Column(
         "deal_id",
@@ -46,6 +62,7 @@ def upgrade() -> None:
     op.add_column("deals", sa.Column("checked_playbook", sa.String(64)))
     op.add_column("deals", sa.Column("checked_version", sa.Integer()))
     op.add_column("deals", sa.Column("variance_micro", sa.BigInteger()))
+    op.add_column("deals", sa.Column("zero_terms", sa.BigInteger()))
     op.create_index("ix_deals_last_checked_at", "deals", ["last_checked_at"])
 
     op.create_table(
@@ -54,12 +71,25 @@ def upgrade() -> None:
         sa.Column("term_key", sa.String(64), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("variance_ratio_micro", sa.BigInteger(), nullable=False),
+        sa.Column("checked_at", TS, nullable=False),
+        *_context(),
         *_timestamps(),
         sa.PrimaryKeyConstraint("deal_id", "term_key", name="pk_deal_term_checks"),
+    )
+    op.create_index("ix_deal_term_checks_checked_at", "deal_term_checks", ["checked_at"])
+    op.create_table(
+        "analytics_term_bits",
+        sa.Column("term_key", sa.String(64), nullable=False),
+        sa.Column("bit", sa.Integer(), nullable=False),
+        *_timestamps(),
+        sa.PrimaryKeyConstraint("term_key", name="pk_analytics_term_bits"),
+        sa.UniqueConstraint("bit", name="uq_analytics_term_bits_bit"),
     )
 
     op.add_column("approval_requests", sa.Column("cycle_seconds", sa.BigInteger()))
     op.add_column("approval_requests", sa.Column("within_sla", sa.Boolean()))
+    for column in _context(playbook=False):
+        op.add_column("approval_requests", column)
     op.create_index("ix_approval_requests_decided_at", "approval_requests", ["decided_at"])
 
     for column in (
@@ -73,6 +103,9 @@ def upgrade() -> None:
         sa.Column("variance_micro", sa.BigInteger()),
         sa.Column("cost", MONEY),
         sa.Column("cost_cents", sa.BigInteger()),
+        sa.Column("conceded_terms", sa.Integer()),
+        sa.Column("missed_targets", sa.Integer()),
+        *_context(playbook=False),
     ):
         op.add_column("deal_outcomes", column)
     op.create_index("ix_deal_outcomes_close_date", "deal_outcomes", ["close_date"])
@@ -108,6 +141,11 @@ def upgrade() -> None:
         sa.Column("gets", JSON, nullable=False),
         sa.Column("cost", MONEY),
         sa.Column("cost_cents", sa.BigInteger()),
+        sa.Column("close_date", sa.Date()),
+        sa.Column("won", sa.Boolean()),
+        sa.Column("amount_cents", sa.BigInteger()),
+        sa.Column("deal_variance_micro", sa.BigInteger()),
+        *_context(),
         *_timestamps(),
     )
     op.create_index("ix_deal_outcome_terms_term_key", "deal_outcome_terms", ["term_key"])
@@ -137,6 +175,8 @@ def upgrade() -> None:
         sa.Column("self_score", sa.Integer(), nullable=False),
         sa.Column("note", sa.Text()),
         sa.Column("filed_by", sa.String(200), nullable=False),
+        sa.Column("close_date", sa.Date()),
+        *_context(),
         *_timestamps(),
         sa.UniqueConstraint("deal_id", name="uq_deal_reviews_deal_id"),
     )
@@ -162,41 +202,59 @@ def _micro(value: object) -> int:
 
 
 def _backfill() -> None:
-    """Fill the new figures from what is already stored: each deal's latest check, the decided
-    approval requests' cycle times, and outcomes' close dates. Outcomes recorded before this
-    revision get their per-term figures when they are next recorded."""
+    """Fill the new figures from what is already stored: each deal's latest check (rows for the
+    terms outside their band, bits for the others), the decided approval requests' cycle times,
+    outcomes' close dates, and the deal context on requests and outcomes. Outcomes recorded
+    before this revision get their per-term figures when they are next recorded."""
     bind = op.get_bind()
     latest = bind.execute(
         sa.text(
-            "SELECT c.deal_id, c.playbook_key, c.playbook_version, c.variance_score, c.result "
+            "SELECT c.deal_id, c.playbook_key, c.playbook_version, c.variance_score, c.result, "
+            "d.last_checked_at, d.region, d.segment, d.team, d.owner_rep "
             "FROM deal_checks c JOIN deals d ON d.id = c.deal_id "
             "WHERE c.id = (SELECT max(id) FROM deal_checks WHERE deal_id = c.deal_id)"
         )
     ).all()
-    for deal_id, key, version, score, result in latest:
-        body = result if isinstance(result, dict) else json.loads(result)
+    bodies = [row[4] if isinstance(row[4], dict) else json.loads(row[4]) for row in latest]
+    keys = sorted({t["key"] for body in bodies for t in body.get("terms", [])})
+    bits = {key: bit for bit, key in enumerate(keys[:63])}
+    if bits:
+        bind.execute(
+            sa.text("INSERT INTO analytics_term_bits (term_key, bit) VALUES (:key, :bit)"),
+            [{"key": key, "bit": bit} for key, bit in bits.items()],
+        )
+    for row, body in zip(latest, bodies, strict=True):
+        deal_id, key, version, score, _, checked_at, region, segment, team, rep = row
+        mask = 0
+        rows = []
+        for term in body.get("terms", []):
+            if term.get("status") == "missing":
+                continue
+            ratio = _micro(term["variance_ratio"])
+            if ratio == 0 and term["key"] in bits:
+                mask |= 1 << bits[term["key"]]
+                continue
+            rows.append(
+                {
+                    "deal_id": deal_id, "term_key": term["key"], "status": term["status"],
+                    "ratio": ratio, "checked_at": checked_at, "region": region,
+                    "segment": segment, "team": team, "rep": rep, "key": key, "version": version,
+                }
+            )  # fmt: skip
         bind.execute(
             sa.text(
                 "UPDATE deals SET checked_playbook = :key, checked_version = :version, "
-                "variance_micro = :score WHERE id = :id"
+                "variance_micro = :score, zero_terms = :mask WHERE id = :id"
             ),
-            {"key": key, "version": version, "score": _micro(score), "id": deal_id},
+            {"key": key, "version": version, "score": _micro(score), "mask": mask, "id": deal_id},
         )
-        rows = [
-            {
-                "deal_id": deal_id,
-                "term_key": term["key"],
-                "status": term["status"],
-                "ratio": _micro(term["variance_ratio"]),
-            }
-            for term in body.get("terms", [])
-            if term.get("status") != "missing"
-        ]
         if rows:
             bind.execute(
                 sa.text(
-                    "INSERT INTO deal_term_checks (deal_id, term_key, status, variance_ratio_micro) "
-                    "VALUES (:deal_id, :term_key, :status, :ratio)"
+                    "INSERT INTO deal_term_checks (deal_id, term_key, status, "
+                    "variance_ratio_micro, checked_at, region, segment, team, owner_rep, "
+                    "playbook_key, playbook_version) VALUES (:deal_id, :term_key, :status, "
+                    ":ratio, :checked_at, :region, :segment, :team, :rep, :key, :version)"
                 ),
                 rows,
             )
@@ -217,6 +275,16 @@ def _backfill() -> None:
                 "w": bool(level == 0 and (due is None or decided_at <= due)),
                 "id": request_id,
             },
+        )
+    for table in ("approval_requests", "deal_outcomes"):
+        bind.execute(
+            sa.text(
+                f"UPDATE {table} SET "
+                + ", ".join(
+                    f"{c} = (SELECT {c} FROM deals WHERE deals.id = {table}.deal_id)"
+                    for c in ("region", "segment", "team", "owner_rep")
+                )
+            )
         )
     bind.execute(
         sa.text(
@@ -246,15 +314,21 @@ def downgrade() -> None:
     op.drop_table("deal_outcome_terms")
     op.drop_index("ix_deal_outcomes_close_date", "deal_outcomes")
     for column in (
+        "owner_rep", "team", "segment", "region", "missed_targets", "conceded_terms",
         "cost_cents", "cost", "variance_micro", "verdict", "amount_cents", "amount",
         "playbook_version", "playbook_key", "trades", "loss_reason",
     ):  # fmt: skip
         op.drop_column("deal_outcomes", column)
     op.drop_index("ix_approval_requests_decided_at", "approval_requests")
+    for column in ("owner_rep", "team", "segment", "region"):
+        op.drop_column("approval_requests", column)
     op.drop_column("approval_requests", "within_sla")
     op.drop_column("approval_requests", "cycle_seconds")
+    op.drop_table("analytics_term_bits")
+    op.drop_index("ix_deal_term_checks_checked_at", "deal_term_checks")
     op.drop_table("deal_term_checks")
     op.drop_index("ix_deals_last_checked_at", "deals")
+    op.drop_column("deals", "zero_terms")
     op.drop_column("deals", "variance_micro")
     op.drop_column("deals", "checked_version")
     op.drop_column("deals", "checked_playbook")

@@ -106,6 +106,18 @@ class Timestamped:
     )
 
 
+class DealContext:
+    """The deal's context, copied onto analytics facts so reports filter and group without a
+    join: region, segment, team, rep and the playbook version the figures were measured on."""
+
+    region: Mapped[str | None] = mapped_column(String(100))
+    segment: Mapped[str | None] = mapped_column(String(100))
+    team: Mapped[str | None] = mapped_column(String(100))
+    owner_rep: Mapped[str | None] = mapped_column(String(100))
+    playbook_key: Mapped[str | None] = mapped_column(String(64))
+    playbook_version: Mapped[int | None]
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 

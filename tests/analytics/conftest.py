@@ -16,7 +16,7 @@ import pytest
 
 from governance.approvals.models import ApprovalRequest
 from governance.db import Database
-from governance.deals.models import Deal, DealCheck, DealTermCheck
+from governance.deals.models import AnalyticsTermBit, Deal, DealCheck, DealTermCheck
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm
 from governance.playbooks.models import Playbook, PlaybookVersion
 from governance.reps.models import RepProfile
@@ -107,7 +107,11 @@ def history(db: Database, demo_yaml: str) -> None:
             versions[number] = version.id
         for rep, team, region, style in PROFILES:
             session.add(RepProfile(rep=rep, team=team, region=region, style=style))
+        # Within-band discounts are counted from bits of `deals.zero_terms`; payment terms have
+        # no bit, so their zeros are rows: the reports must add both up.
+        session.add(AnalyticsTermBit(term_key="discount_pct", bit=0))
         deals = {}
+        context: dict[int, dict[str, Any]] = {}
         for spec in DEALS:
             deal = Deal(
                 external_id=f"006{spec['n']:015d}",
@@ -124,13 +128,27 @@ def history(db: Database, demo_yaml: str) -> None:
                 variance_micro=spec["score"],
                 deleted_at=_at("2026-03-03") if spec.get("deleted") else None,
             )
+            deal.zero_terms = 1 if spec["terms"]["discount_pct"][1] == 0 else 0
             session.add(deal)
             session.flush()
             deals[spec["n"]] = deal.id
+            context[spec["n"]] = {
+                "region": spec["region"], "segment": spec["segment"], "team": None,
+                "owner_rep": spec["rep"],
+            }  # fmt: skip
             for key, (status, ratio) in spec["terms"].items():
+                if spec.get("deleted") or (key == "discount_pct" and ratio == 0):
+                    continue  # a deletion clears a deal's term rows; a zero discount is a bit
                 session.add(
                     DealTermCheck(
-                        deal_id=deal.id, term_key=key, status=status, variance_ratio_micro=ratio
+                        deal_id=deal.id,
+                        term_key=key,
+                        status=status,
+                        variance_ratio_micro=ratio,
+                        checked_at=_at(spec["checked"]),
+                        playbook_key="standard",
+                        playbook_version=spec["version"],
+                        **context[spec["n"]],
                     )
                 )
         check_ids = {}
@@ -169,6 +187,9 @@ def history(db: Database, demo_yaml: str) -> None:
                 variance_micro=spec["score"],
                 cost=Decimal(sum(t[3] for t in spec["terms"].values())),
                 cost_cents=sum(t[3] for t in spec["terms"].values()) * 100,
+                conceded_terms=sum(1 for t in spec["terms"].values() if t[1] > 0),
+                missed_targets=sum(1 for t in spec["terms"].values() if t[2] is False),
+                **context[spec["n"]],
             )
             session.add(outcome)
             session.flush()
@@ -190,6 +211,13 @@ def history(db: Database, demo_yaml: str) -> None:
                         gets=["contract_months"] if traded else [],
                         cost=Decimal(cost),
                         cost_cents=cost * 100,
+                        close_date=outcome.close_date,
+                        won=outcome.won,
+                        amount_cents=outcome.amount_cents,
+                        deal_variance_micro=outcome.variance_micro,
+                        playbook_key="standard",
+                        playbook_version=spec["version"],
+                        **context[spec["n"]],
                     )
                 )
         for spec in REQUESTS:
@@ -212,8 +240,10 @@ def history(db: Database, demo_yaml: str) -> None:
                     decided_at=_at(spec["decided"]) if spec["decided"] else None,
                     cycle_seconds=spec["cycle"],
                     within_sla=spec["sla"],
+                    **context[spec["n"]],
                 )
             )
+        closes = {spec["n"]: spec for spec in OUTCOMES}
         for n, (instrumental, process, relationship, self_score) in REVIEWS.items():
             session.add(
                 AfterActionReview(
@@ -223,5 +253,9 @@ def history(db: Database, demo_yaml: str) -> None:
                     relationship=relationship,
                     self_score=self_score,
                     filed_by="test",
+                    close_date=date.fromisoformat(closes[n]["close"]),
+                    playbook_key="standard",
+                    playbook_version=closes[n]["version"],
+                    **context[n],
                 )
             )

@@ -262,3 +262,22 @@ async def test_bad_filters_name_the_parameter(client: httpx.AsyncClient, keys: K
 async def test_reps_may_not_read_analytics(client: httpx.AsyncClient, keys: Keys) -> None:
     response = await client.get("/v1/analytics/verdicts", headers=keys.headers("rep"))
     assert response.status_code == 403
+
+
+async def test_a_misspelt_filter_is_refused_not_ignored(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    response = await client.get(
+        "/v1/analytics/verdicts", params={"regoin": "EMEA"}, headers=keys.headers("leadership")
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["query", "regoin"]
+    # A parameter of another report is unknown here too.
+    response = await client.get(
+        "/v1/analytics/verdicts", params={"across": "team"}, headers=keys.headers("leadership")
+    )
+    assert response.status_code == 422
+    ok = await client.get(
+        "/v1/analytics/consistency", params={"across": "team"}, headers=keys.headers("leadership")
+    )
+    assert ok.status_code == 200

@@ -1,17 +1,25 @@
 """SQL for analytics: the database aggregates; Python only sees one row per group.
 
-Each report reads one kind of fact (deals' latest checks, per-term checks, outcomes, per-term
-outcomes, decided approval requests, after-action reviews) joined to its deal, and to the rep's
-profile when a rep dimension is asked for. Figures are scaled integers (see `governance.scaled`),
-so sums are exact and alike on both databases. Percentiles come from a histogram of distinct
-values with running counts (window functions both databases have): the two values around the
-wanted rank, interpolated by the caller as PostgreSQL's `percentile_cont` would.
+Each report reads one kind of fact: deals (their latest check), per-term checks, outcomes,
+per-term outcomes, decided approval requests or after-action reviews. Every fact carries the
+deal's context (region, segment, team, rep, playbook version), so no report joins the deals;
+only rep style, rep region and a team missing on the deal come from the rep's profile, a join
+with a table of a few rows.
+
+Figures are scaled integers (see `governance.scaled`), so sums are exact and alike on both
+databases. Each report is one pass over its facts into a histogram (a row per group and
+distinct value, carrying the counts and sums the report needs), then a pass over that small
+histogram with window functions: running counts give the two values around each wanted
+percentile rank, which the caller interpolates as PostgreSQL's `percentile_cont` would.
+
+Per-term variance keeps a row only for a term outside its band; the within-band terms are bits
+of `deals.zero_terms`, counted from the deals and added to the histogram as value 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -19,28 +27,34 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     FromClause,
+    Integer,
     Select,
     and_,
     case,
     cast,
     func,
     literal,
+    null,
     select,
-    true,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
 from governance.analytics.schemas import Across, Dimension, Filters
 from governance.approvals.models import ApprovalRequest
-from governance.deals.models import Deal, DealTermCheck
+from governance.deals.models import AnalyticsTermBit, Deal, DealTermCheck
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm
 from governance.playbooks.models import Playbook, PlaybookVersion
 from governance.reps.models import RepProfile
 
 Row = Sequence[Any]
 GroupKey = tuple[Any, ...]
+# Per group: how many values, their sum, the extra sums asked for, and per fraction the values
+# at the two ranks around it.
+Distribution = tuple[int, Any, list[Any], list[tuple[Any, Any]]]
 
 DECIDED = ("approved", "rejected", "countered")
+MEDIAN_P90 = ((1, 2), (9, 10))
 
 # Score bands at close for win rates (upper bounds in millionths, inclusive) and their labels.
 SCORE_BANDS: tuple[tuple[int | None, str], ...] = (
@@ -63,71 +77,62 @@ AMOUNT_BANDS: tuple[tuple[int | None, str], ...] = (
 
 @dataclass(frozen=True)
 class Fact:
-    """One report's facts: the join they come from and where their dimensions live."""
+    """One kind of fact: its table, the date filters apply to, and its context columns."""
 
     source: FromClause
-    when: Any  # the date or timestamp the date filters apply to
+    when: Any
     when_is_timestamp: bool
+    region: Any
+    segment: Any
+    team: Any
+    rep: Any
     playbook: Any
     version: Any
     where: tuple[ColumnElement[bool], ...] = ()
-    profile_joined: bool = field(default=False)
 
 
-_live = Deal.deleted_at.is_(None)
+def _fact(model: Any, when: Any, timestamp: bool, *where: ColumnElement[bool]) -> Fact:
+    return Fact(
+        source=model.__table__,
+        when=when,
+        when_is_timestamp=timestamp,
+        region=model.region,
+        segment=model.segment,
+        team=model.team,
+        rep=model.owner_rep,
+        playbook=model.playbook_key,
+        version=model.playbook_version,
+        where=where,
+    )
+
 
 DEALS = Fact(
     source=Deal.__table__,
     when=Deal.last_checked_at,
     when_is_timestamp=True,
+    region=Deal.region,
+    segment=Deal.segment,
+    team=Deal.team,
+    rep=Deal.owner_rep,
     playbook=Deal.checked_playbook,
     version=Deal.checked_version,
-    where=(_live, Deal.last_verdict.is_not(None)),
-)
-TERM_CHECKS = Fact(
-    source=DealTermCheck.__table__.join(Deal.__table__, DealTermCheck.deal_id == Deal.id),
-    when=Deal.last_checked_at,
-    when_is_timestamp=True,
-    playbook=Deal.checked_playbook,
-    version=Deal.checked_version,
-    where=(_live,),
-)
-OUTCOMES = Fact(
-    source=Outcome.__table__.join(Deal.__table__, Outcome.deal_id == Deal.id),
-    when=Outcome.close_date,
-    when_is_timestamp=False,
-    playbook=Outcome.playbook_key,
-    version=Outcome.playbook_version,
-    where=(_live,),
-)
-OUTCOME_TERMS = Fact(
-    source=OutcomeTerm.__table__.join(Outcome.__table__, OutcomeTerm.outcome_id == Outcome.id).join(
-        Deal.__table__, Outcome.deal_id == Deal.id
+    where=(
+        Deal.deleted_at.is_(None),
+        Deal.last_verdict.is_not(None),
+        Deal.variance_micro.is_not(None),
     ),
-    when=Outcome.close_date,
-    when_is_timestamp=False,
-    playbook=Outcome.playbook_key,
-    version=Outcome.playbook_version,
-    where=(_live,),
 )
-DECISIONS = Fact(
-    source=ApprovalRequest.__table__.join(Deal.__table__, ApprovalRequest.deal_id == Deal.id),
-    when=ApprovalRequest.decided_at,
-    when_is_timestamp=True,
-    playbook=ApprovalRequest.playbook_key,
-    version=ApprovalRequest.playbook_version,
-    where=(ApprovalRequest.status.in_(DECIDED), ApprovalRequest.cycle_seconds.is_not(None)),
+TERM_CHECKS = _fact(DealTermCheck, DealTermCheck.checked_at, True)
+OUTCOMES = _fact(Outcome, Outcome.close_date, False)
+OUTCOME_TERMS = _fact(OutcomeTerm, OutcomeTerm.close_date, False)
+DECISIONS = _fact(
+    ApprovalRequest,
+    ApprovalRequest.decided_at,
+    True,
+    ApprovalRequest.status.in_(DECIDED),
+    ApprovalRequest.cycle_seconds.is_not(None),
 )
-REVIEWS = Fact(
-    source=AfterActionReview.__table__.join(
-        Outcome.__table__, Outcome.deal_id == AfterActionReview.deal_id
-    ).join(Deal.__table__, AfterActionReview.deal_id == Deal.id),
-    when=Outcome.close_date,
-    when_is_timestamp=False,
-    playbook=Outcome.playbook_key,
-    version=Outcome.playbook_version,
-    where=(_live,),
-)
+REVIEWS = _fact(AfterActionReview, AfterActionReview.close_date, False)
 
 _PROFILE_DIMENSIONS = frozenset({Dimension.team, Dimension.style, Dimension.rep_region})
 
@@ -173,20 +178,18 @@ class AnalyticsRepository:
         return func.to_char(column, "YYYY-MM")
 
     def dimension(self, dimension: Dimension, fact: Fact) -> Any:
-        return (
-            {
-                Dimension.region: Deal.region,
-                Dimension.segment: Deal.segment,
-                Dimension.team: func.coalesce(Deal.team, RepProfile.team),
-                Dimension.rep: Deal.owner_rep,
-                Dimension.style: RepProfile.style,
-                Dimension.rep_region: RepProfile.region,
-                Dimension.playbook: fact.playbook,
-                Dimension.version: fact.version,
-            }.get(dimension)
-            if dimension is not Dimension.month
-            else self._month(fact)
-        )
+        if dimension is Dimension.month:
+            return self._month(fact)
+        return {
+            Dimension.region: fact.region,
+            Dimension.segment: fact.segment,
+            Dimension.team: func.coalesce(fact.team, RepProfile.team),
+            Dimension.rep: fact.rep,
+            Dimension.style: RepProfile.style,
+            Dimension.rep_region: RepProfile.region,
+            Dimension.playbook: fact.playbook,
+            Dimension.version: fact.version,
+        }[dimension]
 
     def scope(
         self, fact: Fact, filters: Filters, dimensions: Sequence[Dimension], *extra: Dimension
@@ -195,7 +198,7 @@ class AnalyticsRepository:
         wanted = set(dimensions) | set(extra)
         source = fact.source
         if filters.style or filters.team or wanted & _PROFILE_DIMENSIONS:
-            source = source.outerjoin(RepProfile.__table__, RepProfile.rep == Deal.owner_rep)
+            source = source.outerjoin(RepProfile.__table__, RepProfile.rep == fact.rep)
         where = list(fact.where)
         if filters.date_from is not None:
             start = _start_of(filters.date_from) if fact.when_is_timestamp else filters.date_from
@@ -217,65 +220,97 @@ class AnalyticsRepository:
         for dimension, value in equal.items():
             if value is not None:
                 where.append(self.dimension(dimension, fact) == value)
-        scoped = replace(fact, source=source, where=tuple(where), profile_joined=True)
+        scoped = replace(fact, source=source, where=tuple(where))
         groups = [self.dimension(d, fact).label(f"g{i}") for i, d in enumerate(dimensions)]
         return scoped, groups
 
     def _rows(self, query: Select[Any]) -> list[Row]:
         return list(self.session.execute(query).all())
 
-    def percentiles(
-        self,
-        fact: Fact,
-        groups: Sequence[Any],
-        value: Any,
-        fractions: Sequence[tuple[int, int]],
-        where: Sequence[ColumnElement[bool]] = (),
-    ) -> dict[GroupKey, tuple[int, list[tuple[Any, Any]]]]:
-        """Per group: the count and, per fraction num/den, the values at ranks ⌊h⌋ and ⌈h⌉
-        (0-based) where h = num/den × (count − 1)."""
-        base = (
-            select(*groups, value.label("v"))
-            .select_from(fact.source)
-            .where(*fact.where, *where, value.is_not(None))
-            .subquery("b")
-        )
-        keys = [base.c[f"g{i}"] for i in range(len(groups))]
-        hist = (
-            select(*keys, base.c.v, func.count().label("n")).group_by(*keys, base.c.v).subquery("h")
-        )
-        hkeys = [hist.c[f"g{i}"] for i in range(len(groups))]
-        partition = hkeys or None
-        running = (
+    # --- distributions -------------------------------------------------------------------------
+
+    @staticmethod
+    def histogram(
+        fact: Fact, keys: Sequence[Any], value: Any, extras: Sequence[Any] = ()
+    ) -> Select[Any]:
+        """One row per group and distinct value: how many, and the extra sums."""
+        return (
             select(
-                *hkeys,
-                hist.c.v,
-                cast(
-                    func.sum(hist.c.n).over(
-                        partition_by=partition, order_by=hist.c.v, rows=(None, 0)
-                    ),
-                    BigInteger,
-                ).label("upto"),
-                cast(func.sum(hist.c.n).over(partition_by=partition), BigInteger).label("total"),
+                *keys,
+                value.label("v"),
+                func.count().label("n"),
+                *(e.label(f"e{i}") for i, e in enumerate(extras)),
             )
+            .select_from(fact.source)
+            .where(*fact.where, value.is_not(None))
+            .group_by(*keys, value)
+        )
+
+    def distributions(
+        self,
+        histogram: Any,
+        width: int,
+        extras: int,
+        levels: Sequence[int],
+        fractions: Sequence[tuple[int, int]] = MEDIAN_P90,
+    ) -> dict[int, dict[GroupKey, Distribution]]:
+        """Per level (how many leading keys it groups by) and group: the distribution of the
+        histogram's values.
+
+        The histogram (rows of g0…g{width-1}, v, n, e0…) is aggregated once per level in the
+        same statement, so a report's totals and its breakdown cost one pass over the facts.
+        """
+        base = histogram.cte("h0")
+        parts = []
+        for level in levels:
+            keys = [base.c[f"g{i}"] for i in range(level)]
+            padding = [null().label(f"g{i}") for i in range(level, width)]
+            parts.append(
+                select(
+                    literal(level).label("lvl"),
+                    *keys,
+                    *padding,
+                    base.c.v,
+                    func.sum(base.c.n).label("n"),
+                    *(func.sum(base.c[f"e{i}"]).label(f"e{i}") for i in range(extras)),
+                ).group_by(*keys, base.c.v)
+            )
+        hist = union_all(*parts).subquery("h")
+        partition = [hist.c.lvl, *(hist.c[f"g{i}"] for i in range(width))]
+        running = select(
+            hist,
+            cast(
+                func.sum(hist.c.n).over(partition_by=partition, order_by=hist.c.v, rows=(None, 0)),
+                BigInteger,
+            ).label("upto"),
+            cast(func.sum(hist.c.n).over(partition_by=partition), BigInteger).label("total"),
         ).subquery("c")
-        ckeys = [running.c[f"g{i}"] for i in range(len(groups))]
+        ckeys = [running.c.lvl, *(running.c[f"g{i}"] for i in range(width))]
         picks: list[Any] = []
         for num, den in fractions:
             spread = (running.c.total - 1) * num
-            low_rank = spread // den
-            high_rank = (spread + (den - 1)) // den
-            picks.append(func.min(case((running.c.upto > low_rank, running.c.v))))
-            picks.append(func.min(case((running.c.upto > high_rank, running.c.v))))
-        query = select(*ckeys, func.max(running.c.total), *picks).group_by(*ckeys)
-        out: dict[GroupKey, tuple[int, list[tuple[Any, Any]]]] = {}
+            picks.append(func.min(case((running.c.upto > spread // den, running.c.v))))
+            picks.append(
+                func.min(case((running.c.upto > (spread + (den - 1)) // den, running.c.v)))
+            )
+        query = select(
+            *ckeys,
+            func.max(running.c.total),
+            func.sum(running.c.v * running.c.n),
+            *(func.sum(running.c[f"e{i}"]) for i in range(extras)),
+            *picks,
+        ).group_by(*ckeys)
+        out: dict[int, dict[GroupKey, Distribution]] = {level: {} for level in levels}
         for row in self.session.execute(query).all():
-            key = tuple(row[: len(groups)])
-            rest = row[len(groups) :]
-            if rest[0] is None:  # no rows at all (an ungrouped aggregate still answers)
+            level = int(row[0])
+            key = tuple(row[1 : 1 + level])
+            rest = row[1 + width :]
+            if rest[0] is None:
                 continue
-            pairs = [(rest[1 + 2 * i], rest[2 + 2 * i]) for i in range(len(fractions))]
-            out[key] = (int(rest[0]), pairs)
+            sums = list(rest[2 : 2 + extras])
+            tail = rest[2 + extras :]
+            pairs = [(tail[2 * i], tail[2 * i + 1]) for i in range(len(fractions))]
+            out[level][key] = (int(rest[0]), rest[1], sums, pairs)
         return out
 
     # --- reports -------------------------------------------------------------------------------
@@ -289,7 +324,6 @@ class AnalyticsRepository:
                 _n(Deal.last_verdict == "auto_approved"),
                 _n(Deal.last_verdict == "needs_approval"),
                 _n(Deal.last_verdict == "blocked"),
-                _total(Deal.variance_micro),
             )
             .select_from(fact.source)
             .where(*fact.where)
@@ -297,136 +331,130 @@ class AnalyticsRepository:
         )
         return self._rows(query)
 
-    def score_percentiles(
-        self,
-        filters: Filters,
-        dimensions: Sequence[Dimension],
-        fractions: Sequence[tuple[int, int]],
-    ) -> dict[GroupKey, tuple[int, list[tuple[Any, Any]]]]:
-        fact, groups = self.scope(DEALS, filters, dimensions)
-        return self.percentiles(fact, groups, Deal.variance_micro, fractions)
-
-    def term_variance(
+    def scores(
         self, filters: Filters, dimensions: Sequence[Dimension]
-    ) -> tuple[list[Row], dict[GroupKey, tuple[int, list[tuple[Any, Any]]]]]:
+    ) -> dict[GroupKey, Distribution]:
+        """Variance scores per group; the extra sum is the deals with any term outside."""
+        fact, groups = self.scope(DEALS, filters, dimensions)
+        outside = _n(Deal.last_verdict != "auto_approved")
+        histogram = self.histogram(fact, groups, Deal.variance_micro, (outside,))
+        width = len(groups)
+        return self.distributions(histogram, width, 1, (width,))[width]
+
+    def term_ratios(
+        self, filters: Filters, dimensions: Sequence[Dimension]
+    ) -> dict[GroupKey, Distribution]:
+        """Per group and term: variance ratios, with the within-band terms (bits of
+        `deals.zero_terms`) added as zeros; the extra sum is the count outside the band."""
+        width = len(dimensions)
         fact, groups = self.scope(TERM_CHECKS, filters, dimensions)
-        keyed = [*groups, DealTermCheck.term_key.label(f"g{len(groups)}")]
-        ratio = DealTermCheck.variance_ratio_micro
-        query = (
-            select(
-                *keyed,
-                func.count(),
-                _total(ratio),
-                _n(DealTermCheck.status.in_(("exception", "blocked"))),
+        term = DealTermCheck.term_key.label(f"g{width}")
+        outside = _n(DealTermCheck.status.in_(("exception", "blocked")))
+        rows = self.histogram(fact, [*groups, term], DealTermCheck.variance_ratio_micro, (outside,))
+        bits = self.session.execute(select(AnalyticsTermBit.term_key, AnalyticsTermBit.bit)).all()
+        parts: list[Any] = [rows]
+        if bits:
+            deals, deal_groups = self.scope(DEALS, filters, dimensions)
+            zeros = (
+                select(
+                    *deal_groups,
+                    *(
+                        _total(Deal.zero_terms.op(">>")(literal(bit, Integer)).op("&")(1)).label(
+                            f"z{bit}"
+                        )
+                        for _, bit in bits
+                    ),
+                )
+                .select_from(deals.source)
+                .where(*deals.where, Deal.zero_terms.is_not(None))
+                .group_by(*deal_groups)
+                .cte("z")
             )
-            .select_from(fact.source)
-            .where(*fact.where)
-            .group_by(*keyed)
-        )
-        return self._rows(query), self.percentiles(fact, keyed, ratio, ((1, 2), (9, 10)))
+            for key, bit in bits:
+                parts.append(
+                    select(
+                        *(zeros.c[f"g{i}"] for i in range(width)),
+                        literal(key).label(f"g{width}"),
+                        literal(0).label("v"),
+                        zeros.c[f"z{bit}"].label("n"),
+                        literal(0).label("e0"),
+                    ).where(zeros.c[f"z{bit}"] > 0)
+                )
+        histogram = union_all(*parts)
+        return self.distributions(histogram, width + 1, 1, (width + 1,))[width + 1]
 
     def concessions_by_term(self, filters: Filters, dimensions: Sequence[Dimension]) -> list[Row]:
+        """Per group and term, over won deals: stated, conceded, share sum and count, held,
+        cost, and the concessions that got nothing in return (count and cost)."""
         fact, groups = self.scope(OUTCOME_TERMS, filters, dimensions)
         keyed = [*groups, OutcomeTerm.term_key.label(f"g{len(groups)}")]
         share = OutcomeTerm.conceded_share_micro
-        gave = share > 0
+        ungot = and_(share > 0, OutcomeTerm.traded.is_(False))
         query = (
             select(
                 *keyed,
                 func.count(),
-                _n(gave),
+                _n(share > 0),
                 _total(share),
                 func.count(share),
                 _n(OutcomeTerm.held.is_(True)),
                 _total(OutcomeTerm.cost_cents),
-                _n(and_(gave, OutcomeTerm.traded.is_(False))),
-                _total(case((and_(gave, OutcomeTerm.traded.is_(False)), OutcomeTerm.cost_cents))),
+                _n(ungot),
+                _total(case((ungot, OutcomeTerm.cost_cents))),
             )
             .select_from(fact.source)
-            .where(*fact.where, Outcome.won.is_(True))
+            .where(*fact.where, OutcomeTerm.won.is_(True))
             .group_by(*keyed)
         )
         return self._rows(query)
 
-    def concession_totals(self, filters: Filters, dimensions: Sequence[Dimension]) -> list[Row]:
-        """Per group: won deals, their summed cost, deals that conceded, deals that held every
-        term with a target, and the mean conceded share and give-without-get figures."""
+    def won_deals(self, filters: Filters, dimensions: Sequence[Dimension]) -> list[Row]:
+        """Per group: won deals, those that conceded any term, those that held every target,
+        and what their concessions cost."""
         fact, groups = self.scope(OUTCOMES, filters, dimensions)
-        gave = OutcomeTerm.conceded_share_micro > 0
-        per_deal = (
-            select(
-                OutcomeTerm.outcome_id.label("outcome_id"),
-                _n(gave).label("gave"),
-                _n(OutcomeTerm.held.is_(False)).label("missed"),
-                _total(OutcomeTerm.conceded_share_micro).label("share"),
-                func.count(OutcomeTerm.conceded_share_micro).label("shares"),
-                _n(and_(gave, OutcomeTerm.traded.is_(False))).label("ungot"),
-                _total(
-                    case((and_(gave, OutcomeTerm.traded.is_(False)), OutcomeTerm.cost_cents))
-                ).label("ungot_cost"),
-            )
-            .group_by(OutcomeTerm.outcome_id)
-            .subquery("t")
-        )
-        source = fact.source.outerjoin(per_deal, per_deal.c.outcome_id == Outcome.id)
         query = (
             select(
                 *groups,
                 func.count(),
-                _n(per_deal.c.gave > 0),
-                _total(per_deal.c.share),
-                _total(per_deal.c.shares),
-                _n(func.coalesce(per_deal.c.missed, 0) == 0),
+                _n(Outcome.conceded_terms > 0),
+                _n(Outcome.missed_targets == 0),
                 _total(Outcome.cost_cents),
-                _total(per_deal.c.ungot),
-                _total(per_deal.c.ungot_cost),
             )
-            .select_from(source)
+            .select_from(fact.source)
             .where(*fact.where, Outcome.won.is_(True))
             .group_by(*groups)
         )
         return self._rows(query)
 
     def decisions(
-        self, filters: Filters, dimensions: Sequence[Dimension], by_step: bool
-    ) -> tuple[list[Row], dict[GroupKey, tuple[int, list[tuple[Any, Any]]]]]:
+        self, filters: Filters, dimensions: Sequence[Dimension]
+    ) -> dict[int, dict[GroupKey, Distribution]]:
+        """Cycle times per group (level `width`) and per group, approver group and step (level
+        `width + 2`); extra sums: within SLA, escalated, rejected, countered."""
         fact, groups = self.scope(DECISIONS, filters, dimensions)
-        keyed = list(groups)
-        if by_step:
-            keyed += [
-                ApprovalRequest.group.label(f"g{len(groups)}"),
-                ApprovalRequest.step.label(f"g{len(groups) + 1}"),
-            ]
-        query = (
-            select(
-                *keyed,
-                func.count(),
-                _n(ApprovalRequest.within_sla.is_(True)),
-                _n(ApprovalRequest.escalation_level > 0),
-                _n(ApprovalRequest.status == "rejected"),
-                _n(ApprovalRequest.status == "countered"),
-            )
-            .select_from(fact.source)
-            .where(*fact.where)
-            .group_by(*keyed)
+        width = len(groups)
+        keyed = [
+            *groups,
+            ApprovalRequest.group.label(f"g{width}"),
+            ApprovalRequest.step.label(f"g{width + 1}"),
+        ]
+        extras = (
+            _n(ApprovalRequest.within_sla.is_(True)),
+            _n(ApprovalRequest.escalation_level > 0),
+            _n(ApprovalRequest.status == "rejected"),
+            _n(ApprovalRequest.status == "countered"),
         )
-        cycle = ApprovalRequest.cycle_seconds
-        return self._rows(query), self.percentiles(fact, keyed, cycle, ((1, 2), (9, 10)))
+        histogram = self.histogram(fact, keyed, ApprovalRequest.cycle_seconds, extras)
+        return self.distributions(histogram, width + 2, len(extras), (width, width + 2))
 
-    def outcomes(
-        self, filters: Filters, dimensions: Sequence[Dimension], discount_term: str, by_band: bool
-    ) -> list[Row]:
+    def closed(self, filters: Filters, dimensions: Sequence[Dimension]) -> list[Row]:
+        """Per group and score band at close: closed, won, and the won deals' concession cost
+        and amount (for the margin kept)."""
         fact, groups = self.scope(OUTCOMES, filters, dimensions)
-        keyed = list(groups)
-        if by_band:
-            keyed.append(
-                _banded(Outcome.variance_micro, SCORE_BANDS, True).label(f"g{len(groups)}")
-            )
-        discount = OutcomeTerm.__table__.alias("discount")
-        source = fact.source.outerjoin(
-            discount,
-            and_(discount.c.outcome_id == Outcome.id, discount.c.term_key == discount_term),
-        )
+        keyed = [
+            *groups,
+            _banded(Outcome.variance_micro, SCORE_BANDS, True).label(f"g{len(groups)}"),
+        ]
         won = Outcome.won.is_(True)
         priced = and_(won, Outcome.amount_cents.is_not(None))
         query = (
@@ -434,13 +462,31 @@ class AnalyticsRepository:
                 *keyed,
                 func.count(),
                 _n(won),
-                _total(case((won, discount.c.final_micro))),
-                func.count(case((won, discount.c.final_micro))),
                 _total(case((priced, func.coalesce(Outcome.cost_cents, 0)))),
                 _total(case((priced, Outcome.amount_cents))),
             )
-            .select_from(source)
-            .where(*fact.where, Outcome.variance_micro.is_not(None) if by_band else true())
+            .select_from(fact.source)
+            .where(*fact.where, Outcome.variance_micro.is_not(None))
+            .group_by(*keyed)
+        )
+        return self._rows(query)
+
+    def discounts(self, filters: Filters, dimensions: Sequence[Dimension], term: str) -> list[Row]:
+        """Per group and score band at close: the won deals' summed final value of one term."""
+        fact, groups = self.scope(OUTCOME_TERMS, filters, dimensions)
+        keyed = [
+            *groups,
+            _banded(OutcomeTerm.deal_variance_micro, SCORE_BANDS, True).label(f"g{len(groups)}"),
+        ]
+        query = (
+            select(*keyed, _total(OutcomeTerm.final_micro), func.count(OutcomeTerm.final_micro))
+            .select_from(fact.source)
+            .where(
+                *fact.where,
+                OutcomeTerm.term_key == term,
+                OutcomeTerm.won.is_(True),
+                OutcomeTerm.deal_variance_micro.is_not(None),
+            )
             .group_by(*keyed)
         )
         return self._rows(query)
@@ -449,8 +495,9 @@ class AnalyticsRepository:
         self, filters: Filters, playbook: str, version: int, start: date, end: date
     ) -> Row:
         """Closed deals of one playbook version with a close date in [start, end)."""
-        narrowed = filters.model_copy(update={"playbook": None, "version": None})
-        narrowed = narrowed.model_copy(update={"date_from": None, "date_to": None})
+        narrowed = filters.model_copy(
+            update={"playbook": None, "version": None, "date_from": None, "date_to": None}
+        )
         fact, _ = self.scope(OUTCOMES, narrowed, ())
         won = Outcome.won.is_(True)
         priced = and_(won, Outcome.amount_cents.is_not(None))
@@ -517,9 +564,9 @@ class AnalyticsRepository:
         share = OutcomeTerm.conceded_share_micro
         cell = (
             OutcomeTerm.term_key,
-            Outcome.playbook_key,
-            Deal.segment,
-            amount_band(Outcome.amount_cents),
+            OutcomeTerm.playbook_key,
+            OutcomeTerm.segment,
+            amount_band(OutcomeTerm.amount_cents),
             versus,
         )
         query = (
@@ -531,7 +578,7 @@ class AnalyticsRepository:
                 func.count(OutcomeTerm.final_micro),
             )
             .select_from(fact.source)
-            .where(*fact.where, Outcome.won.is_(True), share.is_not(None))
+            .where(*fact.where, OutcomeTerm.won.is_(True), share.is_not(None))
             .group_by(*cell)
         )
         return self._rows(query)

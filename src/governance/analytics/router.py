@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from governance.analytics import service as analytics
@@ -21,7 +23,6 @@ from governance.analytics.schemas import (
     Filters,
     OutcomeReport,
     ReviewReport,
-    Style,
     VarianceReport,
     VerdictReport,
     VersionReport,
@@ -30,6 +31,8 @@ from governance.auth.dependencies import AnalyticsReader
 from governance.db import DbSession
 from governance.engine.document import KEY_PATTERN, PLAYBOOK_KEY_PATTERN, Problem
 from governance.errors import InvalidInput, problem_responses
+from governance.reps.schemas import Style
+from governance.types import IsoDate
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 
@@ -87,16 +90,33 @@ def _dimensions(group_by: list[Dimension]) -> list[Dimension]:
     return group_by
 
 
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _known_parameters(request: Request) -> frozenset[str]:
+    route = request.scope.get("route")
+    return frozenset(_query_names(route.dependant)) if isinstance(route, APIRoute) else frozenset()
+
+
 class Common:
-    """The filters and grouping every report takes."""
+    """The filters and grouping every report takes.
+
+    An unknown query parameter is refused: a misspelt filter (`regoin=EMEA`) would otherwise
+    answer with figures for every region, which reads as a plausible, wrong answer.
+    """
 
     def __init__(
         self,
+        request: Request,
         date_from: Annotated[
-            date | None, Query(alias="from", description="First date included (ISO 8601).")
+            IsoDate | None, Query(alias="from", description="First date included (ISO 8601).")
         ] = None,
         date_to: Annotated[
-            date | None, Query(alias="to", description="Last date included (ISO 8601).")
+            IsoDate | None, Query(alias="to", description="Last date included (ISO 8601).")
         ] = None,
         region: Name = None,
         segment: Name = None,
@@ -110,6 +130,15 @@ class Common:
             Query(max_length=4, description="Group rows by these, in this order (repeatable)."),
         ] = [],  # noqa: B006 (FastAPI copies defaults)
     ) -> None:
+        unknown = sorted(set(request.query_params) - _known_parameters(request))
+        if unknown:
+            raise InvalidInput(
+                "unknown query parameter",
+                errors=[
+                    Problem(("query", name), "is not a parameter of this report")
+                    for name in unknown
+                ],
+            )
         self.filters = _filters(
             date_from, date_to, region, segment, team, rep, style, playbook, version
         )

@@ -15,6 +15,7 @@ from typing import Annotated, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from governance.engine.document import PlaybookKey, TermKey
+from governance.reps.schemas import Style
 
 Text100 = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -39,13 +40,6 @@ class Across(StrEnum):
     region = "region"
     team = "team"
     rep_region = "rep_region"
-
-
-class Style(StrEnum):
-    closer = "closer"
-    diplomat = "diplomat"
-    strategist = "strategist"
-    game_changer = "game_changer"
 
 
 class Filters(BaseModel):

@@ -17,7 +17,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from governance.analytics.repository import SCORE_BANDS, AnalyticsRepository, GroupKey
+from governance.analytics.repository import (
+    SCORE_BANDS,
+    AnalyticsRepository,
+    Distribution,
+    GroupKey,
+)
 from governance.analytics.schemas import (
     Across,
     ApprovalReport,
@@ -108,40 +113,44 @@ def _split(rows: Iterable[Sequence[Any]], width: int) -> list[tuple[GroupKey, Se
 # --- variance and verdicts -----------------------------------------------------------------------
 
 
+def _dist_row(found: Distribution, scale: Decimal, step: Decimal) -> list[Decimal | None]:
+    """Mean, p50 and p90 of a distribution."""
+    count, total, _, pairs = found
+    return [_mean(total, count, scale, step), *_pcts((count, pairs), scale, step)]
+
+
 def variance(session: Session, filters: Filters, dimensions: list[Dimension]) -> VarianceReport:
     """Variance scores per group (dated by each deal's latest check), then each term's ratio."""
     repo = AnalyticsRepository(session)
     width = len(dimensions)
-    scores = repo.score_percentiles(filters, dimensions, MEDIAN_P90)
-    terms, term_pcts = repo.term_variance(filters, dimensions)
     by_group: dict[GroupKey, list[VarianceRow]] = defaultdict(list)
-    for key, (count, total, outside) in _split(terms, width + 1):
-        p50, p90 = _pcts(term_pcts.get(key), MICRO, SIX)
+    for key, found in repo.term_ratios(filters, dimensions).items():
+        mean, p50, p90 = _dist_row(found, MICRO, SIX)
         by_group[key[:width]].append(
             VarianceRow(
                 group=_group(dimensions, key[:width]),
                 term=key[width],
-                deals=count,
-                mean=_mean(total, count, MICRO, SIX),
+                deals=found[0],
+                mean=mean,
                 p50=p50,
                 p90=p90,
-                outside_band_share=_rate(outside, count),
+                outside_band_share=_rate(found[2][0], found[0]),
             )
         )
     rows: list[VarianceRow] = []
-    for key, (count, _auto, needs, blocked, total) in _split(
-        repo.verdicts(filters, dimensions), width
-    ):
-        p50, p90 = _pcts(scores.get(key), MICRO, SIX)
+    scores = repo.scores(filters, dimensions)
+    for key in sorted(scores, key=_order):
+        found = scores[key]
+        mean, p50, p90 = _dist_row(found, MICRO, SIX)
         rows.append(
             VarianceRow(
                 group=_group(dimensions, key),
                 term=None,
-                deals=count,
-                mean=_mean(total, count, MICRO, SIX),
+                deals=found[0],
+                mean=mean,
                 p50=p50,
                 p90=p90,
-                outside_band_share=_rate(Decimal(needs) + Decimal(blocked), count),
+                outside_band_share=_rate(found[2][0], found[0]),
             )
         )
         rows += sorted(
@@ -162,7 +171,7 @@ def verdicts(session: Session, filters: Filters, dimensions: list[Dimension]) ->
             blocked=int(blocked),
             auto_approval_rate=_rate(auto, count),
         )
-        for key, (count, auto, needs, blocked, _score) in _split(
+        for key, (count, auto, needs, blocked) in _split(
             AnalyticsRepository(session).verdicts(filters, dimensions), len(dimensions)
         )
     ]
@@ -170,6 +179,24 @@ def verdicts(session: Session, filters: Filters, dimensions: list[Dimension]) ->
 
 
 # --- concessions ---------------------------------------------------------------------------------
+
+
+def _concession_row(
+    dimensions: list[Dimension], key: GroupKey, term: str | None, deals: int, figures: Sequence[Any]
+) -> ConcessionRow:
+    gave, share, shares, held, cost, ungot, ungot_cost = figures
+    return ConcessionRow(
+        group=_group(dimensions, key),
+        term=term,
+        deals=deals,
+        conceded=int(gave),
+        mean_conceded_share=_mean(share, shares, MICRO, SIX),
+        held=int(held),
+        cost=_q(Decimal(cost) / CENTS, TWO),
+        cost_per_deal=_mean(cost, deals, CENTS, TWO),
+        gives_without_gets=int(ungot),
+        gives_without_gets_cost=_q(Decimal(ungot_cost) / CENTS, TWO),
+    )
 
 
 def concessions(
@@ -180,39 +207,27 @@ def concessions(
     repo = AnalyticsRepository(session)
     width = len(dimensions)
     by_group: dict[GroupKey, list[ConcessionRow]] = defaultdict(list)
+    # Totals of the per-term figures (shares, give-without-get) add up across terms.
+    summed: dict[GroupKey, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 4)
     for key, (count, gave, share, shares, held, cost, ungot, ungot_cost) in _split(
         repo.concessions_by_term(filters, dimensions), width + 1
     ):
-        by_group[key[:width]].append(
-            ConcessionRow(
-                group=_group(dimensions, key[:width]),
-                term=key[width],
-                deals=count,
-                conceded=int(gave),
-                mean_conceded_share=_mean(share, shares, MICRO, SIX),
-                held=int(held),
-                cost=_q(Decimal(cost) / CENTS, TWO),
-                cost_per_deal=_mean(cost, count, CENTS, TWO),
-                gives_without_gets=int(ungot),
-                gives_without_gets_cost=_q(Decimal(ungot_cost) / CENTS, TWO),
+        group = key[:width]
+        by_group[group].append(
+            _concession_row(
+                dimensions, group, key[width], count,
+                (gave, share, shares, held, cost, ungot, ungot_cost),
             )
-        )
+        )  # fmt: skip
+        totals = summed[group]
+        for i, value in enumerate((share, shares, ungot, ungot_cost)):
+            totals[i] += Decimal(value or 0)
     rows: list[ConcessionRow] = []
-    for key, (count, gave, share, shares, held, cost, ungot, ungot_cost) in _split(
-        repo.concession_totals(filters, dimensions), width
-    ):
+    for key, (count, gave, held, cost) in _split(repo.won_deals(filters, dimensions), width):
+        share, shares, ungot, ungot_cost = summed[key]
         rows.append(
-            ConcessionRow(
-                group=_group(dimensions, key),
-                term=None,
-                deals=count,
-                conceded=int(gave),
-                mean_conceded_share=_mean(share, shares, MICRO, SIX),
-                held=int(held),
-                cost=_q(Decimal(cost) / CENTS, TWO),
-                cost_per_deal=_mean(cost, count, CENTS, TWO),
-                gives_without_gets=int(ungot),
-                gives_without_gets_cost=_q(Decimal(ungot_cost) / CENTS, TWO),
+            _concession_row(
+                dimensions, key, None, count, (gave, share, shares, held, cost, ungot, ungot_cost)
             )
         )
         rows += sorted(by_group.get(key, []), key=lambda r: (-r.conceded, -r.cost, r.term or ""))
@@ -224,18 +239,16 @@ def concessions(
 
 def approvals(session: Session, filters: Filters, dimensions: list[Dimension]) -> ApprovalReport:
     """Decided requests, dated by decision: all of them, then per approver group and step."""
-    repo = AnalyticsRepository(session)
     width = len(dimensions)
+    levels = AnalyticsRepository(session).decisions(filters, dimensions)
 
-    def row(
-        key: GroupKey, figures: Sequence[Any], found: Any, group: Any, step: Any
-    ) -> ApprovalRow:
-        decided, within, escalated, rejected, countered = figures
-        p50, p90 = _pcts(found, HOUR, TWO)
+    def row(key: GroupKey, found: Distribution) -> ApprovalRow:
+        decided, _, (within, escalated, rejected, countered), pairs = found
+        p50, p90 = _pcts((decided, pairs), HOUR, TWO)
         return ApprovalRow(
-            group=_group(dimensions, key),
-            approver_group=group,
-            step=step,
+            group=_group(dimensions, key[:width]),
+            approver_group=key[width] if len(key) > width else None,
+            step=key[width + 1] if len(key) > width else None,
             decided=decided,
             cycle_hours_p50=p50,
             cycle_hours_p90=p90,
@@ -245,16 +258,14 @@ def approvals(session: Session, filters: Filters, dimensions: list[Dimension]) -
             counter_rate=_rate(countered, decided),
         )
 
-    totals, total_pcts = repo.decisions(filters, dimensions, by_step=False)
-    steps, step_pcts = repo.decisions(filters, dimensions, by_step=True)
     by_group: dict[GroupKey, list[ApprovalRow]] = defaultdict(list)
-    for key, figures in _split(steps, width + 2):
-        by_group[key[:width]].append(
-            row(key[:width], figures, step_pcts.get(key), key[width], key[width + 1])
-        )
+    steps = levels[width + 2]
+    for key in sorted(steps, key=_order):
+        by_group[key[:width]].append(row(key, steps[key]))
     rows: list[ApprovalRow] = []
-    for key, figures in _split(totals, width):
-        rows.append(row(key, figures, total_pcts.get(key), None, None))
+    totals = levels[width]
+    for key in sorted(totals, key=_order):
+        rows.append(row(key, totals[key]))
         rows += by_group.get(key, [])
     return ApprovalReport(group_by=dimensions, filters=filters, rows=rows)
 
@@ -270,30 +281,40 @@ def _margin(cost: Any, amount: Any) -> Decimal | None:
 def outcomes(
     session: Session, filters: Filters, dimensions: list[Dimension], discount_term: str
 ) -> OutcomeReport:
-    """Win rate, average discount and margin kept per variance-score band at close."""
+    """Win rate, average discount and margin kept per variance-score band at close; the group
+    totals add the bands up."""
     repo = AnalyticsRepository(session)
     width = len(dimensions)
+    discounts = {
+        tuple(r[: width + 1]): (r[width + 1], r[width + 2])
+        for r in repo.discounts(filters, dimensions, discount_term)
+    }
 
-    def row(key: GroupKey, figures: Sequence[Any], band: str | None) -> OutcomeRow:
-        closed, won, discount, discounts, cost, amount = figures
+    def row(key: GroupKey, band: str | None, figures: Sequence[Decimal]) -> OutcomeRow:
+        closed, won, cost, amount, discount, discounts_n = figures
         return OutcomeRow(
             group=_group(dimensions, key),
             band=band,
-            closed=closed,
+            closed=int(closed),
             won=int(won),
             win_rate=_rate(won, closed),
-            average_discount=_mean(discount, discounts, MICRO, FOUR),
+            average_discount=_mean(discount, discounts_n, MICRO, FOUR),
             margin_kept=_margin(cost, amount),
         )
 
     band_order = {label: i for i, (_, label) in enumerate(SCORE_BANDS)}
     banded: dict[GroupKey, list[OutcomeRow]] = defaultdict(list)
-    for key, figures in _split(repo.outcomes(filters, dimensions, discount_term, True), width + 1):
-        banded[key[:width]].append(row(key[:width], figures, key[width]))
+    totals: dict[GroupKey, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 6)
+    for key, (closed, won, cost, amount) in _split(repo.closed(filters, dimensions), width + 1):
+        discount, discounts_n = discounts.get(key, (0, 0))
+        figures = [Decimal(v or 0) for v in (closed, won, cost, amount, discount, discounts_n)]
+        group = key[:width]
+        banded[group].append(row(group, key[width], figures))
+        totals[group] = [a + b for a, b in zip(totals[group], figures, strict=True)]
     rows: list[OutcomeRow] = []
-    for key, figures in _split(repo.outcomes(filters, dimensions, discount_term, False), width):
-        rows.append(row(key, figures, None))
-        rows += sorted(banded.get(key, []), key=lambda r: band_order.get(r.band or "", 99))
+    for group in sorted(totals, key=_order):
+        rows.append(row(group, None, totals[group]))
+        rows += sorted(banded[group], key=lambda r: band_order.get(r.band or "", 99))
     return OutcomeReport(
         group_by=dimensions, filters=filters, rows=rows, discount_term=discount_term
     )

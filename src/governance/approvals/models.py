@@ -68,6 +68,11 @@ class ApprovalRequest(Timestamped, Base):
     # (an escalated request did not), set when the request is decided.
     cycle_seconds: Mapped[int | None] = mapped_column(BigInteger)
     within_sla: Mapped[bool | None]
+    # The deal as submitted, so cycle-time reports filter and group without a join.
+    region: Mapped[str | None] = mapped_column(String(100))
+    segment: Mapped[str | None] = mapped_column(String(100))
+    team: Mapped[str | None] = mapped_column(String(100))
+    owner_rep: Mapped[str | None] = mapped_column(String(100))
 
 
 class ApprovalGroup(Timestamped, Base):

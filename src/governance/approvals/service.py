@@ -439,6 +439,10 @@ def reconcile(
                     submitted_by=actor.actor,
                     escalation_level=0,
                     admin_override=False,
+                    region=deal.region,
+                    segment=deal.segment,
+                    team=deal.team,
+                    owner_rep=deal.owner_rep,
                 )
             )
             if ready:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from governance.db import Base, JSONType, Money, Score, Timestamped, UTCDateTime
+from governance.db import Base, DealContext, JSONType, Money, Score, Timestamped, UTCDateTime
 
 
 class Deal(Timestamped, Base):
@@ -56,6 +56,9 @@ class Deal(Timestamped, Base):
     checked_playbook: Mapped[str | None] = mapped_column(String(64))
     checked_version: Mapped[int | None]
     variance_micro: Mapped[int | None] = mapped_column(BigInteger)
+    # Stated terms whose latest variance ratio is 0, one bit per term (`AnalyticsTermBit`): they
+    # are counted from here rather than stored as rows (see `DealTermCheck`).
+    zero_terms: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DealCheck(Timestamped, Base):
@@ -75,13 +78,17 @@ class DealCheck(Timestamped, Base):
     checked_by: Mapped[str] = mapped_column(String(200))
 
 
-class DealTermCheck(Timestamped, Base):
+class DealTermCheck(DealContext, Timestamped, Base):
     """Per term, the deal's latest stored check: what variance analytics aggregate.
 
-    Replaced whenever the deal is checked, so each deal counts once whatever its history.
+    Replaced whenever the deal is checked, so each deal counts once whatever its history. Only
+    terms outside the band (a ratio above 0) get a row, and terms without a bit in
+    `AnalyticsTermBit`; the many within-band terms are bits in `Deal.zero_terms`, which keeps
+    this table a fraction of deals × terms.
     """
 
     __tablename__ = "deal_term_checks"
+    __table_args__ = (Index("ix_deal_term_checks_checked_at", "checked_at"),)
 
     deal_id: Mapped[int] = mapped_column(
         ForeignKey("deals.id", ondelete="CASCADE"), primary_key=True
@@ -89,3 +96,14 @@ class DealTermCheck(Timestamped, Base):
     term_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(20))
     variance_ratio_micro: Mapped[int] = mapped_column(BigInteger)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AnalyticsTermBit(Timestamped, Base):
+    """Which bit of `Deal.zero_terms` stands for which term key (63 at most; later keys get
+    rows instead)."""
+
+    __tablename__ = "analytics_term_bits"
+
+    term_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bit: Mapped[int] = mapped_column(unique=True)

@@ -6,10 +6,12 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from governance.db import utcnow
-from governance.deals.models import Deal, DealCheck, DealTermCheck
+from governance.deals.models import AnalyticsTermBit, Deal, DealCheck, DealTermCheck
 
 
 class DealRepository:
@@ -110,25 +112,94 @@ class DealRepository:
         ).tuples()
         return {deal_id: steps or [] for deal_id, steps in rows}
 
-    def replace_term_checks(self, deal_id: int, rows: Sequence[tuple[str, str, int]]) -> None:
-        """The deal's latest per-term figures: (term, status, variance ratio in millionths)."""
-        self.session.execute(delete(DealTermCheck).where(DealTermCheck.deal_id == deal_id))
-        if rows:
-            now = utcnow()
-            self.session.execute(
-                insert(DealTermCheck),
-                [
-                    {
-                        "deal_id": deal_id,
-                        "term_key": key,
-                        "status": status,
-                        "variance_ratio_micro": ratio,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for key, status, ratio in rows
-                ],
+    def term_bits(self, keys: Collection[str]) -> dict[str, int]:
+        """The `zero_terms` bit of each key, assigning new bits to keys first seen (63 at most;
+        a key beyond that has none and is kept as rows). Concurrent assigners cannot collide:
+        an insert that loses a race does nothing, and the mapping is read back."""
+        bits = self._bits(keys)
+        for key in sorted(set(keys) - set(bits)):
+            for _ in range(8):
+                top = self.session.scalar(select(func.max(AnalyticsTermBit.bit)))
+                bit = 0 if top is None else top + 1
+                if bit > 62:
+                    break
+                now = utcnow()
+                insert_ = (pg_insert if self._dialect() == "postgresql" else sqlite_insert)(
+                    AnalyticsTermBit
+                )
+                self.session.execute(
+                    insert_.values(
+                        term_key=key, bit=bit, created_at=now, updated_at=now
+                    ).on_conflict_do_nothing()
+                )
+                found = self._bits([key])
+                if key in found:
+                    bits[key] = found[key]
+                    break
+        return bits
+
+    def _bits(self, keys: Collection[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        rows = self.session.execute(
+            select(AnalyticsTermBit.term_key, AnalyticsTermBit.bit).where(
+                AnalyticsTermBit.term_key.in_(list(keys))
             )
+        )
+        return dict(rows.tuples().all())
+
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def replace_term_checks(
+        self, deal: Deal, context: dict[str, Any], rows: Sequence[tuple[str, str, int]]
+    ) -> None:
+        """The deal's latest per-term figures, (term, status, variance ratio in millionths):
+        terms at ratio 0 become bits of `deal.zero_terms`, the others rows with the deal's
+        context (`context`: playbook key and version, checked_at). Two checks of one deal
+        serialise on its row, so neither sees the other's half-replaced rows."""
+        self.lock(deal.id)
+        self.clear_term_checks(deal.id)
+        bits = self.term_bits([key for key, _, ratio in rows if ratio == 0])
+        mask = 0
+        now = utcnow()
+        kept = []
+        for key, status, ratio in rows:
+            if ratio == 0 and key in bits:
+                mask |= 1 << bits[key]
+                continue
+            kept.append(
+                {
+                    "deal_id": deal.id,
+                    "term_key": key,
+                    "status": status,
+                    "variance_ratio_micro": ratio,
+                    "region": deal.region,
+                    "segment": deal.segment,
+                    "team": deal.team,
+                    "owner_rep": deal.owner_rep,
+                    **context,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        deal.zero_terms = mask
+        if kept:
+            self.session.execute(insert(DealTermCheck), kept)
+
+    def clear_term_checks(self, deal_id: int) -> None:
+        self.session.execute(delete(DealTermCheck).where(DealTermCheck.deal_id == deal_id))
+
+    def follow_context(self, deal: Deal) -> None:
+        """Keep the term rows' copy of the deal's region, segment, team and rep current."""
+        self.session.execute(
+            update(DealTermCheck)
+            .where(DealTermCheck.deal_id == deal.id)
+            .values(
+                region=deal.region, segment=deal.segment, team=deal.team, owner_rep=deal.owner_rep
+            )
+            .execution_options(synchronize_session=False)
+        )
 
     def add_check(self, check: DealCheck) -> DealCheck:
         self.session.add(check)

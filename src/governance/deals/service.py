@@ -181,6 +181,8 @@ def upsert_deal(
     deal.playbook_key = data.playbook
     if created:
         repo.add(deal)
+    else:
+        repo.follow_context(deal)
     session.flush()
     audit.record(
         session,
@@ -228,6 +230,7 @@ def update_deal(
         merged.update(_stored_terms(data.terms))
         deal.terms = merged
     deal.lock_version += 1
+    DealRepository(session).follow_context(deal)
     session.flush()
     audit.record(
         session, actor, "deal.updated", "deal", external_id, before=before, after=_snapshot(deal)
@@ -273,7 +276,12 @@ def check_deal(
     deal.checked_version = published.number
     deal.variance_micro = to_micro(result.variance_score)
     DealRepository(session).replace_term_checks(
-        deal.id,
+        deal,
+        {
+            "playbook_key": published.key,
+            "playbook_version": published.number,
+            "checked_at": now,
+        },
         [
             (t.key, t.status.value, to_micro(t.variance_ratio))
             for t in result.terms

@@ -38,6 +38,7 @@ from governance.approvals.models import ApprovalRequest
 from governance.auth.principal import SYSTEM
 from governance.db import Database
 from governance.deals.models import Deal, DealCheck, DealTermCheck
+from governance.deals.repository import DealRepository
 from governance.deals.schemas import salesforce_id_18
 from governance.deals.serialize import check_body, number
 from governance.engine import evaluate
@@ -217,7 +218,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "terms", "playbook_key", "status", "lock_version", "last_verdict",
         "last_variance_score", "last_checked_at", "review_version_id", "approval_round",
         "submitted_at", "checked_playbook", "checked_version", "variance_micro", "created_at",
-        "updated_at",
+        "updated_at", "zero_terms",
     ),
     DealCheck.__table__: (  # type: ignore[dict-item]
         "id", "deal_id", "playbook_version_id", "playbook_key", "playbook_version", "verdict",
@@ -226,6 +227,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
     ),
     DealTermCheck.__table__: (  # type: ignore[dict-item]
         "deal_id", "term_key", "status", "variance_ratio_micro", "created_at", "updated_at",
+        "region", "segment", "team", "owner_rep", "playbook_key", "playbook_version", "checked_at",
     ),
     ApprovalRequest.__table__: (  # type: ignore[dict-item]
         "id", "deal_id", "round", "check_id", "playbook_version_id", "playbook_key",
@@ -233,23 +235,25 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "submitted_by", "opened_at", "due_at", "remind_at", "reminded_at", "escalated_at",
         "escalation_level", "decided_at", "decided_by", "on_behalf_of", "admin_override",
         "reason", "decided_values", "counter_terms", "counter_accepted_at", "cycle_seconds",
-        "within_sla", "created_at", "updated_at",
+        "within_sla", "created_at", "updated_at", "region", "segment", "team", "owner_rep",
     ),
     Outcome.__table__: (  # type: ignore[dict-item]
         "id", "deal_id", "won", "closed_at", "close_date", "final_terms", "source",
         "recorded_by", "loss_reason", "trades", "playbook_key", "playbook_version", "amount",
         "amount_cents", "verdict", "variance_micro", "cost", "cost_cents", "created_at",
-        "updated_at",
+        "updated_at", "region", "segment", "team", "owner_rep",
     ),
     OutcomeTerm.__table__: (  # type: ignore[dict-item]
         "id", "outcome_id", "deal_id", "term_key", "kind", "unit", "opening", "target", "final",
         "walk_away", "final_micro", "status", "variance_ratio_micro", "conceded",
         "conceded_share_micro", "held", "traded", "gets", "cost", "cost_cents", "created_at",
-        "updated_at",
+        "updated_at", "region", "segment", "team", "owner_rep", "playbook_key",
+        "playbook_version", "close_date", "won", "amount_cents", "deal_variance_micro",
     ),
     AfterActionReview.__table__: (  # type: ignore[dict-item]
         "id", "deal_id", "instrumental", "process", "relationship", "self_score", "note",
-        "filed_by", "created_at", "updated_at",
+        "filed_by", "created_at", "updated_at", "region", "segment", "team", "owner_rep",
+        "playbook_key", "playbook_version", "close_date",
     ),
 }  # fmt: skip
 TABLES = tuple(COLUMNS)
@@ -441,8 +445,10 @@ class Generator:
         sla_hours: int,
         total: int,
         *,
+        bits: Mapping[str, int] | None = None,
         json_text: bool = False,
     ) -> None:
+        self.bits = dict(bits or {})
         self.seed = seed
         # COPY takes JSON columns as text: encode them as the rows are built (no second pass).
         self.json: Callable[[Any], Any] = _json_text if json_text else _same
@@ -833,6 +839,19 @@ class Generator:
         stored_terms = {k: _stored(v) for k, v in terms.items()}
         company = f"{rng.choice(COMPANY)} {SUFFIX.get(country, 'Inc')}"
         variance = result.variance_score
+        # Terms at ratio 0 are bits of `zero_terms`; the others get rows (see `DealTermCheck`).
+        context = (team.region, segment, team.name, rep.rep)
+        zero_terms = 0
+        term_rows: list[tuple[str, str, int]] = []
+        for term in result.terms:
+            if term.status is Status.missing:
+                continue
+            ratio = to_micro(term.variance_ratio)
+            bit = self.bits.get(term.key)
+            if ratio == 0 and bit is not None:
+                zero_terms |= 1 << bit
+            else:
+                term_rows.append((term.key, term.status.value, ratio))
         rows.add(
             DEALS,
             (
@@ -841,7 +860,7 @@ class Generator:
                 rep.rep, position, j({"country": country}), j(stored_terms), None, status,
                 1 + (status != "draft") + len(requests), verdict.value, variance, checked,
                 review_version, 1, submitted, published.key, published.number,
-                to_micro(variance), created, last_change,
+                to_micro(variance), created, last_change, zero_terms,
             ),
         )  # fmt: skip
         # Stored compactly: the terms the deal does not state are left out of the history.
@@ -857,19 +876,12 @@ class Generator:
                 checked,
             ),
         )  # fmt: skip
-        for term in result.terms:
-            if term.status is not Status.missing:
-                rows.add(
-                    TERM_CHECKS,
-                    (
-                        n,
-                        term.key,
-                        term.status.value,
-                        to_micro(term.variance_ratio),
-                        checked,
-                        checked,
-                    ),
-                )
+        for key, status, ratio in term_rows:
+            rows.add(
+                TERM_CHECKS,
+                (n, key, status, ratio, checked, checked, *context, published.key,
+                 published.number, checked),
+            )  # fmt: skip
         for r in requests:
             rows.add(
                 REQUESTS,
@@ -883,6 +895,7 @@ class Generator:
                     None, False, r["reason"], j(r["decided_values"]), j(r["counter_terms"]), None,
                     r["cycle_seconds"], r["within_sla"], r["created_at"],
                     r["decided_at"] or r["escalated_at"] or r["opened_at"] or r["created_at"],
+                    *context,
                 ),
             )  # fmt: skip
         report.deals += 1
@@ -897,12 +910,12 @@ class Generator:
         figures = measure(
             published.compiled, final, engine_attrs, None if final is not terms else result
         )
-        self._outcome(rng, n, rep, won, closed_at, close, final, figures, published, amount, rows)
+        self._outcome(rng, n, won, closed_at, close, final, figures, amount, context, rows)
         report.outcomes += 1
         if rng.random() < 0.3:
             filed = closed_at + timedelta(days=rng.randint(0, 10), hours=rng.randint(1, 8))
             if filed < tl.as_of:
-                self._review(rng, n, rep, won, variance, filed, rows)
+                self._review(rng, n, rep, won, variance, filed, figures, close, context, rows)
                 report.reviews += 1
 
     @staticmethod
@@ -924,14 +937,13 @@ class Generator:
         self,
         rng: random.Random,
         n: int,
-        rep: Rep,
         won: bool,
         closed_at: datetime,
         close: date,
         final: Mapping[str, TermValue],
         figures: OutcomeFigures,
-        published: Published,
         amount: Decimal,
+        context: tuple[str, str, str, str],
         rows: Rows,
     ) -> None:
         j = self.json
@@ -951,7 +963,7 @@ class Generator:
                 None if won else _weighted(rng, LOSS_REASONS, LOSS_WEIGHTS), j(trades),
                 figures.playbook, figures.version, amount, to_cents(amount),
                 figures.verdict.value, to_micro(figures.variance_score), cost,
-                None if cost is None else to_cents(cost), recorded, recorded,
+                None if cost is None else to_cents(cost), recorded, recorded, *context,
             ),
         )  # fmt: skip
         for k, t in enumerate(figures.terms):
@@ -964,7 +976,9 @@ class Generator:
                     to_micro(t.variance_ratio), t.conceded,
                     None if t.conceded_share is None else to_micro(t.conceded_share), t.held,
                     bool(t.gets), j(list(t.gets)), t.cost,
-                    None if t.cost is None else to_cents(t.cost), recorded, recorded,
+                    None if t.cost is None else to_cents(t.cost), recorded, recorded, *context,
+                    figures.playbook, figures.version, close, won, to_cents(amount),
+                    to_micro(figures.variance_score),
                 ),
             )  # fmt: skip
 
@@ -976,6 +990,9 @@ class Generator:
         won: bool,
         variance: Decimal,
         filed: datetime,
+        figures: OutcomeFigures,
+        close: date,
+        context: tuple[str, str, str, str],
         rows: Rows,
     ) -> None:
         def score(mean: float) -> int:
@@ -999,7 +1016,8 @@ class Generator:
             REVIEWS,
             (
                 n, n, instrumental, score(4.8), score(5.2 if won else 4.4),
-                score(5.0 if won else 4.0), note, rep.rep, filed, filed,
+                score(5.0 if won else 4.0), note, rep.rep, filed, filed, *context,
+                figures.playbook, figures.version, close,
             ),
         )  # fmt: skip
 
@@ -1084,6 +1102,8 @@ def generate(
         ensure_no_deals(session)
         v1_id, v2_id = prepare_playbooks(session, timeline)
         profiles = ensure_reps(session, reps, timeline.start - timedelta(days=60))
+        # The `zero_terms` bits, assigned (in key order) before any deal uses them.
+        bits = DealRepository(session).term_bits(sorted(t.key for t in _demo_document().terms))
     postgresql = db.engine.dialect.name == "postgresql"
     write = _write_postgresql if postgresql else _write_other
     registry = PlaybookRegistry(db, 0)
@@ -1095,6 +1115,7 @@ def generate(
         reps,
         sla_hours,
         deals,
+        bits=bits,
         json_text=postgresql,
     )
     total = Report(rep_profiles=profiles)

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from governance.db import Base, JSONType, Money, Score, Timestamped, UTCDateTime
+from governance.db import Base, DealContext, JSONType, Money, Score, Timestamped, UTCDateTime
 
 
-class Outcome(Timestamped, Base):
+class Outcome(DealContext, Timestamped, Base):
     """How a deal closed, with the terms it closed on."""
 
     __tablename__ = "deal_outcomes"
@@ -34,18 +34,20 @@ class Outcome(Timestamped, Base):
     loss_reason: Mapped[str | None] = mapped_column(String(500))
     # What was agreed in return for what: [{"gave": term, "got": [term, ...], "note", "inferred"}].
     trades: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
-    # The playbook version the final terms were measured against, and the figures at close.
-    playbook_key: Mapped[str | None] = mapped_column(String(64))
-    playbook_version: Mapped[int | None]
+    # The deal's context at close (`DealContext`: region … playbook version the final terms
+    # were measured against), and the figures at close.
     amount: Mapped[Decimal | None] = mapped_column(Money)
     amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     verdict: Mapped[str | None] = mapped_column(String(20))
     variance_micro: Mapped[int | None] = mapped_column(BigInteger)
     cost: Mapped[Decimal | None] = mapped_column(Money)
     cost_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # How many terms were conceded, and how many closed worse than their target.
+    conceded_terms: Mapped[int | None]
+    missed_targets: Mapped[int | None]
 
 
-class OutcomeTerm(Timestamped, Base):
+class OutcomeTerm(DealContext, Timestamped, Base):
     """One term of a closed deal: opening, target and final; conceded, held, traded, cost."""
 
     __tablename__ = "deal_outcome_terms"
@@ -77,6 +79,11 @@ class OutcomeTerm(Timestamped, Base):
     gets: Mapped[list[str]] = mapped_column(JSONType, default=list)
     cost: Mapped[Decimal | None] = mapped_column(Money)
     cost_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # Copied from the outcome (with `DealContext`) so reports need no join.
+    close_date: Mapped[date | None] = mapped_column(Date)
+    won: Mapped[bool | None]
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    deal_variance_micro: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Preparation(Timestamped, Base):
@@ -96,7 +103,7 @@ class Preparation(Timestamped, Base):
     lock_version: Mapped[int] = mapped_column(default=1)
 
 
-class AfterActionReview(Timestamped, Base):
+class AfterActionReview(DealContext, Timestamped, Base):
     """The rep's subjective value inventory after closing: four dimensions scored 1 to 7."""
 
     __tablename__ = "deal_reviews"
@@ -109,3 +116,5 @@ class AfterActionReview(Timestamped, Base):
     self_score: Mapped[int]
     note: Mapped[str | None] = mapped_column(Text)
     filed_by: Mapped[str] = mapped_column(String(200))
+    # Copied from the outcome (with `DealContext`) so reports need no join.
+    close_date: Mapped[date | None] = mapped_column(Date)

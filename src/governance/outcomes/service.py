@@ -186,7 +186,24 @@ def _term_row(
         gets=gets,
         cost=figures.cost,
         cost_cents=None if figures.cost is None else to_cents(figures.cost),
+        close_date=outcome.close_date,
+        won=outcome.won,
+        amount_cents=outcome.amount_cents,
+        deal_variance_micro=outcome.variance_micro,
+        **_context(outcome),
     )
+
+
+def _context(outcome: Outcome) -> dict[str, Any]:
+    """The outcome's deal context, copied onto its term rows and its review for analytics."""
+    return {
+        "region": outcome.region,
+        "segment": outcome.segment,
+        "team": outcome.team,
+        "owner_rep": outcome.owner_rep,
+        "playbook_key": outcome.playbook_key,
+        "playbook_version": outcome.playbook_version,
+    }
 
 
 def record_outcome(
@@ -249,10 +266,17 @@ def record_outcome(
     outcome.variance_micro = to_micro(figures.variance_score)
     outcome.cost = figures.cost
     outcome.cost_cents = None if figures.cost is None else to_cents(figures.cost)
+    outcome.conceded_terms = sum(1 for t in figures.terms if t.conceded_share)
+    outcome.missed_targets = sum(1 for t in figures.terms if t.held is False)
+    outcome.region, outcome.segment = deal.region, deal.segment
+    outcome.team, outcome.owner_rep = deal.team, deal.owner_rep
     session.flush()
     repo.replace_terms(
         outcome.id, [_term_row(outcome, deal, t, recorded_trades) for t in figures.terms]
     )
+    review = repo.review(deal.id)
+    if review is not None:  # a re-recorded close moves its review with it
+        _place_review(review, outcome)
     session.flush()
     audit.record(
         session,
@@ -534,6 +558,7 @@ def put_review(
             f"deal {deal.external_id!r} has no outcome yet: record how it closed "
             "(POST /v1/deals/{external_id}/outcome) before reviewing it"
         )
+    outcome = repo.outcome(deal.id)
     row = repo.review(deal.id)
     created = row is None
     before = (
@@ -552,6 +577,8 @@ def put_review(
     row.self_score = data.self_score
     row.note = data.note
     row.filed_by = actor.actor
+    if outcome is not None:
+        _place_review(row, outcome)
     session.flush()
     read = _review_read(deal, row)
     audit.record(
@@ -564,6 +591,13 @@ def put_review(
         after=read.model_dump(mode="json", by_alias=True, exclude={"created_at", "updated_at"}),
     )
     return read, created
+
+
+def _place_review(review: AfterActionReview, outcome: Outcome) -> None:
+    """Reviews are reported by the deal's close date and context."""
+    review.close_date = outcome.close_date
+    for name, value in _context(outcome).items():
+        setattr(review, name, value)
 
 
 def get_review(session: Session, external_id: str) -> AfterActionReviewRead:

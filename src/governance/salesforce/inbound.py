@@ -24,6 +24,7 @@ from governance.auth.schemas import Role
 from governance.db import Database, utcnow
 from governance.deals import service as deal_service
 from governance.deals.models import Deal
+from governance.deals.repository import DealRepository
 from governance.deals.schemas import DealUpsert, salesforce_id_18
 from governance.errors import Conflict, GovernanceError
 from governance.outcomes import service as outcome_service
@@ -133,6 +134,7 @@ def apply_record(
                 approval_service.withdraw(session, SYNC, external_id, settings)
             deal.deleted_at = utcnow()
             deal.sf_modstamp = modstamp
+            DealRepository(session).clear_term_checks(deal.id)  # out of the variance figures
             report.deleted += 1
         else:
             report.skipped += 1
