@@ -256,6 +256,10 @@ def test_rows_are_consistent(generated: Database) -> None:
                 assert r.escalated_at == r.opened_at
             if r.status == "waiting":
                 assert r.opened_at is None
+    for deal_id, outcome in outcomes.items():
+        terms = outcome_terms.get(deal_id, [])
+        assert outcome.conceded_terms == sum(1 for t in terms if t.conceded_share_micro)
+        assert outcome.missed_targets == sum(1 for t in terms if t.held is False)
     for review in reviews:
         assert review.deal_id in outcomes
         assert review.close_date == outcomes[review.deal_id].close_date

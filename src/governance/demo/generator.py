@@ -241,7 +241,8 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "id", "deal_id", "won", "closed_at", "close_date", "final_terms", "source",
         "recorded_by", "loss_reason", "trades", "playbook_key", "playbook_version", "amount",
         "amount_cents", "verdict", "variance_micro", "cost", "cost_cents", "created_at",
-        "updated_at", "region", "segment", "team", "owner_rep",
+        "updated_at", "region", "segment", "team", "owner_rep", "conceded_terms",
+        "missed_targets",
     ),
     OutcomeTerm.__table__: (  # type: ignore[dict-item]
         "id", "outcome_id", "deal_id", "term_key", "kind", "unit", "opening", "target", "final",
@@ -964,6 +965,8 @@ class Generator:
                 figures.playbook, figures.version, amount, to_cents(amount),
                 figures.verdict.value, to_micro(figures.variance_score), cost,
                 None if cost is None else to_cents(cost), recorded, recorded, *context,
+                sum(1 for t in figures.terms if t.conceded_share),
+                sum(1 for t in figures.terms if t.held is False),
             ),
         )  # fmt: skip
         for k, t in enumerate(figures.terms):
