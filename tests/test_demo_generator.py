@@ -242,7 +242,7 @@ def test_rows_are_consistent(generated: Database) -> None:
                 assert r.decided_at is not None
                 assert r.opened_at is not None
                 assert r.due_at is not None
-                assert r.cycle_seconds == int((r.decided_at - r.opened_at).total_seconds())
+                assert r.cycle_seconds == int((r.decided_at - r.first_opened_at).total_seconds())
                 assert r.within_sla == (r.escalation_level == 0 and r.decided_at <= r.due_at)
                 assert r.decided_at < AS_OF_TIME
                 assert r.decided_values == {e["key"]: e["value"] for e in r.terms}
@@ -254,6 +254,8 @@ def test_rows_are_consistent(generated: Database) -> None:
             if r.escalation_level:
                 assert r.group != r.chain_group
                 assert r.escalated_at == r.opened_at
+                assert r.first_opened_at is not None
+                assert r.first_opened_at < r.opened_at
             if r.status == "waiting":
                 assert r.opened_at is None
     for deal_id, outcome in outcomes.items():

@@ -86,6 +86,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("bit", name="uq_analytics_term_bits_bit"),
     )
 
+    op.add_column("approval_requests", sa.Column("first_opened_at", TS))
     op.add_column("approval_requests", sa.Column("cycle_seconds", sa.BigInteger()))
     op.add_column("approval_requests", sa.Column("within_sla", sa.Boolean()))
     for column in _context(playbook=False):
@@ -258,6 +259,8 @@ def _backfill() -> None:
                 ),
                 rows,
             )
+    # Requests opened before this revision: the latest opening is all that is known.
+    bind.execute(sa.text("UPDATE approval_requests SET first_opened_at = opened_at"))
     decided = bind.execute(
         sa.text(
             "SELECT id, opened_at, decided_at, due_at, escalation_level FROM approval_requests "
@@ -323,6 +326,7 @@ def downgrade() -> None:
     for column in ("owner_rep", "team", "segment", "region"):
         op.drop_column("approval_requests", column)
     op.drop_column("approval_requests", "within_sla")
+    op.drop_column("approval_requests", "first_opened_at")
     op.drop_column("approval_requests", "cycle_seconds")
     op.drop_table("analytics_term_bits")
     op.drop_index("ix_deal_term_checks_checked_at", "deal_term_checks")

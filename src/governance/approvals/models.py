@@ -66,6 +66,9 @@ class ApprovalRequest(Timestamped, Base):
     counter_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Analytics: seconds from opening to decision, and whether the holder decided within its SLA
     # (an escalated request did not), set when the request is decided.
+    # When the request first became pending: escalation re-opens it for the new holder, but the
+    # deal has waited since then.
+    first_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cycle_seconds: Mapped[int | None] = mapped_column(BigInteger)
     within_sla: Mapped[bool | None]
     # The deal as submitted, so cycle-time reports filter and group without a join.

@@ -200,6 +200,7 @@ def sla_hours(
 def _open(request: ApprovalRequest, now: datetime, hours: int) -> None:
     request.status = PENDING
     request.opened_at = now
+    request.first_opened_at = request.first_opened_at or now
     request.due_at = now + timedelta(hours=hours)
     request.remind_at = now + timedelta(hours=hours) / 2
     request.reminded_at = None
@@ -494,9 +495,10 @@ def reconcile(
 
 
 def _cycle(row: ApprovalRequest, now: datetime) -> dict[str, Any]:
-    """What cycle-time analytics read: seconds waited, and whether the first holder decided
-    within its SLA (an escalated request did not)."""
-    opened = row.opened_at or now
+    """What cycle-time analytics read: seconds the deal waited since the request first opened
+    (through any escalation), and whether the first holder decided within its SLA (an
+    escalated request did not)."""
+    opened = row.first_opened_at or row.opened_at or now
     return {
         "cycle_seconds": max(0, int((now - opened).total_seconds())),
         "within_sla": row.escalation_level == 0 and (row.due_at is None or now <= row.due_at),

@@ -234,7 +234,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "playbook_version", "group", "chain_group", "step", "terms", "status", "lock_version",
         "submitted_by", "opened_at", "due_at", "remind_at", "reminded_at", "escalated_at",
         "escalation_level", "decided_at", "decided_by", "on_behalf_of", "admin_override",
-        "reason", "decided_values", "counter_terms", "counter_accepted_at", "cycle_seconds",
+        "reason", "decided_values", "counter_terms", "counter_accepted_at", "first_opened_at", "cycle_seconds",
         "within_sla", "created_at", "updated_at", "region", "segment", "team", "owner_rep",
     ),
     Outcome.__table__: (  # type: ignore[dict-item]
@@ -637,13 +637,15 @@ class Generator:
                 "opened_at": None, "due_at": None, "remind_at": None, "reminded_at": None,
                 "escalated_at": None, "escalation_level": 0, "decided_at": None,
                 "decided_by": None, "reason": None, "decided_values": None,
-                "counter_terms": None, "cycle_seconds": None, "within_sla": None,
+                "counter_terms": None, "first_opened_at": None, "cycle_seconds": None,
+                "within_sla": None,
                 "created_at": submitted,
             }  # fmt: skip
             opened, due, remind = req["first"]
             is_open = opened <= cutoff and (stop is None or opened < stop or req is stopper)
             decided = req["decided"]
             if is_open:
+                row["first_opened_at"] = opened
                 escalated = req["escalated"]
                 if escalated is not None and escalated <= cutoff:
                     row["escalated_at"] = escalated
@@ -662,7 +664,7 @@ class Generator:
                     decided_at=decided,
                     decided_by=self._approver(rng, row["group"]),
                     decided_values={e["key"]: e["value"] for e in row["terms"]},
-                    cycle_seconds=max(0, int((decided - row["opened_at"]).total_seconds())),
+                    cycle_seconds=max(0, int((decided - row["first_opened_at"]).total_seconds())),
                     within_sla=row["escalation_level"] == 0 and decided <= row["due_at"],
                 )
                 if status == "rejected":
@@ -894,7 +896,7 @@ class Generator:
                     rep.rep, r["opened_at"], r["due_at"], r["remind_at"], r["reminded_at"],
                     r["escalated_at"], r["escalation_level"], r["decided_at"], r["decided_by"],
                     None, False, r["reason"], j(r["decided_values"]), j(r["counter_terms"]), None,
-                    r["cycle_seconds"], r["within_sla"], r["created_at"],
+                    r["first_opened_at"], r["cycle_seconds"], r["within_sla"], r["created_at"],
                     r["decided_at"] or r["escalated_at"] or r["opened_at"] or r["created_at"],
                     *context,
                 ),
