@@ -52,12 +52,15 @@ openapi: $(STAMP)
 ## Engine, HTTP, approvals and Salesforce sync figures (see bench/RESULTS.md; approvals also
 ## uses PostgreSQL at GOVERNANCE_BENCH_PG_URL, default the scratch database governance_bench on
 ## 127.0.0.1; the sync bench GOVERNANCE_SYNC_BENCH_PG_URL, default governance_sync_bench).
-## The sync bench pulls 100,000 opportunities on SQLite: about ten minutes on its own.
+## The sync bench pulls 100,000 opportunities on SQLite: about ten minutes on its own. The
+## analytics bench generates 1,000,000 deals into GOVERNANCE_ANALYTICS_BENCH_PG_URL (default the
+## scratch database governance_analytics_bench; about 7 minutes, 6 GB) and times every report.
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/approvals_bench.py
 	$(BIN)/python bench/sync_bench.py
+	$(BIN)/python bench/analytics_bench.py
 
 clean:
 	rm -rf $(VENV) governance.db governance.db-* .mypy_cache .ruff_cache .pytest_cache .hypothesis
