@@ -46,7 +46,8 @@ REPORTS = (
     "variance", "verdicts", "concessions", "approvals", "outcomes", "versions", "reviews",
     "consistency",
 )  # fmt: skip
-SHAPES: dict[str, list[tuple[str, str]]] = {
+Param = tuple[str, str | int | float | bool | None]
+SHAPES: dict[str, list[Param]] = {
     "all": [],
     "by region": [("group_by", "region")],
     "by team, style": [("group_by", "team"), ("group_by", "style")],
