@@ -217,7 +217,9 @@ def _backfill() -> None:
         )
     ).all()
     bodies = [row[4] if isinstance(row[4], dict) else json.loads(row[4]) for row in latest]
-    keys = sorted({t["key"] for body in bodies for t in body.get("terms", [])})
+    keys = sorted(
+        {t["key"] for b in bodies for t in b.get("terms", []) if t.get("status") != "missing"}
+    )
     bits = {key: bit for bit, key in enumerate(keys[:63])}
     if bits:
         bind.execute(
