@@ -104,3 +104,44 @@ async def test_reports_over_nothing_are_empty(
     )
     assert response.status_code == 200
     assert len(response.text.splitlines()) == 1  # the header only
+
+
+@pytest.mark.usefixtures("demo_published")
+async def test_a_closed_deal_shows_in_concessions_outcomes_and_reviews(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    rep = keys.headers("rep")
+    profile = {"team": "France", "region": "EMEA", "style": "closer"}
+    assert (
+        await client.put("/v1/reps/rita", json=profile, headers=keys.headers("leadership"))
+    ).status_code == 201
+    deal = {
+        "attributes": {"region": "EMEA", "segment": "smb", "amount": "100000", "owner_rep": "rita"},
+        "terms": {"discount_pct": 20},
+    }
+    assert (await client.put(DEAL, json=deal, headers=rep)).status_code == 201
+    assert (await client.post(f"{DEAL}/checks", headers=rep)).status_code == 201
+    closed = await client.post(
+        f"{DEAL}/outcome", json={"won": True, "close_date": "2026-11-20"}, headers=rep
+    )
+    assert closed.status_code == 201, closed.text
+    # 20 points off a 100,000 list price, from an opening of 0, nothing asked in return.
+    concessions = await _report(client, keys, "concessions?group_by=style")
+    assert concessions[0] == {
+        "group": {"style": "closer"}, "term": None, "deals": 1, "conceded": 1,
+        "mean_conceded_share": "0.571429", "held": 0, "cost": "20000.00",
+        "cost_per_deal": "20000.00", "gives_without_gets": 1, "gives_without_gets_cost": "20000.00",
+    }  # fmt: skip
+    outcomes = await _report(client, keys, "outcomes")
+    assert (outcomes[0]["closed"], outcomes[0]["won"], outcomes[0]["average_discount"]) == (
+        1, 1, "20.0000"
+    )  # fmt: skip
+    assert outcomes[0]["margin_kept"] == "0.8000"
+    review = {"instrumental": 6, "process": 5, "relationship": 7, "self": 4, "note": "Held firm."}
+    filed = await client.put(f"{DEAL}/after-action-review", json=review, headers=rep)
+    assert filed.status_code == 201, filed.text
+    reviews = await _report(client, keys, "reviews?group_by=team&from=2026-11-01")
+    assert reviews == [
+        {"group": {"team": "France"}, "reviews": 1, "instrumental": "6.00", "process": "5.00",
+         "relationship": "7.00", "self": "4.00", "overall": "5.50"}
+    ]  # fmt: skip
