@@ -63,7 +63,18 @@ def upgrade() -> None:
     op.add_column("deals", sa.Column("checked_version", sa.Integer()))
     op.add_column("deals", sa.Column("variance_micro", sa.BigInteger()))
     op.add_column("deals", sa.Column("zero_terms", sa.BigInteger()))
-    op.create_index("ix_deals_last_checked_at", "deals", ["last_checked_at"])
+    # Covering indexes (PostgreSQL): each report reads its facts from one of these alone, a
+    # fraction of the table, instead of the wide rows (see bench/RESULTS.md).
+    op.create_index(
+        "ix_deals_last_checked_at",
+        "deals",
+        ["last_checked_at"],
+        postgresql_include=[
+            "last_verdict", "variance_micro", "zero_terms", "region", "segment", "team",
+            "owner_rep", "checked_playbook", "checked_version",
+        ],
+        postgresql_where=sa.text("deleted_at IS NULL AND last_verdict IS NOT NULL"),
+    )  # fmt: skip
 
     op.create_table(
         "deal_term_checks",
@@ -76,7 +87,15 @@ def upgrade() -> None:
         *_timestamps(),
         sa.PrimaryKeyConstraint("deal_id", "term_key", name="pk_deal_term_checks"),
     )
-    op.create_index("ix_deal_term_checks_checked_at", "deal_term_checks", ["checked_at"])
+    op.create_index(
+        "ix_deal_term_checks_checked_at",
+        "deal_term_checks",
+        ["checked_at"],
+        postgresql_include=[
+            "term_key", "status", "variance_ratio_micro", "region", "segment", "team",
+            "owner_rep", "playbook_key", "playbook_version",
+        ],
+    )  # fmt: skip
     op.create_table(
         "analytics_term_bits",
         sa.Column("term_key", sa.String(64), nullable=False),
@@ -91,7 +110,16 @@ def upgrade() -> None:
     op.add_column("approval_requests", sa.Column("within_sla", sa.Boolean()))
     for column in _context(playbook=False):
         op.add_column("approval_requests", column)
-    op.create_index("ix_approval_requests_decided_at", "approval_requests", ["decided_at"])
+    op.create_index(
+        "ix_approval_requests_decided_at",
+        "approval_requests",
+        ["decided_at"],
+        postgresql_include=[
+            "status", "chain_group", "step", "cycle_seconds", "within_sla", "escalation_level",
+            "region", "segment", "team", "owner_rep", "playbook_key", "playbook_version",
+        ],
+        postgresql_where=sa.text("cycle_seconds IS NOT NULL"),
+    )  # fmt: skip
 
     for column in (
         sa.Column("loss_reason", sa.String(500)),
@@ -109,7 +137,16 @@ def upgrade() -> None:
         *_context(playbook=False),
     ):
         op.add_column("deal_outcomes", column)
-    op.create_index("ix_deal_outcomes_close_date", "deal_outcomes", ["close_date"])
+    op.create_index(
+        "ix_deal_outcomes_close_date",
+        "deal_outcomes",
+        ["close_date"],
+        postgresql_include=[
+            "won", "verdict", "variance_micro", "amount_cents", "cost_cents", "conceded_terms",
+            "missed_targets", "region", "segment", "team", "owner_rep", "playbook_key",
+            "playbook_version",
+        ],
+    )  # fmt: skip
 
     op.create_table(
         "deal_outcome_terms",
@@ -151,6 +188,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_deal_outcome_terms_term_key", "deal_outcome_terms", ["term_key"])
     op.create_index("ix_deal_outcome_terms_deal_id", "deal_outcome_terms", ["deal_id"])
+    op.create_index(
+        "ix_deal_outcome_terms_close_date",
+        "deal_outcome_terms",
+        ["close_date"],
+        postgresql_include=[
+            "term_key", "conceded_share_micro", "held", "traded", "cost_cents", "final_micro",
+            "amount_cents", "deal_variance_micro", "region", "segment", "team", "owner_rep",
+            "playbook_key", "playbook_version",
+        ],
+        postgresql_where=sa.text("won"),
+    )  # fmt: skip
 
     op.create_table(
         "deal_preparations",
@@ -314,6 +362,7 @@ def downgrade() -> None:
     op.drop_table("rep_profiles")
     op.drop_table("deal_reviews")
     op.drop_table("deal_preparations")
+    op.drop_index("ix_deal_outcome_terms_close_date", "deal_outcome_terms")
     op.drop_index("ix_deal_outcome_terms_deal_id", "deal_outcome_terms")
     op.drop_index("ix_deal_outcome_terms_term_key", "deal_outcome_terms")
     op.drop_table("deal_outcome_terms")

@@ -145,3 +145,18 @@ async def test_a_closed_deal_shows_in_concessions_outcomes_and_reviews(
         {"group": {"team": "France"}, "reviews": 1, "instrumental": "6.00", "process": "5.00",
          "relationship": "7.00", "self": "4.00", "overall": "5.50"}
     ]  # fmt: skip
+
+
+@pytest.mark.usefixtures("demo_published")
+async def test_csv_cells_never_run_as_formulas(client: httpx.AsyncClient, keys: Keys) -> None:
+    rep = keys.headers("rep")
+    deal = {"attributes": {"region": '=HYPERLINK("http://evil")'}, "terms": {"discount_pct": 5}}
+    assert (await client.put(DEAL, json=deal, headers=rep)).status_code == 201
+    assert (await client.post(f"{DEAL}/checks", headers=rep)).status_code == 201
+    response = await client.get(
+        "/v1/analytics/verdicts?group_by=region",
+        headers={**keys.headers("admin"), "Accept": "text/csv"},
+    )
+    header, row = response.text.splitlines()
+    assert row.startswith("\"'=HYPERLINK(")
+    assert header.startswith("region,deals")

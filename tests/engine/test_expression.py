@@ -135,3 +135,9 @@ def test_documents_without_cost_dump_as_before() -> None:
     # Stored documents (and their hashes) are dumped without nulls, so adding the field changes
     # nothing for playbooks that do not use it.
     assert "cost" not in _doc(None).model_dump(mode="json", exclude_none=True)["terms"][0]
+
+
+@pytest.mark.parametrize("text", ["²", "1²", "1١", "١٢"])
+def test_digits_other_than_ascii_are_refused_not_crashed(text: str) -> None:
+    with pytest.raises(ExpressionError):
+        parse(text)

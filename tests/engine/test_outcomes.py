@@ -136,10 +136,11 @@ def test_a_term_without_opening_has_no_share(build: Build) -> None:
     figures = measure(compiled, compiled.parse_terms({"seats": "c", "fee": 120}), {})
     seats = figures.term("seats")
     assert seats is not None
-    # No opening: nothing to measure from; cost is the expression at the final value; with no
-    # tiers the walk-away is the last allowed option.
+    # No opening: nothing to measure from, so no concession and no cost of one (analytics
+    # would otherwise count a cost no concession explains); with no tiers the walk-away is the
+    # last allowed option.
     assert (seats.conceded, seats.conceded_share, seats.walk_away) == (None, None, "b")
-    assert seats.cost == D("20.00000000")
+    assert seats.cost is None
     fee = figures.term("fee")
     assert fee is not None
     assert (fee.held, fee.walk_away) == (True, D(50))
@@ -180,3 +181,12 @@ def test_cost_is_zero_at_the_opening(demo: CompiledPlaybook, key: str) -> None:
     outcome = measure(demo, {key: term.opening}, AMOUNT).term(key)
     assert outcome is not None
     assert outcome.cost in (None, D(0))
+
+
+def test_closing_better_than_the_opening_costs_nothing(demo: CompiledPlaybook) -> None:
+    # Payment terms open at 30 days and are priced as capital cost: 15 days is no concession,
+    # and not a gain that would hide what other terms cost.
+    figures = measure(demo, demo.parse_terms({"payment_terms_days": 15}), {"amount": D(100000)})
+    term = figures.term("payment_terms_days")
+    assert term is not None
+    assert (term.conceded, term.cost) == (D(0), D(0))

@@ -61,3 +61,40 @@ async def test_a_synced_loss_records_figures_without_a_reason(
     fake.update_opportunity(lost, {"Name": "Lost (renamed)"})
     again, _ = inbound.pull(db, sf_client, registry, settings, mapping)
     assert again.closed == 0
+
+
+async def test_the_sync_keeps_what_a_person_recorded(
+    client: httpx.AsyncClient,
+    keys: Keys,
+    fake: FakeSalesforce,  # noqa: F811
+    db: Database,
+    registry: PlaybookRegistry,  # noqa: F811
+    settings: Settings,  # noqa: F811
+    mapping: SyncMapping,  # noqa: F811
+    sf_client: SimpleSalesforceClient,  # noqa: F811
+) -> None:
+    (opp,) = fake.add_opportunities([opportunity("Won", Discount__c=20)])
+    inbound.pull(db, sf_client, registry, settings, mapping)
+    # The deal desk records the close first: the customer signed at 18 %, with a case study.
+    recorded = await client.post(
+        f"/v1/deals/{opp}/outcome",
+        json={
+            "won": True,
+            "final_terms": {"discount_pct": 18},
+            "trades": [{"gave": "discount_pct", "got": ["public case study"]}],
+        },
+        headers=keys.headers("rep"),
+    )
+    assert recorded.status_code == 201, recorded.text
+    fake.update_opportunity(opp, {"StageName": "Closed Won"})
+    report, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert report.closed == 0
+    body = (await client.get(f"/v1/deals/{opp}/outcome", headers=keys.headers("rep"))).json()
+    assert (body["source"], body["final_terms"]) == ("api", {"discount_pct": 18})
+    assert [t["got"] for t in body["trades"] if not t.get("inferred")] == [["public case study"]]
+    # Salesforce then says the deal was lost after all: won follows it, the details stay.
+    fake.update_opportunity(opp, {"StageName": "Closed Lost"})
+    report, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert report.closed == 1
+    body = (await client.get(f"/v1/deals/{opp}/outcome", headers=keys.headers("rep"))).json()
+    assert (body["won"], body["final_terms"]) == (False, {"discount_pct": 18})

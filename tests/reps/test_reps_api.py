@@ -121,7 +121,7 @@ async def test_invalid_input_names_the_field(client: httpx.AsyncClient, keys: Ke
         ("/v1/reps/anna", {"style": "closer", "region": "x" * 101}, "region"),
         ("/v1/reps/anna", {"style": "closer", "nickname": "a"}, "nickname"),
         ("/v1/reps/" + "a" * 101, {"style": "closer"}, "rep"),
-        ("/v1/reps/-anna", {"style": "closer"}, "rep"),
+        ("/v1/reps/%20anna", {"style": "closer"}, "rep"),  # a leading space
     ]
     for path, body, field in cases:
         response = await client.put(path, json=body, headers=headers)
@@ -138,3 +138,15 @@ async def test_only_editors_write(client: httpx.AsyncClient, keys: Keys) -> None
     refused = await client.delete("/v1/reps/anna", headers=keys.headers("leadership"))
     assert refused.status_code == 403
     assert (await client.get("/v1/reps/anna", headers=keys.headers("admin"))).status_code == 200
+
+
+async def test_any_name_a_deal_can_carry_can_have_a_profile(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    # Deals name reps as free text (`owner_rep`): spaces and accents included.
+    response = await client.put(
+        "/v1/reps/José Núñez", json={"style": "diplomat"}, headers=keys.headers("leadership")
+    )
+    assert response.status_code == 201, response.text
+    listed = await client.get("/v1/reps", params={"style": "diplomat"}, headers=keys.headers("rep"))
+    assert [r["rep"] for r in listed.json()["items"]] == ["José Núñez"]

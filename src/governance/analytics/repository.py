@@ -18,6 +18,7 @@ of `deals.zero_terms`, counted from the deals and added to the histogram as valu
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -36,6 +37,7 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -134,6 +136,9 @@ DECISIONS = _fact(
 )
 REVIEWS = _fact(AfterActionReview, AfterActionReview.close_date, False)
 
+# Won term outcomes, spelled as the covering index's predicate (`WHERE won`) so PostgreSQL uses it.
+_TERM_WON = typing.cast("ColumnElement[bool]", OutcomeTerm.won)
+
 _PROFILE_DIMENSIONS = frozenset({Dimension.team, Dimension.style, Dimension.rep_region})
 
 
@@ -168,6 +173,12 @@ class AnalyticsRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.dialect = session.get_bind().dialect.name
+        if self.dialect == "postgresql":
+            # For this transaction only. JIT compilation cost more than it saved on every
+            # report measured (0.7 s of a 3 s query), and the default 4 MB of work memory made
+            # PostgreSQL sort groups on disk rather than hash them (bench/RESULTS.md).
+            session.execute(text("SET LOCAL jit = off"))
+            session.execute(text("SET LOCAL work_mem = '256MB'"))
 
     # --- scoping -------------------------------------------------------------------------------
 
@@ -403,7 +414,7 @@ class AnalyticsRepository:
                 _total(case((ungot, OutcomeTerm.cost_cents))),
             )
             .select_from(fact.source)
-            .where(*fact.where, OutcomeTerm.won.is_(True))
+            .where(*fact.where, _TERM_WON)
             .group_by(*keyed)
         )
         return self._rows(query)
@@ -429,13 +440,16 @@ class AnalyticsRepository:
     def decisions(
         self, filters: Filters, dimensions: Sequence[Dimension]
     ) -> dict[int, dict[GroupKey, Distribution]]:
-        """Cycle times per group (level `width`) and per group, approver group and step (level
-        `width + 2`); extra sums: within SLA, escalated, rejected, countered."""
+        """Cycle times in hundredths of an hour, per group (level `width`) and per group,
+        approver group and step (level `width + 2`); extra sums: within SLA, escalated,
+        rejected, countered."""
         fact, groups = self.scope(DECISIONS, filters, dimensions)
         width = len(groups)
         keyed = [
             *groups,
-            ApprovalRequest.group.label(f"g{width}"),
+            # The group the chain names at that step: after an escalation the wait is still
+            # that step's (the escalation counts against it), whoever decided in the end.
+            ApprovalRequest.chain_group.label(f"g{width}"),
             ApprovalRequest.step.label(f"g{width + 1}"),
         ]
         extras = (
@@ -444,7 +458,10 @@ class AnalyticsRepository:
             _n(ApprovalRequest.status == "rejected"),
             _n(ApprovalRequest.status == "countered"),
         )
-        histogram = self.histogram(fact, keyed, ApprovalRequest.cycle_seconds, extras)
+        # Cycle times count in hundredths of an hour (36 s, the precision reported): a few
+        # thousand distinct values instead of one per request keeps the histogram small.
+        hundredths = ApprovalRequest.cycle_seconds // 36
+        histogram = self.histogram(fact, keyed, hundredths, extras)
         return self.distributions(histogram, width + 2, len(extras), (width, width + 2))
 
     def closed(self, filters: Filters, dimensions: Sequence[Dimension]) -> list[Row]:
@@ -484,7 +501,7 @@ class AnalyticsRepository:
             .where(
                 *fact.where,
                 OutcomeTerm.term_key == term,
-                OutcomeTerm.won.is_(True),
+                _TERM_WON,
                 OutcomeTerm.deal_variance_micro.is_not(None),
             )
             .group_by(*keyed)
@@ -578,7 +595,7 @@ class AnalyticsRepository:
                 func.count(OutcomeTerm.final_micro),
             )
             .select_from(fact.source)
-            .where(*fact.where, OutcomeTerm.won.is_(True), share.is_not(None))
+            .where(*fact.where, _TERM_WON, share.is_not(None))
             .group_by(*cell)
         )
         return self._rows(query)

@@ -145,14 +145,23 @@ class Common:
         self.dimensions = _dimensions(list(group_by))
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
+    """A CSV cell. Text a spreadsheet would run as a formula (a team named `=HYPERLINK(…)`
+    synced from Salesforce) gets a leading apostrophe; numbers are left as they are."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        try:
+            Decimal(text)
+        except ArithmeticError:
+            return "'" + text
+    return text
 
 
 def _respond(request: Request, report: BaseModel, dimensions: list[Dimension]) -> Any:
@@ -227,8 +236,9 @@ def concessions(
     response_model=ApprovalReport,
     summary="Approval cycle times (median, p90) per approver group and step, SLA, escalations",
     description="Decided requests (approved, rejected, countered), dated by decision. The "
-    "cycle time is from the request opening (the submit, or the previous step's approval) to "
-    "its decision, so each step's row shows how long that group kept the deal waiting.",
+    "cycle time runs from the request's first opening (the submit, or the previous step's "
+    "approval) to its decision, through any escalation, in hundredths of an hour; each step's "
+    "row is the group the chain names at that step, so it shows who kept the deal waiting.",
     responses=RESPONSES,
 )
 def approvals(

@@ -50,7 +50,7 @@ from governance.scaled import CENTS, MICRO
 SIX = Decimal("0.000001")
 FOUR = Decimal("0.0001")
 TWO = Decimal("0.01")
-HOUR = Decimal(3600)
+HUNDREDTHS = Decimal(100)  # cycle times come in hundredths of an hour
 MEDIAN_P90 = ((1, 2), (9, 10))
 
 
@@ -244,7 +244,7 @@ def approvals(session: Session, filters: Filters, dimensions: list[Dimension]) -
 
     def row(key: GroupKey, found: Distribution) -> ApprovalRow:
         decided, _, (within, escalated, rejected, countered), pairs = found
-        p50, p90 = _pcts((decided, pairs), HOUR, TWO)
+        p50, p90 = _pcts((decided, pairs), HUNDREDTHS, TWO)
         return ApprovalRow(
             group=_group(dimensions, key[:width]),
             approver_group=key[width] if len(key) > width else None,

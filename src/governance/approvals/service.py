@@ -477,6 +477,7 @@ def reconcile(
             _notify(session, "approval.requested", row, deal, settings)
         elif not ready and row.status == PENDING:
             row.status, row.opened_at, row.due_at, row.remind_at = WAITING, None, None, None
+            row.first_opened_at = None  # waiting again: its wait starts when it reopens
             row.lock_version += 1
 
     for row in open_rows.values():

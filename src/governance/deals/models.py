@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, DealContext, JSONType, Money, Score, Timestamped, UTCDateTime
@@ -16,7 +16,24 @@ class Deal(Timestamped, Base):
     __tablename__ = "deals"
     __table_args__ = (
         Index("ix_deals_region_segment", "region", "segment"),
-        Index("ix_deals_last_checked_at", "last_checked_at"),
+        # Analytics read deals through this index alone (an index-only scan on PostgreSQL, a
+        # fraction of the table's size): every column the reports need is in it.
+        Index(
+            "ix_deals_last_checked_at",
+            "last_checked_at",
+            postgresql_include=[
+                "last_verdict",
+                "variance_micro",
+                "zero_terms",
+                "region",
+                "segment",
+                "team",
+                "owner_rep",
+                "checked_playbook",
+                "checked_version",
+            ],
+            postgresql_where=text("deleted_at IS NULL AND last_verdict IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -88,7 +105,23 @@ class DealTermCheck(DealContext, Timestamped, Base):
     """
 
     __tablename__ = "deal_term_checks"
-    __table_args__ = (Index("ix_deal_term_checks_checked_at", "checked_at"),)
+    __table_args__ = (
+        Index(
+            "ix_deal_term_checks_checked_at",
+            "checked_at",
+            postgresql_include=[
+                "term_key",
+                "status",
+                "variance_ratio_micro",
+                "region",
+                "segment",
+                "team",
+                "owner_rep",
+                "playbook_key",
+                "playbook_version",
+            ],
+        ),
+    )
 
     deal_id: Mapped[int] = mapped_column(
         ForeignKey("deals.id", ondelete="CASCADE"), primary_key=True

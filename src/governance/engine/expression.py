@@ -27,7 +27,7 @@ MAX_DEPTH = 32
 # Digits a literal may have: far beyond any money figure, far below Decimal's limits.
 MAX_LITERAL_DIGITS = 30
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _FUNCTIONS = frozenset({"min", "max"})
 # Enough precision that money figures over 18-digit amounts stay exact through a few steps.
 _CONTEXT = Context(prec=50, traps=[InvalidOperation, DivisionByZero, Overflow])
@@ -89,9 +89,10 @@ def _tokens(text: str) -> list[Token]:
         if char in " \t\n\r":
             i += 1
             continue
-        if char.isdigit():
+        if "0" <= char <= "9":
             match = _NUMBER.match(text, i)
-            assert match is not None
+            if match is None:  # unreachable: an ASCII digit always starts a number
+                raise ExpressionError("expected a number", i)
             if match.end() < len(text) and text[match.end()] == ".":
                 raise ExpressionError("a number has at most one decimal point", match.end())
             digits = match.group().replace(".", "")

@@ -133,6 +133,10 @@ def _variables(
     return out
 
 
+# Money columns hold 16 integer digits; a cost beyond that is a nonsense expression, not money.
+MAX_COST = Decimal(10) ** 15
+
+
 def _cost(
     expression: Expression,
     term: AnyTerm,
@@ -140,16 +144,17 @@ def _cost(
     opening: TermValue | None,
     variables: dict[str, Decimal],
 ) -> Decimal | None:
-    at_final = expression.evaluate({**variables, "value": numeric_value(term, final)})
-    if at_final is None:
+    if opening is None:  # no opening, no concession to price (as `conceded` is unknown too)
         return None
-    if opening is None:
-        money = at_final
-    else:
-        at_opening = expression.evaluate({**variables, "value": numeric_value(term, opening)})
-        if at_opening is None:
-            return None
-        money = at_final - at_opening
+    at_final = expression.evaluate({**variables, "value": numeric_value(term, final)})
+    at_opening = expression.evaluate({**variables, "value": numeric_value(term, opening)})
+    if at_final is None or at_opening is None:
+        return None
+    # A final better than the opening conceded nothing: it costs nothing (not a gain that
+    # would hide other concessions). Amounts beyond what money columns hold are unknown.
+    money = max(at_final - at_opening, ZERO)
+    if money >= MAX_COST:
+        return None
     return money.quantize(MONEY_PLACES, ROUND_HALF_EVEN)
 
 

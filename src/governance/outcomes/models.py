@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, DealContext, JSONType, Money, Score, Timestamped, UTCDateTime
@@ -21,7 +21,28 @@ class Outcome(DealContext, Timestamped, Base):
     """How a deal closed, with the terms it closed on."""
 
     __tablename__ = "deal_outcomes"
-    __table_args__ = (Index("ix_deal_outcomes_close_date", "close_date"),)
+    __table_args__ = (
+        # Covering indexes: analytics scan these instead of the wide tables (see bench/RESULTS.md).
+        Index(
+            "ix_deal_outcomes_close_date",
+            "close_date",
+            postgresql_include=[
+                "won",
+                "verdict",
+                "variance_micro",
+                "amount_cents",
+                "cost_cents",
+                "conceded_terms",
+                "missed_targets",
+                "region",
+                "segment",
+                "team",
+                "owner_rep",
+                "playbook_key",
+                "playbook_version",
+            ],
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), unique=True)
@@ -51,7 +72,31 @@ class OutcomeTerm(DealContext, Timestamped, Base):
     """One term of a closed deal: opening, target and final; conceded, held, traded, cost."""
 
     __tablename__ = "deal_outcome_terms"
-    __table_args__ = (Index("ix_deal_outcome_terms_term_key", "term_key"),)
+    __table_args__ = (
+        Index("ix_deal_outcome_terms_term_key", "term_key"),
+        # Every report on term outcomes reads won deals only.
+        Index(
+            "ix_deal_outcome_terms_close_date",
+            "close_date",
+            postgresql_include=[
+                "term_key",
+                "conceded_share_micro",
+                "held",
+                "traded",
+                "cost_cents",
+                "final_micro",
+                "amount_cents",
+                "deal_variance_micro",
+                "region",
+                "segment",
+                "team",
+                "owner_rep",
+                "playbook_key",
+                "playbook_version",
+            ],
+            postgresql_where=text("won"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     outcome_id: Mapped[int] = mapped_column(ForeignKey("deal_outcomes.id", ondelete="CASCADE"))

@@ -9,7 +9,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # The value deals carry in `owner_rep`: a Salesforce user Id, an email or a handle.
-REP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$"
+# As deals name reps (`owner_rep`, up to 100 characters): any text but slashes and control
+# characters, not starting or ending with a space.
+REP_PATTERN = r"^[^\s/\x00-\x1f\x7f](?:[^/\x00-\x1f\x7f]{0,98}[^\s/\x00-\x1f\x7f])?$"
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 

@@ -29,6 +29,7 @@ from governance.deals.schemas import DealUpsert, salesforce_id_18
 from governance.errors import Conflict, GovernanceError
 from governance.outcomes import service as outcome_service
 from governance.outcomes.repository import OutcomeRepository
+from governance.outcomes.schemas import OutcomeTradeInput
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import outbound
 from governance.salesforce.client import SalesforceClient
@@ -172,18 +173,43 @@ def apply_record(
 def _record_outcome(
     session: Any, registry: PlaybookRegistry, deal: Deal, won: bool, report: PullReport
 ) -> None:
-    """A closed opportunity: its outcome, with the same figures as one recorded through the API."""
+    """A closed opportunity: its outcome, with the same figures as one recorded through the API.
+
+    An outcome a person recorded through the API holds what Salesforce does not know (final
+    terms that differ from the opportunity's, trades, the loss reason): the sync keeps those and
+    only follows Salesforce on whether the deal was won.
+    """
+    DealRepository(session).lock(deal.id)  # one writer of a deal's outcome at a time
     existing = OutcomeRepository(session).outcome(deal.id)
-    if existing is not None and existing.won == won and existing.final_terms == deal.terms:
+    keep_details = existing is not None and existing.source == "api"
+    if (
+        existing is not None
+        and existing.won == won
+        and (keep_details or existing.final_terms == deal.terms)
+    ):
         return
-    # Salesforce says won or lost, not why: a synced loss has no reason.
+    trades: list[OutcomeTradeInput] = []
+    final_terms = None
+    loss_reason = None
+    if existing is not None and keep_details:
+        final_terms = existing.final_terms
+        trades = [
+            OutcomeTradeInput(gave=t["gave"], got=t["got"], note=t.get("note"))
+            for t in existing.trades or []
+            if not t.get("inferred")
+        ]
+        loss_reason = None if won else existing.loss_reason
+    # Salesforce says won or lost, not why: a synced loss has no reason of its own.
     outcome_service.record_outcome(
         session,
         registry,
         SYNC,
         deal,
         won=won,
-        close_date=deal.close_date,
+        close_date=existing.close_date if keep_details and existing else deal.close_date,
+        final_terms=final_terms,
+        loss_reason=loss_reason,
+        trades=trades,
         source="salesforce",
     )
     report.closed += 1
