@@ -132,6 +132,7 @@ def upgrade() -> None:
         sa.Column("variance_micro", sa.BigInteger()),
         sa.Column("cost", MONEY),
         sa.Column("cost_cents", sa.BigInteger()),
+        sa.Column("currency", sa.String(3)),
         sa.Column("conceded_terms", sa.Integer()),
         sa.Column("missed_targets", sa.Integer()),
         *_context(playbook=False),
@@ -142,7 +143,8 @@ def upgrade() -> None:
         "deal_outcomes",
         ["close_date"],
         postgresql_include=[
-            "won", "verdict", "variance_micro", "amount_cents", "cost_cents", "conceded_terms",
+            "won", "verdict", "variance_micro", "currency", "amount_cents", "cost_cents",
+            "conceded_terms",
             "missed_targets", "region", "segment", "team", "owner_rep", "playbook_key",
             "playbook_version",
         ],
@@ -181,6 +183,7 @@ def upgrade() -> None:
         sa.Column("cost_cents", sa.BigInteger()),
         sa.Column("close_date", sa.Date()),
         sa.Column("won", sa.Boolean()),
+        sa.Column("currency", sa.String(3)),
         sa.Column("amount_cents", sa.BigInteger()),
         sa.Column("deal_variance_micro", sa.BigInteger()),
         *_context(),
@@ -193,7 +196,8 @@ def upgrade() -> None:
         "deal_outcome_terms",
         ["close_date"],
         postgresql_include=[
-            "term_key", "conceded_share_micro", "held", "traded", "cost_cents", "final_micro",
+            "term_key", "conceded_share_micro", "held", "traded", "currency", "cost_cents",
+            "final_micro",
             "amount_cents", "deal_variance_micro", "region", "segment", "team", "owner_rep",
             "playbook_key", "playbook_version",
         ],
@@ -329,6 +333,12 @@ def _backfill() -> None:
                 "id": request_id,
             },
         )
+    bind.execute(
+        sa.text(
+            "UPDATE deal_outcomes SET currency = "
+            "(SELECT currency FROM deals WHERE deals.id = deal_outcomes.deal_id)"
+        )
+    )
     for table in ("approval_requests", "deal_outcomes"):
         bind.execute(
             sa.text(
@@ -368,7 +378,7 @@ def downgrade() -> None:
     op.drop_table("deal_outcome_terms")
     op.drop_index("ix_deal_outcomes_close_date", "deal_outcomes")
     for column in (
-        "owner_rep", "team", "segment", "region", "missed_targets", "conceded_terms",
+        "owner_rep", "team", "segment", "region", "missed_targets", "conceded_terms", "currency",
         "cost_cents", "cost", "variance_micro", "verdict", "amount_cents", "amount",
         "playbook_version", "playbook_key", "trades", "loss_reason",
     ):  # fmt: skip

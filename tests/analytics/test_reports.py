@@ -186,7 +186,7 @@ async def test_consistency_finds_the_team_that_gives_more(
     assert body["rows"] == [
         {
             "term": "discount_pct", "playbook": "standard", "segment": "enterprise",
-            "amount_band": "50k–250k", "across": "team",
+            "currency": "USD", "amount_band": "50k–250k", "across": "team",
             "most_given": "DACH", "most_given_share": "0.571429", "most_given_final": "20.0000",
             "most_given_deals": 1,
             "least_given": "France", "least_given_share": "0.285714",
@@ -281,3 +281,19 @@ async def test_a_misspelt_filter_is_refused_not_ignored(
         "/v1/analytics/consistency", params={"across": "team"}, headers=keys.headers("leadership")
     )
     assert ok.status_code == 200
+
+
+async def test_money_in_different_currencies_is_kept_apart(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    rows = (await _get(client, keys, "/v1/analytics/concessions", group_by="currency"))["rows"]
+    totals = [(r["group"]["currency"], r["deals"], r["cost"]) for r in rows if r["term"] is None]
+    assert totals == [("EUR", 1, "500.00"), ("USD", 2, "50000.00")]
+    usd = await _get(client, keys, "/v1/analytics/outcomes", currency="USD")
+    assert (usd["rows"][0]["closed"], usd["rows"][0]["margin_kept"]) == (3, "0.8333")
+    # Requests and reviews carry no money: a currency there is refused, not ignored.
+    response = await client.get(
+        "/v1/analytics/approvals", params={"currency": "USD"}, headers=keys.headers("admin")
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["query", "currency"]

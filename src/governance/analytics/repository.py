@@ -45,6 +45,8 @@ from sqlalchemy.orm import Session
 from governance.analytics.schemas import Across, Dimension, Filters
 from governance.approvals.models import ApprovalRequest
 from governance.deals.models import AnalyticsTermBit, Deal, DealTermCheck
+from governance.engine.document import Problem
+from governance.errors import InvalidInput
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm
 from governance.playbooks.models import Playbook, PlaybookVersion
 from governance.reps.models import RepProfile
@@ -91,6 +93,7 @@ class Fact:
     playbook: Any
     version: Any
     where: tuple[ColumnElement[bool], ...] = ()
+    currency: Any = None  # money facts only
 
 
 def _fact(model: Any, when: Any, timestamp: bool, *where: ColumnElement[bool]) -> Fact:
@@ -105,6 +108,7 @@ def _fact(model: Any, when: Any, timestamp: bool, *where: ColumnElement[bool]) -
         playbook=model.playbook_key,
         version=model.playbook_version,
         where=where,
+        currency=getattr(model, "currency", None),
     )
 
 
@@ -123,6 +127,7 @@ DEALS = Fact(
         Deal.last_verdict.is_not(None),
         Deal.variance_micro.is_not(None),
     ),
+    currency=Deal.currency,
 )
 TERM_CHECKS = _fact(DealTermCheck, DealTermCheck.checked_at, True)
 OUTCOMES = _fact(Outcome, Outcome.close_date, False)
@@ -191,6 +196,14 @@ class AnalyticsRepository:
     def dimension(self, dimension: Dimension, fact: Fact) -> Any:
         if dimension is Dimension.month:
             return self._month(fact)
+        if dimension is Dimension.currency:
+            if fact.currency is None:
+                raise InvalidInput(
+                    errors=[
+                        Problem(("query", "currency"), "applies to the deal and money reports only")
+                    ]
+                )
+            return fact.currency
         return {
             Dimension.region: fact.region,
             Dimension.segment: fact.segment,
@@ -227,6 +240,7 @@ class AnalyticsRepository:
             Dimension.style: filters.style.value if filters.style else None,
             Dimension.playbook: filters.playbook,
             Dimension.version: filters.version,
+            Dimension.currency: filters.currency,
         }
         for dimension, value in equal.items():
             if value is not None:
@@ -440,7 +454,7 @@ class AnalyticsRepository:
     def decisions(
         self, filters: Filters, dimensions: Sequence[Dimension]
     ) -> dict[int, dict[GroupKey, Distribution]]:
-        """Cycle times in hundredths of an hour, per group (level `width`) and per group,
+        """Cycle times in tenths of an hour (rounded down), per group (level `width`) and per group,
         approver group and step (level `width + 2`); extra sums: within SLA, escalated,
         rejected, countered."""
         fact, groups = self.scope(DECISIONS, filters, dimensions)
@@ -458,10 +472,11 @@ class AnalyticsRepository:
             _n(ApprovalRequest.status == "rejected"),
             _n(ApprovalRequest.status == "countered"),
         )
-        # Cycle times count in hundredths of an hour (36 s, the precision reported): a few
-        # thousand distinct values instead of one per request keeps the histogram small.
-        hundredths = ApprovalRequest.cycle_seconds // 36
-        histogram = self.histogram(fact, keyed, hundredths, extras)
+        # Cycle times count in tenths of an hour (6 minutes): a few thousand distinct values
+        # instead of one per request keep the histogram small (2 s → 0.4 s grouped by team and
+        # style over 800,000 requests; bench/RESULTS.md).
+        tenths = ApprovalRequest.cycle_seconds // 360
+        histogram = self.histogram(fact, keyed, tenths, extras)
         return self.distributions(histogram, width + 2, len(extras), (width, width + 2))
 
     def closed(self, filters: Filters, dimensions: Sequence[Dimension]) -> list[Row]:
@@ -583,6 +598,7 @@ class AnalyticsRepository:
             OutcomeTerm.term_key,
             OutcomeTerm.playbook_key,
             OutcomeTerm.segment,
+            OutcomeTerm.currency,  # amounts compare within one currency
             amount_band(OutcomeTerm.amount_cents),
             versus,
         )

@@ -54,6 +54,7 @@ def _filters(
     style: Style | None,
     playbook: str | None,
     version: int | None,
+    currency: str | None,
 ) -> Filters:
     try:
         return Filters.model_validate(
@@ -67,6 +68,7 @@ def _filters(
                 "style": style,
                 "playbook": playbook,
                 "version": version,
+                "currency": currency,
             }
         )
     except ValidationError as exc:
@@ -125,6 +127,7 @@ class Common:
         style: Style | None = None,
         playbook: Annotated[str | None, Query(pattern=PLAYBOOK_KEY_PATTERN)] = None,
         version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+        currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
         group_by: Annotated[
             list[Dimension],
             Query(max_length=4, description="Group rows by these, in this order (repeatable)."),
@@ -140,7 +143,7 @@ class Common:
                 ],
             )
         self.filters = _filters(
-            date_from, date_to, region, segment, team, rep, style, playbook, version
+            date_from, date_to, region, segment, team, rep, style, playbook, version, currency
         )
         self.dimensions = _dimensions(list(group_by))
 
@@ -237,7 +240,8 @@ def concessions(
     summary="Approval cycle times (median, p90) per approver group and step, SLA, escalations",
     description="Decided requests (approved, rejected, countered), dated by decision. The "
     "cycle time runs from the request's first opening (the submit, or the previous step's "
-    "approval) to its decision, through any escalation, in hundredths of an hour; each step's "
+    "approval) to its decision, through any escalation, counted in tenths of an hour (6 "
+    "minutes, rounded down) and interpolated between them; each step's "
     "row is the group the chain names at that step, so it shows who kept the deal waiting.",
     responses=RESPONSES,
 )

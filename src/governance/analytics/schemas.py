@@ -32,6 +32,7 @@ class Dimension(StrEnum):
     playbook = "playbook"
     version = "version"
     month = "month"
+    currency = "currency"
 
 
 class Across(StrEnum):
@@ -56,6 +57,7 @@ class Filters(BaseModel):
     style: Style | None = None
     playbook: PlaybookKey | None = None
     version: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
 
     @model_validator(mode="after")
     def _range(self) -> Filters:
@@ -184,6 +186,7 @@ class ConsistencyRow(BaseModel):
     term: str
     playbook: str
     segment: str | None
+    currency: str | None
     amount_band: str
     across: Across
     most_given: str | None

@@ -50,7 +50,7 @@ from governance.scaled import CENTS, MICRO
 SIX = Decimal("0.000001")
 FOUR = Decimal("0.0001")
 TWO = Decimal("0.01")
-HUNDREDTHS = Decimal(100)  # cycle times come in hundredths of an hour
+TENTHS = Decimal(10)  # cycle times come in tenths of an hour
 MEDIAN_P90 = ((1, 2), (9, 10))
 
 
@@ -244,7 +244,7 @@ def approvals(session: Session, filters: Filters, dimensions: list[Dimension]) -
 
     def row(key: GroupKey, found: Distribution) -> ApprovalRow:
         decided, _, (within, escalated, rejected, countered), pairs = found
-        p50, p90 = _pcts((decided, pairs), HUNDREDTHS, TWO)
+        p50, p90 = _pcts((decided, pairs), TENTHS, TWO)
         return ApprovalRow(
             group=_group(dimensions, key[:width]),
             approver_group=key[width] if len(key) > width else None,
@@ -408,6 +408,7 @@ def consistency(
         term,
         playbook,
         segment,
+        currency,
         band,
         who,
         count,
@@ -419,9 +420,11 @@ def consistency(
             continue
         mean_share = Decimal(share) / Decimal(count) / MICRO
         mean_final = None if not finals else Decimal(finals_total) / Decimal(finals) / MICRO
-        cells[(term, playbook, segment, band)].append((who, int(count), mean_share, mean_final))
+        cells[(term, playbook, segment, currency, band)].append(
+            (who, int(count), mean_share, mean_final)
+        )
     rows: list[ConsistencyRow] = []
-    for (term, playbook, segment, band), members in cells.items():
+    for (term, playbook, segment, currency, band), members in cells.items():
         if len(members) < 2:
             continue
         ordered = sorted(members, key=lambda m: (-m[2], str(m[0] or "")))
@@ -434,6 +437,7 @@ def consistency(
                 term=term,
                 playbook=playbook,
                 segment=segment,
+                currency=currency,
                 amount_band=band,
                 across=across,
                 most_given=most[0],

@@ -242,7 +242,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "recorded_by", "loss_reason", "trades", "playbook_key", "playbook_version", "amount",
         "amount_cents", "verdict", "variance_micro", "cost", "cost_cents", "created_at",
         "updated_at", "region", "segment", "team", "owner_rep", "conceded_terms",
-        "missed_targets",
+        "missed_targets", "currency",
     ),
     OutcomeTerm.__table__: (  # type: ignore[dict-item]
         "id", "outcome_id", "deal_id", "term_key", "kind", "unit", "opening", "target", "final",
@@ -250,6 +250,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "conceded_share_micro", "held", "traded", "gets", "cost", "cost_cents", "created_at",
         "updated_at", "region", "segment", "team", "owner_rep", "playbook_key",
         "playbook_version", "close_date", "won", "amount_cents", "deal_variance_micro",
+        "currency",
     ),
     AfterActionReview.__table__: (  # type: ignore[dict-item]
         "id", "deal_id", "instrumental", "process", "relationship", "self_score", "note",
@@ -913,7 +914,9 @@ class Generator:
         figures = measure(
             published.compiled, final, engine_attrs, None if final is not terms else result
         )
-        self._outcome(rng, n, won, closed_at, close, final, figures, amount, context, rows)
+        self._outcome(
+            rng, n, won, closed_at, close, final, figures, amount, rep.team.currency, context, rows
+        )
         report.outcomes += 1
         if rng.random() < 0.3:
             filed = closed_at + timedelta(days=rng.randint(0, 10), hours=rng.randint(1, 8))
@@ -946,6 +949,7 @@ class Generator:
         final: Mapping[str, TermValue],
         figures: OutcomeFigures,
         amount: Decimal,
+        currency: str,
         context: tuple[str, str, str, str],
         rows: Rows,
     ) -> None:
@@ -968,7 +972,7 @@ class Generator:
                 figures.verdict.value, to_micro(figures.variance_score), cost,
                 None if cost is None else to_cents(cost), recorded, recorded, *context,
                 sum(1 for t in figures.terms if t.conceded_share),
-                sum(1 for t in figures.terms if t.held is False),
+                sum(1 for t in figures.terms if t.held is False), currency,
             ),
         )  # fmt: skip
         for k, t in enumerate(figures.terms):
@@ -983,7 +987,7 @@ class Generator:
                     bool(t.gets), j(list(t.gets)), t.cost,
                     None if t.cost is None else to_cents(t.cost), recorded, recorded, *context,
                     figures.playbook, figures.version, close, won, to_cents(amount),
-                    to_micro(figures.variance_score),
+                    to_micro(figures.variance_score), currency,
                 ),
             )  # fmt: skip
 

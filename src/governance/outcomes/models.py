@@ -30,6 +30,7 @@ class Outcome(DealContext, Timestamped, Base):
                 "won",
                 "verdict",
                 "variance_micro",
+                "currency",
                 "amount_cents",
                 "cost_cents",
                 "conceded_terms",
@@ -58,6 +59,8 @@ class Outcome(DealContext, Timestamped, Base):
     # The deal's context at close (`DealContext`: region … playbook version the final terms
     # were measured against), and the figures at close.
     amount: Mapped[Decimal | None] = mapped_column(Money)
+    # Money figures are in the deal's currency: reports filter or group by it.
+    currency: Mapped[str | None] = mapped_column(String(3))
     amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     verdict: Mapped[str | None] = mapped_column(String(20))
     variance_micro: Mapped[int | None] = mapped_column(BigInteger)
@@ -83,6 +86,7 @@ class OutcomeTerm(DealContext, Timestamped, Base):
                 "conceded_share_micro",
                 "held",
                 "traded",
+                "currency",
                 "cost_cents",
                 "final_micro",
                 "amount_cents",
@@ -127,6 +131,7 @@ class OutcomeTerm(DealContext, Timestamped, Base):
     # Copied from the outcome (with `DealContext`) so reports need no join.
     close_date: Mapped[date | None] = mapped_column(Date)
     won: Mapped[bool | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
     amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     deal_variance_micro: Mapped[int | None] = mapped_column(BigInteger)
 

@@ -188,6 +188,7 @@ def _term_row(
         cost_cents=None if figures.cost is None else to_cents(figures.cost),
         close_date=outcome.close_date,
         won=outcome.won,
+        currency=outcome.currency,
         amount_cents=outcome.amount_cents,
         deal_variance_micro=outcome.variance_micro,
         **_context(outcome),
@@ -270,6 +271,7 @@ def record_outcome(
     outcome.missed_targets = sum(1 for t in figures.terms if t.held is False)
     outcome.region, outcome.segment = deal.region, deal.segment
     outcome.team, outcome.owner_rep = deal.team, deal.owner_rep
+    outcome.currency = deal.currency
     session.flush()
     repo.replace_terms(
         outcome.id, [_term_row(outcome, deal, t, recorded_trades) for t in figures.terms]
