@@ -265,7 +265,8 @@ def _backfill() -> None:
             "SELECT c.deal_id, c.playbook_key, c.playbook_version, c.variance_score, c.result, "
             "d.last_checked_at, d.region, d.segment, d.team, d.owner_rep "
             "FROM deal_checks c JOIN deals d ON d.id = c.deal_id "
-            "WHERE c.id = (SELECT max(id) FROM deal_checks WHERE deal_id = c.deal_id)"
+            "WHERE d.deleted_at IS NULL "  # deleted deals keep no term rows
+            "AND c.id = (SELECT max(id) FROM deal_checks WHERE deal_id = c.deal_id)"
         )
     ).all()
     bodies = [row[4] if isinstance(row[4], dict) else json.loads(row[4]) for row in latest]
@@ -352,7 +353,11 @@ def _backfill() -> None:
     bind.execute(
         sa.text(
             "UPDATE deal_outcomes SET close_date = "
-            + ("date(closed_at)" if bind.dialect.name == "sqlite" else "CAST(closed_at AS DATE)")
+            + (
+                "date(closed_at)"
+                if bind.dialect.name == "sqlite"
+                else "CAST(closed_at AT TIME ZONE 'UTC' AS DATE)"
+            )
             + " WHERE close_date IS NULL"
         )
     )
