@@ -25,6 +25,30 @@ TS = sa.DateTime(timezone=True)
 MONEY = sa.Numeric(24, 8).with_variant(sa.String(64), "sqlite")
 SCORE = sa.Numeric().with_variant(sa.String(64), "sqlite")
 
+# Extended statistics on the band expressions analytics group by (PostgreSQL 14+): without them
+# the planner guesses hundreds of thousands of groups and aggregates on one core; with them it
+# aggregates in parallel (consistency over 3.5M won term rows: 1.4 s → 0.9 s). The expressions
+# are those `analytics.repository` writes, constants and all.
+_AMOUNT_BAND = (
+    "CASE WHEN (amount_cents IS NULL) THEN 'unknown' ELSE CASE "
+    "WHEN (amount_cents < 1000000) THEN '< 10k' WHEN (amount_cents < 5000000) THEN '10k–50k' "
+    "WHEN (amount_cents < 25000000) THEN '50k–250k' "
+    "WHEN (amount_cents < 100000000) THEN '250k–1M' ELSE '≥ 1M' END END"
+)
+
+
+def _score_band(column: str) -> str:
+    bands = ((0, "0"), (100000, "(0, 0.1]"), (200000, "(0.1, 0.2]"), (350000, "(0.2, 0.35]"))
+    whens = " ".join(f"WHEN ({column} <= {upper}) THEN '{label}'" for upper, label in bands)
+    return f"CASE {whens} WHEN ({column} <= 500000) THEN '(0.35, 0.5]' ELSE '> 0.5' END"
+
+
+STATISTICS = {
+    "st_deal_outcome_terms_amount_band": ("deal_outcome_terms", _AMOUNT_BAND),
+    "st_deal_outcome_terms_score_band": ("deal_outcome_terms", _score_band("deal_variance_micro")),
+    "st_deal_outcomes_score_band": ("deal_outcomes", _score_band("variance_micro")),
+}
+
 
 def _timestamps() -> list[sa.Column[object]]:
     return [
@@ -247,6 +271,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("rep", name="uq_rep_profiles_rep"),
     )
 
+    if op.get_bind().dialect.name == "postgresql":
+        for name, (table, expression) in STATISTICS.items():
+            op.execute(f"CREATE STATISTICS {name} ON ({expression}) FROM {table}")
     _backfill()
 
 
@@ -374,6 +401,9 @@ def _aware(value: object) -> object:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for name in STATISTICS:
+            op.execute(f"DROP STATISTICS IF EXISTS {name}")
     op.drop_table("rep_profiles")
     op.drop_table("deal_reviews")
     op.drop_table("deal_preparations")

@@ -195,7 +195,8 @@ Grouped = Annotated[Common, Depends()]
     summary="Variance scores and per-term variance ratios: mean, p50, p90, share outside band",
     description="Each deal counts once, with its latest stored check, dated by that check. "
     "Rows with `term` null describe the variance score (and the share of deals with any term "
-    "outside its band); the others one term's variance ratio, most often outside first.",
+    "outside its band); the others one term's variance ratio, most often outside first. "
+    "Percentiles of the score are taken on scores rounded down to thousandths.",
     responses=RESPONSES,
 )
 def variance(

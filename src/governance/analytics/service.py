@@ -51,6 +51,7 @@ SIX = Decimal("0.000001")
 FOUR = Decimal("0.0001")
 TWO = Decimal("0.01")
 TENTHS = Decimal(10)  # cycle times come in tenths of an hour
+THOUSANDTHS = Decimal(1000)  # variance-score percentiles come in thousandths
 MEDIAN_P90 = ((1, 2), (9, 10))
 
 
@@ -124,7 +125,8 @@ def variance(session: Session, filters: Filters, dimensions: list[Dimension]) ->
     repo = AnalyticsRepository(session)
     width = len(dimensions)
     by_group: dict[GroupKey, list[VarianceRow]] = defaultdict(list)
-    for key, found in repo.term_ratios(filters, dimensions).items():
+    scores, zeros = repo.scores(filters, dimensions)
+    for key, found in repo.term_ratios(filters, dimensions, zeros).items():
         mean, p50, p90 = _dist_row(found, MICRO, SIX)
         by_group[key[:width]].append(
             VarianceRow(
@@ -138,19 +140,18 @@ def variance(session: Session, filters: Filters, dimensions: list[Dimension]) ->
             )
         )
     rows: list[VarianceRow] = []
-    scores = repo.scores(filters, dimensions)
     for key in sorted(scores, key=_order):
-        found = scores[key]
-        mean, p50, p90 = _dist_row(found, MICRO, SIX)
+        count, _, (total, outside, *_zeros), pairs = scores[key]
+        p50, p90 = _pcts((count, pairs), THOUSANDTHS, SIX)
         rows.append(
             VarianceRow(
                 group=_group(dimensions, key),
                 term=None,
-                deals=found[0],
-                mean=mean,
+                deals=count,
+                mean=_mean(total, count, MICRO, SIX),
                 p50=p50,
                 p90=p90,
-                outside_band_share=_rate(found[2][0], found[0]),
+                outside_band_share=_rate(outside, count),
             )
         )
         rows += sorted(
