@@ -261,6 +261,7 @@ def test_rows_are_consistent(generated: Database) -> None:
     for deal_id, outcome in outcomes.items():
         terms = outcome_terms.get(deal_id, [])
         assert outcome.conceded_terms == sum(1 for t in terms if t.conceded_share_micro)
+        assert outcome.checked_on == deals[deal_id].last_checked_at.date()
         assert outcome.missed_targets == sum(1 for t in terms if t.held is False)
     for review in reviews:
         assert review.deal_id in outcomes

@@ -157,6 +157,7 @@ def upgrade() -> None:
         sa.Column("cost", MONEY),
         sa.Column("cost_cents", sa.BigInteger()),
         sa.Column("currency", sa.String(3)),
+        sa.Column("checked_on", sa.Date()),
         sa.Column("conceded_terms", sa.Integer()),
         sa.Column("missed_targets", sa.Integer()),
         *_context(playbook=False),
@@ -367,6 +368,17 @@ def _backfill() -> None:
             "(SELECT currency FROM deals WHERE deals.id = deal_outcomes.deal_id)"
         )
     )
+    checked_on = (
+        "date(last_checked_at)"
+        if bind.dialect.name == "sqlite"
+        else "CAST(last_checked_at AT TIME ZONE 'UTC' AS DATE)"
+    )
+    bind.execute(
+        sa.text(
+            f"UPDATE deal_outcomes SET checked_on = (SELECT {checked_on} FROM deals "
+            "WHERE deals.id = deal_outcomes.deal_id)"
+        )
+    )
     for table in ("approval_requests", "deal_outcomes"):
         bind.execute(
             sa.text(
@@ -413,7 +425,8 @@ def downgrade() -> None:
     op.drop_table("deal_outcome_terms")
     op.drop_index("ix_deal_outcomes_close_date", "deal_outcomes")
     for column in (
-        "owner_rep", "team", "segment", "region", "missed_targets", "conceded_terms", "currency",
+        "owner_rep", "team", "segment", "region", "missed_targets", "conceded_terms", "checked_on",
+        "currency",
         "cost_cents", "cost", "variance_micro", "verdict", "amount_cents", "amount",
         "playbook_version", "playbook_key", "trades", "loss_reason",
     ):  # fmt: skip

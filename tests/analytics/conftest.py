@@ -168,6 +168,7 @@ def history(db: Database, demo_yaml: str) -> None:
             session.add(check)
             session.flush()
             check_ids[n] = check.id
+        checked = {spec["n"]: spec["checked"] for spec in DEALS}
         for spec in OUTCOMES:
             outcome = Outcome(
                 deal_id=deals[spec["n"]],
@@ -183,6 +184,7 @@ def history(db: Database, demo_yaml: str) -> None:
                 playbook_version=spec["version"],
                 amount=Decimal(spec["amount"]),
                 currency="EUR" if spec["n"] == 5 else "USD",
+                checked_on=date.fromisoformat(checked[spec["n"]]),
                 amount_cents=spec["amount"] * 100,
                 verdict=spec["verdict"],
                 variance_micro=spec["score"],

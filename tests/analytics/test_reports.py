@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 import pytest
 from tests.conftest import Keys
+
+from governance.db import Database
+from governance.deals.models import Deal
+from governance.outcomes.models import Outcome
 
 pytestmark = pytest.mark.usefixtures("history")
 
@@ -297,3 +302,27 @@ async def test_money_in_different_currencies_is_kept_apart(
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["query", "currency"]
+
+
+async def test_a_slow_close_counts_for_the_version_it_was_negotiated_under(
+    client: httpx.AsyncClient, keys: Keys, db: Database
+) -> None:
+    # Checked on v1 a few days before v2 went live, closed (won) three weeks after.
+    with db.unit_of_work() as session:
+        deal = Deal(
+            external_id="006000000000000099", terms={}, status="draft", region="EMEA",
+            checked_playbook="standard", checked_version=1,
+        )  # fmt: skip
+        session.add(deal)
+        session.flush()
+        session.add(
+            Outcome(
+                deal_id=deal.id, won=True, closed_at=datetime(2026, 3, 2, tzinfo=UTC),
+                close_date=date(2026, 3, 2), checked_on=date(2026, 2, 5), final_terms={},
+                source="api", recorded_by="test", trades=[], playbook_key="standard",
+                playbook_version=1, verdict="auto_approved", variance_micro=0, region="EMEA",
+            )
+        )  # fmt: skip
+    (row,) = (await _get(client, keys, "/v1/analytics/versions"))["rows"]
+    assert (row["previous_closed"], row["previous_win_rate"]) == (3, "1.0000")
+    assert row["closed"] == 2

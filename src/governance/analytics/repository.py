@@ -539,7 +539,7 @@ class AnalyticsRepository:
     def version_window(
         self, filters: Filters, playbook: str, version: int, start: date, end: date
     ) -> Row:
-        """Closed deals of one playbook version with a close date in [start, end)."""
+        """Closed deals of one playbook version checked in [start, end)."""
         narrowed = filters.model_copy(
             update={"playbook": None, "version": None, "date_from": None, "date_to": None}
         )
@@ -561,8 +561,8 @@ class AnalyticsRepository:
                 *fact.where,
                 Outcome.playbook_key == playbook,
                 Outcome.playbook_version == version,
-                Outcome.close_date >= start,
-                Outcome.close_date < end,
+                Outcome.checked_on >= start,
+                Outcome.checked_on < end,
             )
         )
         return self.session.execute(query).one()

@@ -277,8 +277,9 @@ def outcomes(
     "/versions",
     response_model=VersionReport,
     summary="Each playbook version against the previous one over equal windows",
-    description="Closed deals measured on each version, by close date: the version's first N "
-    "days against the previous version's last N days, N the shorter of the two lives. "
+    description="Closed deals measured on each version, by the date of the check that version "
+    "judged: the version's first N days against the previous version's last N days, N the "
+    "shorter of the two lives. "
     "`from`, `to` and `group_by` do not apply; the other filters do.",
     responses=RESPONSES,
 )

@@ -322,7 +322,10 @@ def outcomes(
 
 
 def versions(session: Session, filters: Filters) -> VersionReport:
-    """Each published version against its predecessor over equal windows of close dates."""
+    """Each published version against its predecessor over equal windows of check dates: the
+    deals checked in the version's first N days against those checked in the previous
+    version's last N days, each judged by how they closed (so a slow close still counts for the
+    version it was negotiated under)."""
     repo = AnalyticsRepository(session)
     today = utcnow().date()
     published = repo.published_versions(filters.playbook)

@@ -242,7 +242,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "recorded_by", "loss_reason", "trades", "playbook_key", "playbook_version", "amount",
         "amount_cents", "verdict", "variance_micro", "cost", "cost_cents", "created_at",
         "updated_at", "region", "segment", "team", "owner_rep", "conceded_terms",
-        "missed_targets", "currency",
+        "missed_targets", "currency", "checked_on",
     ),
     OutcomeTerm.__table__: (  # type: ignore[dict-item]
         "id", "outcome_id", "deal_id", "term_key", "kind", "unit", "opening", "target", "final",
@@ -915,8 +915,9 @@ class Generator:
             published.compiled, final, engine_attrs, None if final is not terms else result
         )
         self._outcome(
-            rng, n, won, closed_at, close, final, figures, amount, rep.team.currency, context, rows
-        )
+            rng, n, won, closed_at, close, final, figures, amount, rep.team.currency,
+            checked.date(), context, rows,
+        )  # fmt: skip
         report.outcomes += 1
         if rng.random() < 0.3:
             filed = closed_at + timedelta(days=rng.randint(0, 10), hours=rng.randint(1, 8))
@@ -950,6 +951,7 @@ class Generator:
         figures: OutcomeFigures,
         amount: Decimal,
         currency: str,
+        checked_on: date,
         context: tuple[str, str, str, str],
         rows: Rows,
     ) -> None:
@@ -972,7 +974,7 @@ class Generator:
                 figures.verdict.value, to_micro(figures.variance_score), cost,
                 None if cost is None else to_cents(cost), recorded, recorded, *context,
                 sum(1 for t in figures.terms if t.conceded_share),
-                sum(1 for t in figures.terms if t.held is False), currency,
+                sum(1 for t in figures.terms if t.held is False), currency, checked_on,
             ),
         )  # fmt: skip
         for k, t in enumerate(figures.terms):

@@ -61,6 +61,9 @@ class Outcome(DealContext, Timestamped, Base):
     amount: Mapped[Decimal | None] = mapped_column(Money)
     # Money figures are in the deal's currency: reports filter or group by it.
     currency: Mapped[str | None] = mapped_column(String(3))
+    # The day of the check the final terms were measured against: a playbook version's deals
+    # are the ones checked while it was live, which is how `versions` windows them.
+    checked_on: Mapped[date | None] = mapped_column(Date)
     amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     verdict: Mapped[str | None] = mapped_column(String(20))
     variance_micro: Mapped[int | None] = mapped_column(BigInteger)

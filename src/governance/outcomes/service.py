@@ -272,6 +272,7 @@ def record_outcome(
     outcome.region, outcome.segment = deal.region, deal.segment
     outcome.team, outcome.owner_rep = deal.team, deal.owner_rep
     outcome.currency = deal.currency
+    outcome.checked_on = (deal.last_checked_at or now).date()
     session.flush()
     repo.replace_terms(
         outcome.id, [_term_row(outcome, deal, t, recorded_trades) for t in figures.terms]
