@@ -168,8 +168,8 @@ def upgrade() -> None:
         "deal_outcomes",
         ["close_date"],
         postgresql_include=[
-            "won", "verdict", "variance_micro", "currency", "amount_cents", "cost_cents",
-            "conceded_terms",
+            "won", "verdict", "variance_micro", "currency", "checked_on", "amount_cents",
+            "cost_cents", "conceded_terms",
             "missed_targets", "region", "segment", "team", "owner_rep", "playbook_key",
             "playbook_version",
         ],

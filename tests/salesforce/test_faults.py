@@ -545,8 +545,11 @@ def test_two_pushers_at_once_send_every_record_exactly_once(
         thread.join()
     assert errors == []
 
-    # 1,000 records reached the org in exactly 5 calls of at most 200: each was sent once.
-    assert fake.calls["collections"] == 5
+    # 1,000 records reached the org in calls of at most 200, each record once (a record sent
+    # twice would push the sum of `pushed` past 1,000). Five calls, or six when one pusher's
+    # claim raced the other's and came back short (SKIP LOCKED passes over rows being taken):
+    # seen once in CI under load.
+    assert 5 <= fake.calls["collections"] <= 6
     assert all(fake.get(i)["Governance_Status__c"] == "auto_approved" for i in ids)
     assert sum(r.pushed for r in reports) == 1000
     assert sum(r.failed for r in reports) == 0

@@ -31,6 +31,7 @@ class Outcome(DealContext, Timestamped, Base):
                 "verdict",
                 "variance_micro",
                 "currency",
+                "checked_on",
                 "amount_cents",
                 "cost_cents",
                 "conceded_terms",
