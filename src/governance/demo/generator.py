@@ -1037,10 +1037,10 @@ class Generator:
 
 
 def _write_postgresql(db: Database, rows: Rows) -> None:
-    """COPY each table's rows (JSON already encoded), in one transaction."""
-    connection = db.engine.raw_connection()
-    try:
-        with connection.cursor() as cursor:  # type: ignore[attr-defined]
+    """COPY each table's rows (JSON already encoded), in the batch's one unit of work."""
+    with db.unit_of_work() as session:
+        driver = session.connection().connection.driver_connection
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
             for table, batch in zip(TABLES, rows.by_table, strict=True):
                 if not batch:
                     continue
@@ -1048,12 +1048,6 @@ def _write_postgresql(db: Database, rows: Rows) -> None:
                 with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
                     for row in batch:
                         copy.write_row(row)
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
-    finally:
-        connection.close()
 
 
 def _write_other(db: Database, rows: Rows) -> None:
