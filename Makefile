@@ -40,6 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations scripts
 	$(BIN)/ruff format --check src tests bench migrations scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench migrations scripts

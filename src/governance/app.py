@@ -10,11 +10,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from governance import __version__
 from governance.analytics.router import router as analytics_router
-from governance.approvals.router import deals_router as approval_deals_router
+from governance.approvals.deal_router import router as review_router
 from governance.approvals.router import groups_router as approval_groups_router
 from governance.approvals.router import me_router
 from governance.approvals.router import router as approvals_router
@@ -87,12 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={503: {"model": ProblemDetails, "description": "Database unreachable"}},
     )
     async def readyz() -> Any:
-        def ping() -> None:
-            with db.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-
         try:
-            await run_in_threadpool(ping)
+            await run_in_threadpool(db.ping)
         except Exception:  # any database failure means "not ready", never a 500
             return problem_response(503, "Database unavailable", "not-ready")
         return JSONResponse({"status": "ready"})
@@ -101,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         checks_router,
         deals_router,
-        approval_deals_router,
+        review_router,
         outcomes_router,
         approvals_router,
         me_router,

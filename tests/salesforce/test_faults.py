@@ -23,10 +23,11 @@ from tests.fake_salesforce import FakeSalesforce, FiredFault, sample_opportuniti
 
 from governance.audit.models import AuditEntry
 from governance.db import Database
-from governance.deals.models import Deal
+from governance.deals.models import Deal, DealStatus
 from governance.outcomes.models import Outcome
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import inbound, outbound
+from governance.salesforce import outbox as salesforce_outbox
 from governance.salesforce.client import (
     QueryTimeout,
     QuotaExceeded,
@@ -506,10 +507,10 @@ def test_two_pushers_at_once_send_every_record_exactly_once(
 ) -> None:
     ids = fake.add_opportunities(sample_opportunities(1000, seed=5), same_stamp=True)
     with db.unit_of_work() as session:  # 1,000 deals whose governance result changed
-        session.add_all(
+        deals = [
             Deal(
                 external_id=i,
-                status="draft",
+                status=DealStatus.draft,
                 lock_version=1,
                 terms={},
                 extra_attributes={},
@@ -517,7 +518,11 @@ def test_two_pushers_at_once_send_every_record_exactly_once(
                 last_variance_score=Decimal("0"),
             )
             for i in ids
-        )
+        ]
+        session.add_all(deals)
+        session.flush()
+        for deal in deals:
+            salesforce_outbox.enqueue(session, deal.id)
     assert len(outbox(db)) == 1000
     fake.reset_stats()
 

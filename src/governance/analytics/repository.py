@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from governance.analytics.schemas import Across, Dimension, Filters
-from governance.approvals.models import ApprovalRequest
+from governance.approvals.models import ApprovalRequest, RequestStatus
 from governance.deals.models import AnalyticsTermBit, Deal, DealTermCheck
 from governance.engine.document import Problem
 from governance.errors import InvalidInput
@@ -59,7 +59,7 @@ GroupKey = tuple[Any, ...]
 # at the two ranks around it.
 Distribution = tuple[int, Any, list[Any], list[tuple[Any, Any]]]
 
-DECIDED = ("approved", "rejected", "countered")
+DECIDED = (RequestStatus.approved, RequestStatus.rejected, RequestStatus.countered)
 MEDIAN_P90 = ((1, 2), (9, 10))
 
 # Score bands at close for win rates (upper bounds in millionths, inclusive) and their labels.
@@ -482,8 +482,8 @@ class AnalyticsRepository:
         extras = (
             _n(ApprovalRequest.within_sla.is_(True)),
             _n(ApprovalRequest.escalation_level > 0),
-            _n(ApprovalRequest.status == "rejected"),
-            _n(ApprovalRequest.status == "countered"),
+            _n(ApprovalRequest.status == RequestStatus.rejected),
+            _n(ApprovalRequest.status == RequestStatus.countered),
         )
         # Cycle times count in tenths of an hour (6 minutes): a few thousand distinct values
         # instead of one per request keep the histogram small (2 s → 0.4 s grouped by team and

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, JSONType, Timestamped, UTCDateTime
+
+
+class RequestStatus(StrEnum):
+    waiting = "waiting"  # an earlier step of one of its terms' chains is not approved yet
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    countered = "countered"
+    expired = "expired"
+    withdrawn = "withdrawn"
+
+
+# Requests still to be decided: pending, or waiting for an earlier step of their chain.
+OPEN = (RequestStatus.pending, RequestStatus.waiting)
 
 
 class ApprovalRequest(Timestamped, Base):

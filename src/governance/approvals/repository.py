@@ -9,11 +9,15 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, load_only
 
-from governance.approvals.models import ApprovalGroup, ApprovalRequest, Delegation
+from governance.approvals.models import (
+    ApprovalGroup,
+    ApprovalRequest,
+    Delegation,
+    RequestStatus,
+)
 from governance.auth.models import ApiKey
-from governance.deals.models import Deal, DealCheck
+from governance.deals.models import Deal, DealCheck, DealStatus
 
-OPEN = ("pending", "waiting")
 # What an approver sees of earlier decisions (not the covered terms' whole snapshots).
 HISTORY_COLUMNS = (
     ApprovalRequest.deal_id,
@@ -76,7 +80,9 @@ class ApprovalRepository:
         """
         query = (
             update(ApprovalRequest)
-            .where(ApprovalRequest.id == request_id, ApprovalRequest.status == "pending")
+            .where(
+                ApprovalRequest.id == request_id, ApprovalRequest.status == RequestStatus.pending
+            )
             .values(lock_version=ApprovalRequest.lock_version + 1, **values)
             .execution_options(synchronize_session=False)
         )
@@ -151,8 +157,12 @@ class ApprovalRepository:
         query = (
             select(ApprovalRequest, Deal)
             .join(Deal, Deal.id == ApprovalRequest.deal_id)
-            .where(ApprovalRequest.status == "pending", ApprovalRequest.due_at.is_not(None))
-            .where(Deal.status == "in_review")  # a countered deal is with the rep: no nagging
+            .where(
+                ApprovalRequest.status == RequestStatus.pending, ApprovalRequest.due_at.is_not(None)
+            )
+            .where(
+                Deal.status == DealStatus.in_review
+            )  # a countered deal is with the rep: no nagging
             .where(
                 (
                     (ApprovalRequest.due_at <= now)

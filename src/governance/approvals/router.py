@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import timedelta
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from governance.approvals import service as approval_service
+from governance.approvals.models import RequestStatus
 from governance.approvals.schemas import (
-    AcceptCounter,
     ApprovalPage,
     ApprovalRequestRead,
     BatchDecision,
@@ -27,154 +25,37 @@ from governance.approvals.schemas import (
     GroupWrite,
     MyDelegations,
     Reassign,
-    RequestStatus,
-    RequestSummary,
-    SubmissionRead,
-    SubmitRequest,
 )
-from governance.auth.dependencies import Admin, Anyone, DealWriter, require
+from governance.auth.dependencies import Admin, Anyone, require
 from governance.auth.principal import Principal
 from governance.auth.schemas import Role
 from governance.db import Database, DbSession, utcnow
-from governance.deals import service as deal_service
-from governance.deals.router import ExternalIdPath
-from governance.deals.schemas import DealRead, salesforce_id_18
+from governance.deals.schemas import salesforce_id_18
 from governance.errors import (
     GovernanceError,
-    PreconditionFailed,
     problem_body,
     problem_responses,
 )
-from governance.pagination import MAX_ID, decode_cursor, encode_cursor
+from governance.http import (
+    AppDatabase,
+    AppSettings,
+    Registry,
+    RequestId,
+    RequestIfMatch,
+    etag,
+    parse_if_match,
+)
+from governance.pagination import decode_cursor, encode_cursor
 from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
-deals_router = APIRouter(prefix="/v1/deals", tags=["approvals"])
 me_router = APIRouter(prefix="/v1/me", tags=["approvals"])
 groups_router = APIRouter(prefix="/v1/approval-groups", tags=["approvals"])
 
 Decider = Annotated[Principal, Depends(require(Role.admin, Role.leadership, Role.approver))]
-RequestId = Annotated[int, Path(ge=1, le=MAX_ID)]
-IfMatch = Annotated[
-    str | None,
-    Header(max_length=200, description="The request's ETag; a stale one gets 412."),
-]
 WRITE = problem_responses(401, 403, 404, 409, 412, 422)
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _registry(request: Request) -> PlaybookRegistry:
-    registry: PlaybookRegistry = request.app.state.registry
-    return registry
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(value: str | None) -> int | None:
-    """The version an If-Match names; `*` or no header means "whatever is current"."""
-    if value is None or value.strip() == "*":
-        return None
-    text = value.strip().removeprefix("W/").strip('"')
-    if not re.fullmatch(r"[0-9]{1,10}", text):
-        raise PreconditionFailed(f"If-Match {value!r} is not an ETag this API issued")
-    return int(text)
-
-
-def _submission(session: Session, submission: approval_service.Submission) -> SubmissionRead:
-    check = deal_service.read_check(submission.check, submission.deal.external_id)
-    check.open_requests = approval_service.open_refs(submission.requests)
-    return SubmissionRead(
-        deal_status=submission.deal.status,
-        check=check,
-        requests=[approval_service.summary(r) for r in submission.requests],
-        opened=submission.changes.opened,
-        updated=submission.changes.updated,
-        withdrawn=submission.changes.withdrawn,
-        kept=submission.changes.kept,
-    )
-
-
-# --- deals ------------------------------------------------------------------------------------
-
-
-@deals_router.post(
-    "/{external_id}/submit",
-    response_model=SubmissionRead,
-    summary="Submit the deal for approval: check it and open requests for its exceptions",
-    description="Submitting again re-checks the deal: approvals stay valid for terms that got no "
-    "worse, only worse terms are asked again, and no request is duplicated. A blocked deal gets "
-    "409 naming the blocked terms.",
-    responses=problem_responses(401, 403, 404, 409, 422),
-)
-def submit_deal(
-    external_id: ExternalIdPath,
-    principal: DealWriter,
-    session: DbSession,
-    request: Request,
-    body: Annotated[SubmitRequest | None, Body()] = None,
-) -> SubmissionRead:
-    submission = approval_service.submit(
-        session,
-        _registry(request),
-        principal,
-        external_id,
-        _settings(request),
-        (body or SubmitRequest()).justifications,
-    )
-    return _submission(session, submission)
-
-
-@deals_router.post(
-    "/{external_id}/withdraw",
-    response_model=DealRead,
-    summary="Withdraw the deal from review: open requests close as withdrawn",
-    responses=problem_responses(401, 403, 404, 409, 422),
-)
-def withdraw_deal(
-    external_id: ExternalIdPath, principal: DealWriter, session: DbSession, request: Request
-) -> DealRead:
-    deal = approval_service.withdraw(session, principal, external_id, _settings(request))
-    return deal_service.read_deal(deal)
-
-
-@deals_router.post(
-    "/{external_id}/accept-counter",
-    response_model=SubmissionRead,
-    summary="Accept an approver's counter: the deal takes its values and is checked again",
-    responses=problem_responses(401, 403, 404, 409, 422),
-)
-def accept_counter(
-    external_id: ExternalIdPath,
-    body: AcceptCounter,
-    principal: DealWriter,
-    session: DbSession,
-    request: Request,
-) -> SubmissionRead:
-    submission = approval_service.accept_counter(
-        session, _registry(request), principal, external_id, body.request_id, _settings(request)
-    )
-    return _submission(session, submission)
-
-
-@deals_router.get(
-    "/{external_id}/approvals",
-    response_model=list[RequestSummary],
-    summary="The deal's approval requests, every round, oldest first",
-    responses=problem_responses(401, 403, 404, 422),
-)
-def deal_approvals(
-    external_id: ExternalIdPath, principal: Anyone, session: DbSession
-) -> list[RequestSummary]:
-    deal = deal_service.get_deal(session, salesforce_id_18(external_id))
-    return [approval_service.summary(r) for r in approval_service.requests_of(session, deal)]
 
 
 # --- the queue and decisions ------------------------------------------------------------------
@@ -250,18 +131,13 @@ def decide(
     body: DecisionCreate,
     principal: Decider,
     session: DbSession,
-    request: Request,
+    registry: Registry,
+    settings: AppSettings,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: RequestIfMatch = None,
 ) -> ApprovalRequestRead:
     row = approval_service.decide(
-        session,
-        _registry(request),
-        principal,
-        request_id,
-        body,
-        parse_if_match(if_match),
-        _settings(request),
+        session, registry, principal, request_id, body, parse_if_match(if_match), settings
     )
     response.headers["ETag"] = etag(row.lock_version)
     return approval_service.get_request(session, row.id)
@@ -297,9 +173,13 @@ def _decide_one(
     "Each result carries the status that decision alone would have had.",
     responses=problem_responses(401, 403, 422),
 )
-def decide_many(body: BatchDecisions, principal: Decider, request: Request) -> BatchResult:
-    db: Database = request.app.state.db
-    registry, settings = _registry(request), _settings(request)
+def decide_many(
+    body: BatchDecisions,
+    principal: Decider,
+    db: AppDatabase,
+    registry: Registry,
+    settings: AppSettings,
+) -> BatchResult:
     return BatchResult(
         results=[_decide_one(db, registry, settings, principal, item) for item in body.decisions]
     )
@@ -312,16 +192,15 @@ def decide_many(body: BatchDecisions, principal: Decider, request: Request) -> B
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def reassign(
-    request_id: RequestId, body: Reassign, principal: Admin, session: DbSession, request: Request
+    request_id: RequestId,
+    body: Reassign,
+    principal: Admin,
+    session: DbSession,
+    registry: Registry,
+    settings: AppSettings,
 ) -> ApprovalRequestRead:
     row = approval_service.reassign(
-        session,
-        _registry(request),
-        principal,
-        request_id,
-        body.group,
-        body.reason,
-        _settings(request),
+        session, registry, principal, request_id, body.group, body.reason, settings
     )
     return approval_service.get_request(session, row.id)
 
@@ -375,8 +254,8 @@ def clear_delegation(principal: Decider, session: DbSession) -> Response:
     summary="Approver groups with their SLA, webhook and escalation settings",
     responses=problem_responses(401, 403),
 )
-def list_groups(principal: Decider, session: DbSession, request: Request) -> list[GroupRead]:
-    return approval_service.list_groups(session, _settings(request))
+def list_groups(principal: Decider, session: DbSession, settings: AppSettings) -> list[GroupRead]:
+    return approval_service.list_groups(session, settings)
 
 
 @groups_router.put(
@@ -393,9 +272,9 @@ def put_group(
     body: GroupWrite,
     principal: Admin,
     session: DbSession,
-    request: Request,
+    settings: AppSettings,
     response: Response,
 ) -> GroupRead:
-    read, created = approval_service.put_group(session, principal, name, body, _settings(request))
+    read, created = approval_service.put_group(session, principal, name, body, settings)
     response.status_code = 201 if created else 200
     return read

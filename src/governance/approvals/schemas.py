@@ -17,11 +17,12 @@ from pydantic import (
     field_validator,
 )
 
+from governance.approvals.models import RequestStatus
+from governance.deals.models import DealStatus
 from governance.deals.schemas import (
     BandRead,
     DealAttributes,
     DealCheckRead,
-    DealStatus,
     TermInput,
     TradeRead,
 )
@@ -33,16 +34,6 @@ GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,99}$")]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=4000, strip_whitespace=True)]
 Justification = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-
-
-class RequestStatus(StrEnum):
-    waiting = "waiting"  # an earlier step of one of its terms' chains is not approved yet
-    pending = "pending"
-    approved = "approved"
-    rejected = "rejected"
-    countered = "countered"
-    expired = "expired"
-    withdrawn = "withdrawn"
 
 
 class Decision(StrEnum):

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, DealContext, JSONType, Money, Score, Timestamped, UTCDateTime
+
+
+class DealStatus(StrEnum):
+    """draft → in_review → approved | rejected | countered (and back to draft on withdrawal)."""
+
+    draft = "draft"
+    in_review = "in_review"
+    approved = "approved"
+    rejected = "rejected"
+    countered = "countered"
+
+
+# A deal whose review is under way or done: any change to its terms re-checks its approvals.
+REVIEWING = (DealStatus.in_review, DealStatus.approved)
 
 
 class Deal(Timestamped, Base):
@@ -52,7 +67,7 @@ class Deal(Timestamped, Base):
     extra_attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     terms: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     playbook_key: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="draft")
+    status: Mapped[str] = mapped_column(String(20), default=DealStatus.draft)
     lock_version: Mapped[int] = mapped_column(default=1)
     # The latest stored check, denormalised so deal lists need no join.
     last_verdict: Mapped[str | None] = mapped_column(String(20))

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from governance.deals.models import DealStatus
 from governance.engine.document import KEY_PATTERN, Amount, PlaybookKey, TermKey
 from governance.engine.results import Status, Verdict
 from governance.types import IsoDate
@@ -49,16 +50,6 @@ class ValuePosition(StrEnum):
     strong = "strong"
     parity = "parity"
     weak = "weak"
-
-
-class DealStatus(StrEnum):
-    """draft → in_review → approved | rejected | countered (and back to draft on withdrawal)."""
-
-    draft = "draft"
-    in_review = "in_review"
-    approved = "approved"
-    rejected = "rejected"
-    countered = "countered"
 
 
 class DealAttributes(BaseModel):

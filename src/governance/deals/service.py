@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from governance.audit import service as audit
 from governance.auth.principal import Principal
 from governance.db import utcnow
-from governance.deals.models import Deal, DealCheck
+from governance.deals.models import REVIEWING, Deal, DealCheck, DealStatus
 from governance.deals.repository import DealRepository
 from governance.deals.schemas import (
     CheckRequest,
@@ -29,6 +30,7 @@ from governance.engine import DealInputError, evaluate
 from governance.engine.results import CheckResult, Status, TermValue, Verdict
 from governance.errors import InvalidDeal, NotFound
 from governance.playbooks.registry import PlaybookRegistry, Published, resolve
+from governance.salesforce import outbox as salesforce_outbox
 from governance.scaled import to_micro
 
 KNOWN_ATTRIBUTES = (
@@ -134,9 +136,7 @@ def _governed(snapshot: dict[str, Any] | None) -> Any:
 
 def needs_recheck(deal: Deal, before: dict[str, Any] | None) -> bool:
     """True when a deal under review or approved had its terms or attributes changed."""
-    return deal.status in ("in_review", "approved") and _governed(before) != _governed(
-        _snapshot(deal)
-    )
+    return deal.status in REVIEWING and _governed(before) != _governed(_snapshot(deal))
 
 
 def get_deal(session: Session, external_id: str) -> Deal:
@@ -170,7 +170,7 @@ def upsert_deal(
     created = deal is None
     before = None if deal is None else _snapshot(deal)
     if deal is None:
-        deal = Deal(external_id=external_id, status="draft", lock_version=1)
+        deal = Deal(external_id=external_id, status=DealStatus.draft, lock_version=1)
     else:
         deal.lock_version += 1
         deal.deleted_at = None
@@ -269,6 +269,7 @@ def check_deal(
             updated_at=now,
         )
     )
+    shown = (deal.last_verdict, deal.last_variance_score)
     deal.last_verdict = result.verdict.value
     deal.last_variance_score = result.variance_score
     deal.last_checked_at = now
@@ -289,6 +290,8 @@ def check_deal(
         ],
     )
     session.flush()
+    if shown != (deal.last_verdict, deal.last_variance_score):
+        salesforce_outbox.enqueue(session, deal.id)  # Salesforce shows verdict and variance
     audit.record(
         session,
         actor,
@@ -303,6 +306,12 @@ def check_deal(
         },
     )
     return stored, result, published
+
+
+def mark_deleted(session: Session, deal: Deal, at: datetime) -> None:
+    """The deal's opportunity is gone: hide the deal and drop it from the variance figures."""
+    deal.deleted_at = at
+    DealRepository(session).clear_term_checks(deal.id)
 
 
 def read_check(check: DealCheck, external_id: str) -> DealCheckRead:

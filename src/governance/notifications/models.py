@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, JSONType, Timestamped, UTCDateTime
+
+
+class NotificationStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    dead = "dead"
 
 
 class Notification(Timestamped, Base):
@@ -21,7 +28,7 @@ class Notification(Timestamped, Base):
     event: Mapped[str] = mapped_column(String(50))
     group: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent | dead
+    status: Mapped[str] = mapped_column(String(10), default=NotificationStatus.pending)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(String(1000))

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance.notifications.models import Notification
+from governance.notifications.models import Notification, NotificationStatus
 
 
 class NotificationRepository:
@@ -23,7 +23,10 @@ class NotificationRepository:
         """Pending rows due now, locked so concurrent workers take different ones."""
         query = (
             select(Notification)
-            .where(Notification.status == "pending", Notification.next_attempt_at <= now)
+            .where(
+                Notification.status == NotificationStatus.pending,
+                Notification.next_attempt_at <= now,
+            )
             .order_by(Notification.next_attempt_at, Notification.id)
             .limit(limit)
         )

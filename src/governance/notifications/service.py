@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from governance.approvals.repository import ApprovalRepository
 from governance.db import Database, utcnow
-from governance.notifications.models import Notification
+from governance.notifications.models import Notification, NotificationStatus
 from governance.notifications.repository import NotificationRepository
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def enqueue(session: Session, event: str, group: str, payload: dict[str, Any]) -
             event=event,
             group=group,
             payload=payload,
-            status="pending",
+            status=NotificationStatus.pending,
             attempts=0,
             next_attempt_at=now,
             created_at=now,
@@ -143,15 +143,19 @@ def drain(
             error = _post(http, item)
             with db.unit_of_work() as session:
                 row = NotificationRepository(session).get(item.id)
-                if row is None or row.status != "pending" or row.next_attempt_at != item.lease:
+                if (
+                    row is None
+                    or row.status != NotificationStatus.pending
+                    or row.next_attempt_at != item.lease
+                ):
                     continue  # our lease ran out and another worker took it over
                 now = utcnow()
                 row.attempts = item.attempts + 1
                 if error is None:
-                    row.status, row.sent_at, row.last_error = "sent", now, None
+                    row.status, row.sent_at, row.last_error = NotificationStatus.sent, now, None
                     report.sent += 1
                 elif row.attempts >= max_attempts:
-                    row.status, row.last_error = "dead", error
+                    row.status, row.last_error = NotificationStatus.dead, error
                     report.dead += 1
                     log.warning("notification %s to %s is dead: %s", item.id, item.group, error)
                 else:

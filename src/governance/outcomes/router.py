@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Header, Request, Response
-
-from governance.approvals.router import etag, parse_if_match
 from governance.auth.dependencies import Anyone, DealWriter
 from governance.db import DbSession
-from governance.deals.router import ExternalIdPath
 from governance.errors import problem_responses
+from governance.http import ExternalIdPath, PreparationIfMatch, Registry, etag, parse_if_match
 from governance.outcomes import service as outcome_service
 from governance.outcomes.schemas import (
     AfterActionReviewRead,
@@ -20,19 +17,8 @@ from governance.outcomes.schemas import (
     PreparationRead,
     PreparationWrite,
 )
-from governance.playbooks.registry import PlaybookRegistry
 
 router = APIRouter(prefix="/v1/deals", tags=["outcomes"])
-
-IfMatch = Annotated[
-    str | None,
-    Header(max_length=200, description="The preparation's ETag; a stale one gets 412."),
-]
-
-
-def _registry(request: Request) -> PlaybookRegistry:
-    registry: PlaybookRegistry = request.app.state.registry
-    return registry
 
 
 @router.post(
@@ -53,12 +39,12 @@ def record_outcome(
     body: OutcomeCreate,
     principal: DealWriter,
     session: DbSession,
-    request: Request,
+    registry: Registry,
     response: Response,
 ) -> OutcomeRead:
     read, created = outcome_service.close_deal(
         session,
-        _registry(request),
+        registry,
         principal,
         external_id,
         won=body.won,
@@ -97,12 +83,12 @@ def put_preparation(
     body: PreparationWrite,
     principal: DealWriter,
     session: DbSession,
-    request: Request,
+    registry: Registry,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: PreparationIfMatch = None,
 ) -> PreparationRead:
     read, created = outcome_service.put_preparation(
-        session, _registry(request), principal, external_id, body, parse_if_match(if_match)
+        session, registry, principal, external_id, body, parse_if_match(if_match)
     )
     response.status_code = 201 if created else 200
     response.headers["ETag"] = etag(read.version)

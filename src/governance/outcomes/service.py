@@ -44,6 +44,7 @@ from governance.outcomes.schemas import (
     PreparedTermRead,
 )
 from governance.playbooks.registry import PlaybookRegistry, Published, resolve
+from governance.salesforce import outbox as salesforce_outbox
 from governance.scaled import from_micro, to_cents, to_micro
 
 SOURCES = ("api", "salesforce")
@@ -251,6 +252,7 @@ def record_outcome(
     if outcome is None:
         outcome = Outcome(deal_id=deal.id)
         repo.add(outcome)
+    shown = None if created else outcome.won
     outcome.won = won
     outcome.closed_at = closed_at or now
     outcome.close_date = close_date or (closed_at or now).date()
@@ -281,6 +283,8 @@ def record_outcome(
     if review is not None:  # a re-recorded close moves its review with it
         _place_review(review, outcome)
     session.flush()
+    if shown != won:
+        salesforce_outbox.enqueue(session, deal.id)  # Salesforce shows won or lost
     audit.record(
         session,
         actor,

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import Base, JSONType, Timestamped, UTCDateTime
+
+
+class VersionStatus(StrEnum):
+    draft = "draft"
+    published = "published"
+    superseded = "superseded"
 
 
 class Playbook(Timestamped, Base):

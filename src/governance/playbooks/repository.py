@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
-from governance.playbooks.models import Playbook, PlaybookVersion, Signoff
+from governance.playbooks.models import Playbook, PlaybookVersion, Signoff, VersionStatus
 
 PUBLISH_LOCK_ID = 727_001  # pg_advisory_xact_lock key serialising publications
 
@@ -62,7 +62,8 @@ class PlaybookRepository:
     def published_version(self, playbook_id: int) -> PlaybookVersion | None:
         return self.session.scalar(
             select(PlaybookVersion).where(
-                PlaybookVersion.playbook_id == playbook_id, PlaybookVersion.status == "published"
+                PlaybookVersion.playbook_id == playbook_id,
+                PlaybookVersion.status == VersionStatus.published,
             )
         )
 
@@ -95,7 +96,7 @@ class PlaybookRepository:
         rows = self.session.execute(
             select(PlaybookVersion, Playbook)
             .join(Playbook, Playbook.id == PlaybookVersion.playbook_id)
-            .where(PlaybookVersion.status == "published")
+            .where(PlaybookVersion.status == VersionStatus.published)
         ).all()
         return [(v, p) for v, p in rows]
 

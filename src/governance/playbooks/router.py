@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from governance.auth.dependencies import Anyone, PlaybookEditor, Signer
-from governance.db import Database, DbSession, after_commit
+from governance.db import DbSession, after_commit
 from governance.engine.document import (
     KEY_PATTERN,
     PLAYBOOK_KEY_PATTERN,
@@ -19,10 +19,10 @@ from governance.engine.document import (
     Term,
 )
 from governance.errors import InvalidPlaybook, problem_responses
+from governance.http import AppDatabase, Registry, VersionIfMatch
 from governance.playbooks import formats
 from governance.playbooks import service as playbook_service
-from governance.playbooks.models import PlaybookVersion
-from governance.playbooks.registry import PlaybookRegistry
+from governance.playbooks.models import PlaybookVersion, VersionStatus
 from governance.playbooks.schemas import (
     ImportResult,
     NewVersion,
@@ -30,7 +30,6 @@ from governance.playbooks.schemas import (
     PlaybookRead,
     SignoffCreate,
     VersionRead,
-    VersionStatus,
 )
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
@@ -38,10 +37,6 @@ router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
 PlaybookKeyPath = Annotated[str, Path(pattern=PLAYBOOK_KEY_PATTERN, max_length=64)]
 Number = Annotated[int, Path(ge=1, le=1_000_000)]
 TermKeyPath = Annotated[str, Path(pattern=KEY_PATTERN, max_length=64)]
-IfMatch = Annotated[
-    str | None,
-    Header(max_length=200, description="The version's etag; a stale one gets 412."),
-]
 READ = problem_responses(401, 403, 404, 422)
 WRITE = problem_responses(401, 403, 404, 409, 412, 422)
 
@@ -94,12 +89,12 @@ def create_playbook(
 async def import_playbook(
     request: Request,
     principal: PlaybookEditor,
+    registry: Registry,
+    db: AppDatabase,
     publish: Annotated[bool, Query(description="Publish at once (admin only).")] = False,
 ) -> ImportResult:
     text = (await request.body()).decode("utf-8", errors="replace")
     doc = formats.parse_text(text, request.headers.get("content-type", "application/yaml"))
-    registry: PlaybookRegistry = request.app.state.registry
-    db: Database = request.app.state.db
 
     def work() -> ImportResult:
         with db.unit_of_work() as session:
@@ -198,7 +193,7 @@ def put_version(
     principal: PlaybookEditor,
     session: DbSession,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: VersionIfMatch = None,
 ) -> VersionRead:
     version = playbook_service.update_version(session, principal, key, number, body, if_match)
     return _version_response(session, response, key, version)
@@ -218,7 +213,7 @@ def put_term(
     principal: PlaybookEditor,
     session: DbSession,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: VersionIfMatch = None,
 ) -> VersionRead:
     _same_key(term_key, body.key)
     version = playbook_service.put_term(session, principal, key, number, body, if_match)
@@ -238,7 +233,7 @@ def delete_term(
     principal: PlaybookEditor,
     session: DbSession,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: VersionIfMatch = None,
 ) -> VersionRead:
     version = playbook_service.delete_term(session, principal, key, number, term_key, if_match)
     return _version_response(session, response, key, version)
@@ -258,7 +253,7 @@ def put_rule(
     principal: PlaybookEditor,
     session: DbSession,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: VersionIfMatch = None,
 ) -> VersionRead:
     _same_key(rule_key, body.key)
     version = playbook_service.put_rule(session, principal, key, number, body, if_match)
@@ -278,7 +273,7 @@ def delete_rule(
     principal: PlaybookEditor,
     session: DbSession,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: VersionIfMatch = None,
 ) -> VersionRead:
     version = playbook_service.delete_rule(session, principal, key, number, rule_key, if_match)
     return _version_response(session, response, key, version)
@@ -315,11 +310,10 @@ def publish(
     number: Number,
     principal: PlaybookEditor,
     session: DbSession,
-    request: Request,
+    registry: Registry,
     response: Response,
 ) -> VersionRead:
     version = playbook_service.publish(session, principal, key, number)
-    registry: PlaybookRegistry = request.app.state.registry
     # Drop the cached index only once committed, so no reader reloads the old one.
     after_commit(session, registry.invalidate)
     return _version_response(session, response, key, version)

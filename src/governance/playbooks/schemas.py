@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from governance.engine.document import GroupName, PlaybookDocument
-
-
-class VersionStatus(StrEnum):
-    draft = "draft"
-    published = "published"
-    superseded = "superseded"
+from governance.playbooks.models import VersionStatus
 
 
 class SignoffCreate(BaseModel):

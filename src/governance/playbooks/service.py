@@ -22,13 +22,12 @@ from governance.engine.document import (
     semantic_problems,
 )
 from governance.errors import Conflict, Forbidden, InvalidPlaybook, NotFound, PreconditionFailed
-from governance.playbooks.models import Playbook, PlaybookVersion, Signoff
+from governance.playbooks.models import Playbook, PlaybookVersion, Signoff, VersionStatus
 from governance.playbooks.repository import PlaybookRepository
 from governance.playbooks.schemas import (
     PlaybookRead,
     SignoffRead,
     VersionRead,
-    VersionStatus,
     VersionSummary,
 )
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from governance.approvals import service as approval_service
+from governance.approvals.service import review
 from governance.auth.principal import Principal
 from governance.auth.schemas import Role
 from governance.db import Database, utcnow
@@ -26,7 +26,7 @@ from governance.deals import service as deal_service
 from governance.deals.models import Deal
 from governance.deals.repository import DealRepository
 from governance.deals.schemas import DealUpsert, salesforce_id_18
-from governance.errors import Conflict, GovernanceError
+from governance.errors import GovernanceError
 from governance.outcomes import service as outcome_service
 from governance.outcomes.repository import OutcomeRepository
 from governance.outcomes.schemas import OutcomeTradeInput
@@ -34,7 +34,7 @@ from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import outbound
 from governance.salesforce.client import SalesforceClient
 from governance.salesforce.mapping import SyncMapping, field_value
-from governance.salesforce.models import SyncRun
+from governance.salesforce.models import RunStatus, SyncRun
 from governance.salesforce.repository import SalesforceRepository
 from governance.settings import Settings
 
@@ -131,11 +131,8 @@ def apply_record(
         return
     if record.get("IsDeleted"):
         if deal is not None and deal.deleted_at is None:
-            if deal.status != "draft":
-                approval_service.withdraw(session, SYNC, external_id, settings)
-            deal.deleted_at = utcnow()
+            review.delete_deal(session, settings, SYNC, deal)
             deal.sf_modstamp = modstamp
-            DealRepository(session).clear_term_checks(deal.id)  # out of the variance figures
             report.deleted += 1
         else:
             report.skipped += 1
@@ -150,21 +147,17 @@ def apply_record(
         deal.sf_modstamp = modstamp
         report.unchanged += 1
     else:
-        deal, created, _ = deal_service.upsert_deal(session, SYNC, external_id, payload)
-        deal.sf_modstamp = modstamp
-        report.created += created
-        report.updated += not created
+        # The same workflow as `PUT /v1/deals/{id}`, checking every change (every opportunity
+        # shows a current verdict) and submitting when the mapping's checkbox says so.
         submit = bool(mapping.submit_field and field_value(record, mapping.submit_field))
-        if deal.status in ("in_review", "approved"):
-            approval_service.recheck(session, registry, SYNC, external_id, settings)
-        elif submit:
-            try:
-                approval_service.submit(session, registry, SYNC, external_id, settings)
-                report.submitted += 1
-            except Conflict:
-                pass  # blocked: the check it stored tells the rep why
-        else:
-            deal_service.check_deal(session, registry, SYNC, deal)
+        reviewed = review.save_deal(
+            session, registry, settings, SYNC, external_id, payload, check=True, submit=submit
+        )
+        deal = reviewed.deal
+        deal.sf_modstamp = modstamp
+        report.created += reviewed.created
+        report.updated += not reviewed.created
+        report.submitted += reviewed.submitted
         report.checked += 1
     if record.get("IsClosed"):
         _record_outcome(session, registry, deal, bool(record.get("IsWon")), report)
@@ -270,7 +263,13 @@ def pull(
         state = repo.state(mapping.sobject)
         since = state.watermark - overlap if state.watermark is not None else None
         run = repo.add_run(
-            SyncRun(kind="pull", started_at=started, status="running", counts={}, problems=[])
+            SyncRun(
+                kind="pull",
+                started_at=started,
+                status=RunStatus.running,
+                counts={},
+                problems=[],
+            )
         )
         run_id = run.id
     conditions = []
@@ -291,7 +290,7 @@ def pull(
         if state.watermark is None or stamp > state.watermark:
             state.watermark = stamp
             state.watermark_id = str(last["Id"])
-        _save_run(session, run_id, report, client, status="running")
+        _save_run(session, run_id, report, client, status=RunStatus.running)
 
     error: str | None = None
     try:
@@ -324,7 +323,12 @@ def pull(
     finally:
         with db.unit_of_work() as session:
             run = _save_run(
-                session, run_id, report, client, status="failed" if error else "done", error=error
+                session,
+                run_id,
+                report,
+                client,
+                status=RunStatus.failed if error else RunStatus.done,
+                error=error,
             )
             run.finished_at = utcnow()
     return report, run

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, JSONType, Timestamped, UTCDateTime
+
+
+class RunStatus(StrEnum):
+    running = "running"
+    done = "done"
+    failed = "failed"
+    paused = "paused"
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"  # due at next_attempt_at
+    dead = "dead"  # gave up after the configured attempts; an operator may retry it
 
 
 class SyncState(Timestamped, Base):
@@ -40,7 +53,7 @@ class SyncRun(Timestamped, Base):
     kind: Mapped[str] = mapped_column(String(10))  # pull | push | fetch
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(20))  # running | done | failed | paused
+    status: Mapped[str] = mapped_column(String(20))  # a RunStatus
     counts: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
     error: Mapped[str | None] = mapped_column(String(1000))
     api_calls: Mapped[int] = mapped_column(default=0)
@@ -63,7 +76,7 @@ class OutboxItem(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), unique=True)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | dead
+    status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.pending)
     version: Mapped[int] = mapped_column(default=1)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())

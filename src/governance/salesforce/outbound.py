@@ -1,7 +1,7 @@
 """Governance results out to Salesforce: a per-deal outbox, drained in sObject Collections calls.
 
-Every flush that changes a deal's verdict, variance, status, approval requests or outcome
-upserts the deal's outbox row in the same transaction (`install`). The pusher leases due rows,
+Every change to a deal's verdict, variance, status, approval requests or outcome queues the
+deal's outbox row in the same transaction (`outbox.enqueue`). The pusher leases due rows,
 reads each deal's *current* values (so changes coalesce and the latest win), sends up to 200
 per call with `allOrNone=false`, and reads each record's result: success removes the row unless
 a newer change came in meanwhile; failure retries with exponential backoff and jitter, and
@@ -12,22 +12,16 @@ the configured share of the daily API quota, pauses the push without dropping an
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import Session, UOWTransaction
-
-from governance.approvals.models import ApprovalRequest
+from governance.approvals.models import ApprovalRequest, RequestStatus
 from governance.db import Database, utcnow
 from governance.deals.models import Deal
-from governance.deals.repository import DealRepository
 from governance.outcomes.models import Outcome
-from governance.salesforce import repository as sf_repository
 from governance.salesforce.client import (
     MAX_COLLECTION,
     QuotaExceeded,
@@ -35,50 +29,11 @@ from governance.salesforce.client import (
     SalesforceError,
 )
 from governance.salesforce.mapping import SyncMapping
-from governance.salesforce.models import OutboxItem, SyncRun, SyncState
+from governance.salesforce.models import OutboxItem, OutboxStatus, RunStatus, SyncRun, SyncState
 from governance.salesforce.repository import SalesforceRepository
 from governance.settings import SalesforceSettings
 
-WATCHED = ("last_verdict", "last_variance_score", "status", "deleted_at")
 LEASE = timedelta(minutes=5)
-
-
-# --- the outbox hook ---------------------------------------------------------------------------
-
-
-def _changed_deals(session: Session) -> set[int]:
-    ids: set[int] = set()
-    for obj in session.new:
-        if isinstance(obj, Deal | Outcome | ApprovalRequest):
-            ids.add(obj.id if isinstance(obj, Deal) else obj.deal_id)
-    for obj in session.dirty:
-        if isinstance(obj, Deal):
-            names: tuple[str, ...] = WATCHED
-        elif isinstance(obj, ApprovalRequest):
-            names = ("status",)
-        elif isinstance(obj, Outcome):
-            names = ("won",)
-        else:
-            continue
-        state: Any = inspect(obj)
-        if any(state.attrs[name].history.has_changes() for name in names):
-            ids.add(obj.id if isinstance(obj, Deal) else obj.deal_id)
-    return ids
-
-
-def _after_flush(session: Session, _context: UOWTransaction) -> None:
-    ids = _changed_deals(session)
-    if ids:
-        sf_repository.mark_dirty(session.connection(), ids, utcnow())
-
-
-def install() -> None:
-    """Write outbox rows with every governance change (idempotent)."""
-    if not event.contains(Session, "after_flush", _after_flush):
-        event.listen(Session, "after_flush", _after_flush)
-
-
-install()
 
 
 # --- what Salesforce should show ---------------------------------------------------------------
@@ -104,7 +59,9 @@ def values_for(
     Approvers are the groups whose requests are open (pending first), or, before the deal is
     submitted, the groups its latest check says it would need (`required`).
     """
-    requests = sorted(open_requests, key=lambda r: (r.status != "pending", r.step, r.group))
+    requests = sorted(
+        open_requests, key=lambda r: (r.status != RequestStatus.pending, r.step, r.group)
+    )
     groups = [r.group for r in requests] if requests else list(required)
     values: dict[str, Any] = {
         "status": deal.last_verdict,
@@ -155,7 +112,7 @@ def _fail(item: OutboxItem, error: str, now: datetime, settings: SalesforceSetti
     item.claimed_until = None
     item.claimed_version = None
     if item.attempts >= settings.max_attempts:
-        item.status = "dead"
+        item.status = OutboxStatus.dead
         return True
     item.next_attempt_at = now + timedelta(seconds=backoff(item.attempts, settings))
     return False
@@ -187,7 +144,13 @@ def push(
             return report
         started = utcnow()
         run_id = repo.add_run(
-            SyncRun(kind="push", started_at=started, status="running", counts={}, problems=[])
+            SyncRun(
+                kind="push",
+                started_at=started,
+                status=RunStatus.running,
+                counts={},
+                problems=[],
+            )
         ).id
     error: str | None = None
     try:
@@ -206,7 +169,11 @@ def push(
                 "skipped": report.skipped,
             }
             run.api_calls = report.api_calls
-            run.status = "failed" if error else ("paused" if report.paused else "done")
+            run.status = (
+                RunStatus.failed
+                if error
+                else (RunStatus.paused if report.paused else RunStatus.done)
+            )
             run.error = error or report.paused
             run.finished_at = utcnow()
             state = repo.state(mapping.sobject, for_update=True)
@@ -248,27 +215,7 @@ def _drain(
             items = repo.claim(now, now + LEASE, MAX_COLLECTION, skip_locked=not db.is_sqlite)
             if not items:
                 break
-            deals = {
-                d.id: d
-                for d in session.scalars(
-                    select(Deal).where(Deal.id.in_([i.deal_id for i in items]))
-                )
-            }
-            open_requests: dict[int, list[ApprovalRequest]] = defaultdict(list)
-            for request in session.scalars(
-                select(ApprovalRequest).where(
-                    ApprovalRequest.deal_id.in_(deals),
-                    ApprovalRequest.status.in_(("pending", "waiting")),
-                )
-            ):
-                open_requests[request.deal_id].append(request)
-            outcomes = {
-                o.deal_id: o
-                for o in session.scalars(select(Outcome).where(Outcome.deal_id.in_(deals)))
-            }
-            steps = DealRepository(session).latest_steps(
-                [d for d in deals if d not in open_requests]
-            )
+            deals, open_requests, outcomes, steps = repo.push_sources([i.deal_id for i in items])
             batch: list[tuple[int, int, dict[str, Any]]] = []
             for item in items:
                 deal = deals.get(item.deal_id)

@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from governance.db import UTCDateTime
+from governance.approvals.models import OPEN, ApprovalRequest
 from governance.deals.models import Deal
-from governance.salesforce.models import FetchRequest, OutboxItem, SyncRun, SyncState
-
-# One statement for both databases (SQLite and PostgreSQL share this ON CONFLICT syntax). The
-# dialects' `insert().on_conflict_do_update()` constructs have no cache key, so SQLAlchemy built
-# and compiled that statement afresh on every flush: ~0.9 ms, a third of a pulled record's time.
-# A text() statement is compiled once; `now` keeps the column type's bind processing.
-_MARK_DIRTY = text(
-    f"INSERT INTO {OutboxItem.__tablename__}"
-    " (deal_id, status, version, attempts, next_attempt_at, created_at, updated_at)"
-    " VALUES (:deal_id, 'pending', 1, 0, :now, :now, :now)"
-    " ON CONFLICT (deal_id) DO UPDATE SET"
-    f" version = {OutboxItem.__tablename__}.version + 1, status = 'pending', attempts = 0,"
-    " next_attempt_at = excluded.next_attempt_at, last_error = NULL,"
-    " updated_at = excluded.updated_at"
-).bindparams(bindparam("now", type_=UTCDateTime()))
-
-
-def mark_dirty(connection: Connection, deal_ids: Collection[int], now: datetime) -> None:
-    """Upsert one outbox row per deal: new rows pending, existing ones bumped and revived.
-
-    Runs inside the caller's flush (see `outbound.install`), so the row commits with the change.
-    """
-    if deal_ids:
-        connection.execute(
-            _MARK_DIRTY, [{"deal_id": deal_id, "now": now} for deal_id in sorted(deal_ids)]
-        )
+from governance.deals.repository import DealRepository
+from governance.outcomes.models import Outcome
+from governance.salesforce.models import (
+    FetchRequest,
+    OutboxItem,
+    OutboxStatus,
+    SyncRun,
+    SyncState,
+)
 
 
 class SalesforceRepository:
@@ -87,6 +71,33 @@ class SalesforceRepository:
         rows = self.session.scalars(select(Deal).where(Deal.external_id.in_(external_ids)))
         return {d.external_id: d for d in rows}
 
+    def push_sources(
+        self, deal_ids: Collection[int]
+    ) -> tuple[
+        dict[int, Deal],
+        dict[int, list[ApprovalRequest]],
+        dict[int, Outcome],
+        dict[int, list[dict[str, Any]]],
+    ]:
+        """What the push reads of these deals: the deals, their open requests, their outcomes,
+        and, for deals with no open request, the steps their latest check asked for."""
+        deals = {d.id: d for d in self.session.scalars(select(Deal).where(Deal.id.in_(deal_ids)))}
+        open_requests: dict[int, list[ApprovalRequest]] = defaultdict(list)
+        for request in self.session.scalars(
+            select(ApprovalRequest).where(
+                ApprovalRequest.deal_id.in_(deals), ApprovalRequest.status.in_(OPEN)
+            )
+        ):
+            open_requests[request.deal_id].append(request)
+        outcomes = {
+            o.deal_id: o
+            for o in self.session.scalars(select(Outcome).where(Outcome.deal_id.in_(deals)))
+        }
+        steps = DealRepository(self.session).latest_steps(
+            [d for d in deals if d not in open_requests]
+        )
+        return deals, open_requests, outcomes, steps
+
     # --- the outbox ------------------------------------------------------------------------------
 
     def claim(
@@ -96,7 +107,7 @@ class SalesforceRepository:
         query = (
             select(OutboxItem)
             .where(
-                OutboxItem.status == "pending",
+                OutboxItem.status == OutboxStatus.pending,
                 OutboxItem.next_attempt_at <= now,
                 or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
             )

@@ -12,20 +12,15 @@ from governance.auth.principal import Principal
 from governance.auth.schemas import Role
 from governance.db import DbSession
 from governance.errors import problem_responses
+from governance.http import AppDatabase, AppSettings
 from governance.pagination import MAX_ID, decode_cursor, encode_cursor
 from governance.salesforce import service as sf_service
 from governance.salesforce.repository import SalesforceRepository
 from governance.salesforce.schemas import OutboxItemRead, OutboxPage, SyncStatus
-from governance.settings import Settings
 
 router = APIRouter(prefix="/v1/salesforce", tags=["salesforce"])
 
 Operator = Annotated[Principal, Depends(require(Role.admin, Role.integration, Role.leadership))]
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 @router.get(
@@ -34,8 +29,8 @@ def _settings(request: Request) -> Settings:
     summary="The sync: watermark, recent runs with their counts, API usage, outbox size",
     responses=problem_responses(401, 403),
 )
-def sync_status(principal: Operator, session: DbSession, request: Request) -> SyncStatus:
-    return sf_service.status(session, _settings(request))
+def sync_status(principal: Operator, session: DbSession, settings: AppSettings) -> SyncStatus:
+    return sf_service.status(session, settings)
 
 
 @router.get(
@@ -93,14 +88,15 @@ def retry(
 )
 async def outbound_messages(
     request: Request,
+    db: AppDatabase,
+    settings: AppSettings,
     secret: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     body = await request.body()
-    db = request.app.state.db
 
     def queue() -> None:
         with db.unit_of_work() as session:
-            sf_service.outbound_message(session, _settings(request), body, secret)
+            sf_service.outbound_message(session, settings, body, secret)
 
     await run_in_threadpool(queue)
     return Response(sf_service.ACK, media_type="text/xml")

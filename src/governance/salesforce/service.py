@@ -15,7 +15,7 @@ from governance.engine.document import Problem
 from governance.errors import Forbidden, InvalidInput, NotFound
 from governance.salesforce.client import SalesforceClient, SimpleSalesforceClient
 from governance.salesforce.mapping import SyncMapping, load
-from governance.salesforce.models import OutboxItem
+from governance.salesforce.models import OutboxItem, OutboxStatus
 from governance.salesforce.repository import SalesforceRepository
 from governance.salesforce.schemas import (
     ApiUsageRead,
@@ -107,7 +107,7 @@ def retry(session: Session, actor: Principal, item_id: int) -> OutboxItemRead:
         raise NotFound(f"outbox item {item_id} does not exist")
     item, external_id = found
     before = read_item(item, external_id).model_dump(mode="json")
-    item.status = "pending"
+    item.status = OutboxStatus.pending
     item.attempts = 0
     item.next_attempt_at = utcnow()
     item.claimed_until = None

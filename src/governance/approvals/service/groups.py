@@ -1,0 +1,77 @@
+"""Approver groups: their SLA (and its precedence), webhook and escalation settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.orm import Session
+
+from governance.approvals.models import ApprovalGroup
+from governance.approvals.repository import ApprovalRepository
+from governance.approvals.schemas import GroupRead, GroupWrite
+from governance.audit import service as audit
+from governance.auth.principal import Principal
+from governance.notifications import service as notifications
+from governance.playbooks.registry import Published
+from governance.settings import Settings
+
+
+def sla_hours(
+    groups: Mapping[str, ApprovalGroup],
+    settings: Settings,
+    group: str,
+    published: Published | None = None,
+) -> int:
+    """The playbook's SLA for the group, else the group's own, else the service default."""
+    if published is not None:
+        hours = published.compiled.document.approval_sla_hours.get(group)
+        if hours is not None:
+            return hours
+    config = groups.get(group)
+    if config is not None and config.sla_hours is not None:
+        return config.sla_hours
+    return settings.approval_sla_hours
+
+
+def read_group(config: ApprovalGroup | None, name: str, settings: Settings) -> GroupRead:
+    return GroupRead(
+        name=name,
+        sla_hours=(
+            config.sla_hours if config and config.sla_hours else settings.approval_sla_hours
+        ),
+        sla_hours_set=bool(config and config.sla_hours),
+        webhook_configured=bool(config and config.webhook_url),
+        webhook_host=notifications.webhook_host(config.webhook_url if config else None),
+        escalation_group=config.escalation_group if config else None,
+    )
+
+
+def put_group(
+    session: Session, actor: Principal, name: str, data: GroupWrite, settings: Settings
+) -> tuple[GroupRead, bool]:
+    repo = ApprovalRepository(session)
+    config = repo.group(name)
+    created = config is None
+    before = None if config is None else read_group(config, name, settings).model_dump(mode="json")
+    if config is None:
+        config = repo.add_group(ApprovalGroup(name=name))
+    config.sla_hours = data.sla_hours
+    # The webhook URL is never shown again, so leaving it out keeps it; null removes it.
+    if "webhook_url" in data.model_fields_set:
+        config.webhook_url = str(data.webhook_url) if data.webhook_url else None
+    config.escalation_group = data.escalation_group
+    session.flush()
+    after = read_group(config, name, settings)
+    audit.record(
+        session, actor, "approval_group.saved", "approval_group", name,
+        before=before, after=after.model_dump(mode="json"),
+    )  # fmt: skip
+    return after, created
+
+
+def list_groups(session: Session, settings: Settings) -> list[GroupRead]:
+    """Every configured group and every group a key belongs to."""
+    repo = ApprovalRepository(session)
+    configs = {g.name: g for g in repo.groups()}
+    names = sorted(set(configs) | repo.active_member_groups())
+    return [read_group(configs.get(n), n, settings) for n in names]

@@ -1,0 +1,20 @@
+"""The Salesforce push queue: what must go out, written in the transaction that changed it.
+
+Each place that changes what Salesforce shows of a deal (a stored check's verdict or variance,
+a review's or a request's status, an outcome, a deletion) calls `enqueue` in its own
+transaction, the way approvals queue webhook notifications. One row per deal: a later change
+bumps the row, and the pusher (`outbound.push`) sends the deal's *current* values, so changes
+coalesce. Nothing is installed on import and nothing depends on which modules a process loaded.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from governance.db import utcnow
+from governance.salesforce import outbox_repository
+
+
+def enqueue(session: Session, deal_id: int) -> None:
+    """Queue the deal's governance fields for the next push (in the caller's transaction)."""
+    outbox_repository.mark_dirty(session.connection(), (deal_id,), utcnow())
