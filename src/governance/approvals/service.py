@@ -44,11 +44,11 @@ from governance.deals.models import Deal, DealCheck
 from governance.deals.repository import DealRepository
 from governance.deals.schemas import OpenRequestRef
 from governance.engine import DealInputError, evaluate
-from governance.engine.document import Problem
 from governance.engine.results import CheckResult, Status, TermValue, Verdict
 from governance.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from governance.notifications import service as notifications
 from governance.playbooks.registry import PlaybookRegistry, Published
+from governance.problems import Problem
 from governance.settings import Settings
 
 PENDING, WAITING, APPROVED, REJECTED, COUNTERED, WITHDRAWN = (

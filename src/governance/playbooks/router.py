@@ -14,7 +14,6 @@ from governance.engine.document import (
     KEY_PATTERN,
     PLAYBOOK_KEY_PATTERN,
     PlaybookDocument,
-    Problem,
     Rule,
     Term,
 )
@@ -32,6 +31,7 @@ from governance.playbooks.schemas import (
     VersionRead,
     VersionStatus,
 )
+from governance.problems import Problem
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
 
