@@ -47,7 +47,7 @@ def _db() -> Database:
 def _fail(exc: GovernanceError) -> None:
     typer.echo(f"error: {exc.detail or exc.title}", err=True)
     for problem in exc.errors:
-        from governance.engine.document import format_loc
+        from governance.problems import format_loc
 
         typer.echo(f"  {format_loc(problem.loc)}: {problem.message}", err=True)
     raise typer.Exit(code=2)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from governance.engine.document import Problem, format_loc
+from governance.problems import Problem, format_loc
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
-from governance.engine.document import Problem
 from governance.errors import InvalidInput
+from governance.problems import Problem
 
 MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
 

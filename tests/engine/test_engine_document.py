@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from governance.engine import PlaybookDocument, semantic_problems
-from governance.engine.document import format_loc
+from governance.problems import format_loc
 
 DISCOUNT: dict[str, Any] = {
     "key": "discount_pct",

@@ -19,8 +19,8 @@ from pydantic import SecretStr
 from tests.fake_salesforce import DEFAULT_CUSTOM_FIELDS, FakeSalesforce
 from tests.salesforce.conftest import MAPPING
 
-from governance.engine.document import Problem
 from governance.playbooks.registry import PlaybookRegistry
+from governance.problems import Problem
 from governance.salesforce.client import SimpleSalesforceClient
 from governance.salesforce.mapping import MappingError, SyncMapping, check_against, load, parse
 from governance.settings import Settings

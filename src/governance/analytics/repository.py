@@ -47,10 +47,10 @@ from sqlalchemy.orm import Session
 from governance.analytics.schemas import Across, Dimension, Filters
 from governance.approvals.models import ApprovalRequest, RequestStatus
 from governance.deals.models import AnalyticsTermBit, Deal, DealTermCheck
-from governance.engine.document import Problem
 from governance.errors import InvalidInput
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm
 from governance.playbooks.models import Playbook, PlaybookVersion
+from governance.problems import Problem
 from governance.reps.models import RepProfile
 
 Row = Sequence[Any]

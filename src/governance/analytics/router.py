@@ -29,8 +29,9 @@ from governance.analytics.schemas import (
 )
 from governance.auth.dependencies import AnalyticsReader
 from governance.db import DbSession
-from governance.engine.document import KEY_PATTERN, PLAYBOOK_KEY_PATTERN, Problem
+from governance.engine.document import KEY_PATTERN, PLAYBOOK_KEY_PATTERN
 from governance.errors import InvalidInput, problem_responses
+from governance.problems import Problem
 from governance.reps.schemas import Style
 from governance.types import IsoDate
 

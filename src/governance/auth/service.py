@@ -13,8 +13,8 @@ from governance.auth.principal import Principal
 from governance.auth.repository import ApiKeyRepository
 from governance.auth.schemas import ApiKeyCreate, Role
 from governance.db import utcnow
-from governance.engine.document import Problem
 from governance.errors import InvalidInput, NotFound
+from governance.problems import Problem
 
 KEY_PREFIX = "gov_"
 

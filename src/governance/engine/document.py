@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from governance.engine.expression import MAX_LENGTH, ExpressionError
 from governance.engine.expression import parse as parse_expression
+from governance.problems import Loc, Problem
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 PLAYBOOK_KEY_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
@@ -192,22 +193,6 @@ class PlaybookDocument(DocumentModel):
     def term(self, key: str) -> NumberTerm | ChoiceTerm | FlagTerm | None:
         """The term with this key, if the document has one."""
         return next((t for t in self.terms if t.key == key), None)
-
-
-Loc = tuple[str | int, ...]
-
-
-class Problem:
-    """One semantic problem: where it is and what is wrong."""
-
-    __slots__ = ("loc", "message")
-
-    def __init__(self, loc: Loc, message: str) -> None:
-        self.loc = loc
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"Problem({self.loc!r}, {self.message!r})"
 
 
 def semantic_problems(doc: PlaybookDocument) -> list[Problem]:
@@ -449,14 +434,3 @@ def _as_decimal(value: object) -> Decimal | None:
             return None
         return parsed if parsed.is_finite() else None
     return None
-
-
-def format_loc(loc: Loc) -> str:
-    """`("terms", 0, "band", "high")` → `terms[0].band.high`."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out

@@ -13,15 +13,9 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any, Final
 
-from governance.engine.compiler import (
-    ZERO,
-    CompiledNumber,
-    CompiledPlaybook,
-    TradeCondition,
-    TradePlan,
-    _to_decimal,
-    conditions_hold,
-)
+from governance.engine.compiler import CompiledPlaybook, TradeCondition, TradePlan
+from governance.engine.conditions import conditions_hold
+from governance.engine.numbers import CompiledNumber, to_decimal
 from governance.engine.results import (
     ApprovalStep,
     Ask,
@@ -32,6 +26,7 @@ from governance.engine.results import (
     Trade,
     Verdict,
 )
+from governance.engine.terms import ZERO
 
 # Enum member lookups cost ~200 ns each on Python 3.11; the hot path uses these names.
 _WITHIN, _BETTER, _EXCEPTION = Status.within, Status.better, Status.exception
@@ -67,7 +62,7 @@ def evaluate(
             if actual is None:
                 break  # a condition on something the deal does not state is false
             if numeric and not isinstance(actual, Decimal):
-                actual = _to_decimal(actual)
+                actual = to_decimal(actual)
                 if actual is None:
                     break
             try:

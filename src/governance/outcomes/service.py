@@ -24,7 +24,7 @@ from governance.deals.models import Deal
 from governance.deals.repository import DealRepository
 from governance.deals.schemas import salesforce_id_18
 from governance.engine.compiler import DealInputError
-from governance.engine.document import ChoiceTerm, Direction, NumberTerm, Problem
+from governance.engine.document import ChoiceTerm, Direction, NumberTerm
 from governance.engine.evaluator import evaluate
 from governance.engine.outcomes import OutcomeFigures, TermOutcome, measure
 from governance.engine.results import Status, TermValue, Verdict
@@ -44,6 +44,7 @@ from governance.outcomes.schemas import (
     PreparedTermRead,
 )
 from governance.playbooks.registry import PlaybookRegistry, Published, resolve
+from governance.problems import Problem
 from governance.salesforce import outbox as salesforce_outbox
 from governance.scaled import from_micro, to_cents, to_micro
 

@@ -10,8 +10,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from governance.engine.document import PlaybookDocument, Problem
+from governance.engine.document import PlaybookDocument
 from governance.errors import InvalidPlaybook, UnsupportedMediaType
+from governance.problems import Problem
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 JSON_TYPES = ("application/json",)

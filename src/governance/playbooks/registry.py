@@ -16,9 +16,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from governance.db import Database
 from governance.engine import CompiledPlaybook, compile_playbook
-from governance.engine.document import NumberTerm, PlaybookDocument, Problem
+from governance.engine.document import NumberTerm, PlaybookDocument
 from governance.errors import InvalidDeal, NotFound
 from governance.playbooks.repository import PlaybookRepository
+from governance.problems import Problem
 
 
 @dataclass(frozen=True, slots=True)

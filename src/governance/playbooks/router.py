@@ -14,7 +14,6 @@ from governance.engine.document import (
     KEY_PATTERN,
     PLAYBOOK_KEY_PATTERN,
     PlaybookDocument,
-    Problem,
     Rule,
     Term,
 )
@@ -31,6 +30,7 @@ from governance.playbooks.schemas import (
     SignoffCreate,
     VersionRead,
 )
+from governance.problems import Problem
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
 

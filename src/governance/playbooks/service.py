@@ -16,7 +16,6 @@ from governance.auth.schemas import Role
 from governance.db import utcnow
 from governance.engine.document import (
     PlaybookDocument,
-    Problem,
     Rule,
     Term,
     semantic_problems,
@@ -30,6 +29,7 @@ from governance.playbooks.schemas import (
     VersionRead,
     VersionSummary,
 )
+from governance.problems import Problem
 
 
 def document_json(doc: PlaybookDocument) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from governance.engine.document import KEY_PATTERN, Problem
+from governance.engine.document import KEY_PATTERN
+from governance.problems import Problem
 
 FieldName = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$")

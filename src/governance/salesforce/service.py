@@ -11,8 +11,8 @@ from governance.audit import service as audit
 from governance.auth.principal import Principal
 from governance.db import utcnow
 from governance.deals.schemas import salesforce_id_18
-from governance.engine.document import Problem
 from governance.errors import Forbidden, InvalidInput, NotFound
+from governance.problems import Problem
 from governance.salesforce.client import SalesforceClient, SimpleSalesforceClient
 from governance.salesforce.mapping import SyncMapping, load
 from governance.salesforce.models import OutboxItem, OutboxStatus

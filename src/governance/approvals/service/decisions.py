@@ -30,10 +30,10 @@ from governance.deals import service as deal_service
 from governance.deals.models import Deal, DealStatus
 from governance.deals.repository import DealRepository
 from governance.engine import DealInputError, evaluate
-from governance.engine.document import Problem
 from governance.engine.results import Status
 from governance.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from governance.playbooks.registry import PlaybookRegistry
+from governance.problems import Problem
 from governance.salesforce import outbox as salesforce_outbox
 from governance.settings import Settings
 

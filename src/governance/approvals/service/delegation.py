@@ -14,8 +14,8 @@ from governance.audit import service as audit
 from governance.auth.principal import Principal
 from governance.auth.schemas import Role
 from governance.db import utcnow
-from governance.engine.document import Problem
 from governance.errors import Forbidden, InvalidInput, NotFound
+from governance.problems import Problem
 
 
 def delegated_groups(session: Session, principal: Principal, at: datetime) -> dict[str, str]:

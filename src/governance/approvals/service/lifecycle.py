@@ -18,10 +18,10 @@ from governance.db import utcnow
 from governance.deals import service as deal_service
 from governance.deals.models import REVIEWING, Deal, DealCheck, DealStatus
 from governance.deals.repository import DealRepository
-from governance.engine.document import Problem
 from governance.engine.results import CheckResult, Status, Verdict
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.playbooks.registry import PlaybookRegistry
+from governance.problems import Problem
 from governance.salesforce import outbox as salesforce_outbox
 from governance.settings import Settings
 
