@@ -6,7 +6,7 @@
 
 For each database (SQLite in a temporary file; PostgreSQL too when reachable) and each N:
 
-1. a fresh fake org (`python -m tests.fake_salesforce --opportunities N`) in its own process,
+1. a fresh fake org (`python -m fake_salesforce --opportunities N`) in its own process,
    so its memory (it holds every record) is not counted; its `GET /_fake/stats` counters
    cross-check the API calls the service reports;
 2. a fresh database: migrated, with the demo playbook published (`setup`, in a child process);
@@ -47,16 +47,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# Allow running from a checkout without installing the package.
-_SRC = ROOT / "src"
-if _SRC.is_dir() and str(_SRC) not in sys.path:
-    sys.path.insert(0, str(_SRC))
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/governance_sync_bench"
 FLAT_RATIO = 1.5
 PAGE = 2000  # records per query page (Salesforce's and the fake's)
 COLLECTION = 200  # records per sObject Collections call
-INTEGRATION_USER_ID = "005Fk0000000INTIA2"  # the fake org's (tests.fake_salesforce)
+INTEGRATION_USER_ID = "005Fk0000000INTIA2"  # fake_salesforce.INTEGRATION_USER_ID
 
 # tests/salesforce/conftest.py's mapping, for the fake org's default custom fields.
 MAPPING: dict[str, Any] = {
@@ -137,7 +133,7 @@ def phase_setup(db_url: str) -> dict[str, Any]:
     migrate.upgrade(db_url)
     db = Database(db_url)
     try:
-        text_ = (_SRC / "governance" / "demo" / "standard.yaml").read_text(encoding="utf-8")
+        text_ = (ROOT / "src" / "governance" / "demo" / "standard.yaml").read_text(encoding="utf-8")
         doc = formats.parse_text(text_, "application/yaml")
         with db.unit_of_work() as session:
             version, outcome = playbook_service.import_document(
@@ -248,11 +244,11 @@ def child(phase: str, db_url: str, fake_url: str = "", mapping: Path | None = No
 
 
 class Fake:
-    """`python -m tests.fake_salesforce` in its own process, with N sample opportunities."""
+    """`python -m fake_salesforce` in its own process, with N sample opportunities."""
 
     def __init__(self, opportunities: int) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fake_salesforce", "--opportunities", str(opportunities)],
+            [sys.executable, "-m", "fake_salesforce", "--opportunities", str(opportunities)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,

@@ -1,6 +1,6 @@
 """`make demo`: the whole Salesforce loop on one machine, in one command.
 
-Starts the local fake org (tests/fake_salesforce.py) with a few hundred sample opportunities,
+Starts the local fake org (the fake_salesforce package) with a few hundred sample opportunities,
 the service (uvicorn, SQLite in a temporary folder) and `governance worker`, which pulls the
 opportunities, checks them against the demo playbook and writes the governance fields back.
 Then it edits one opportunity in the "org" and shows the change come back. Ctrl-C stops it all.
@@ -21,11 +21,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from fake_salesforce import FakeSalesforce, sample_opportunities
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.fake_salesforce import FakeSalesforce, sample_opportunities  # noqa: E402
-
 BIN = Path(sys.executable).parent
 KEY = "gov_demo-admin-key-0000000000"
 OPPORTUNITIES = int(os.environ.get("DEMO_OPPORTUNITIES", "300"))

@@ -7,7 +7,6 @@ from decimal import Decimal
 import httpx
 import pytest
 from tests.conftest import Keys
-from tests.fake_salesforce import FakeSalesforce
 from tests.salesforce.conftest import (  # noqa: F401  (fixtures)
     fake,
     mapping,
@@ -18,6 +17,7 @@ from tests.salesforce.conftest import (  # noqa: F401  (fixtures)
 )
 from tests.salesforce.test_sync import opportunity
 
+from fake_salesforce import FakeSalesforce
 from governance.db import Database
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import inbound

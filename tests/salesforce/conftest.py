@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 from pydantic import SecretStr
-from tests.fake_salesforce import INTEGRATION_USER_ID, ORG_ID, FakeSalesforce
 
+from fake_salesforce import INTEGRATION_USER_ID, ORG_ID, FakeSalesforce
 from governance.db import Database
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce.client import SimpleSalesforceClient

@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
-from tests.fake_salesforce import FakeSalesforce
 
+from fake_salesforce import FakeSalesforce
 from governance.salesforce.client import (
     AuthenticationFailed,
     SimpleSalesforceClient,

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, UOWTransaction
 from tests.conftest import Keys
-from tests.fake_salesforce import FakeSalesforce, FiredFault, sample_opportunities
 
+from fake_salesforce import FakeSalesforce, FiredFault, sample_opportunities
 from governance.audit.models import AuditEntry
 from governance.db import Database
 from governance.deals.models import Deal, DealStatus

@@ -16,9 +16,9 @@ from typing import Any, cast
 import pytest
 import yaml
 from pydantic import SecretStr
-from tests.fake_salesforce import DEFAULT_CUSTOM_FIELDS, FakeSalesforce
 from tests.salesforce.conftest import MAPPING
 
+from fake_salesforce import DEFAULT_CUSTOM_FIELDS, FakeSalesforce
 from governance.playbooks.registry import PlaybookRegistry
 from governance.problems import Problem
 from governance.salesforce.client import SimpleSalesforceClient

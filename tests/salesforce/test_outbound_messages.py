@@ -9,9 +9,9 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 from tests.conftest import Keys
-from tests.fake_salesforce import ORG_ID, FakeSalesforce
 from tests.salesforce.conftest import SECRET
 
+from fake_salesforce import ORG_ID, FakeSalesforce
 from governance import worker
 from governance.db import Database
 from governance.playbooks.registry import PlaybookRegistry

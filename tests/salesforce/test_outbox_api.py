@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import Keys
-from tests.fake_salesforce import FakeSalesforce
 
+from fake_salesforce import FakeSalesforce
 from governance.db import Database
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import inbound, outbound

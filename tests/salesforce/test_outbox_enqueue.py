@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 from tests.conftest import Keys
-from tests.fake_salesforce import FakeSalesforce
 from typer.testing import CliRunner
 
+from fake_salesforce import FakeSalesforce
 from governance.cli import app as cli
 from governance.db import Database, utcnow
 from governance.deals.models import Deal

@@ -2,7 +2,7 @@
 
 Domain code talks to `SalesforceClient`. `SimpleSalesforceClient` implements it with
 simple-salesforce (authentication, SOQL, `restful` for sObject Collections); the local fake org
-in `tests/fake_salesforce.py` is driven through the same class. Every call has a timeout, an
+in `src/fake_salesforce/` is driven through the same class. Every call has a timeout, an
 expired session is renewed and the call retried, and faults come out as the typed errors below
 so callers can decide: retry, pause, or park the work where an operator sees it.
 Tokens, passwords and keys are never logged or put in an error message.

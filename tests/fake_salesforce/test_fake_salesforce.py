@@ -1,4 +1,4 @@
-"""The local fake Salesforce org (tests/fake_salesforce.py), driven with plain httpx and with
+"""The local fake Salesforce org (src/fake_salesforce), driven with plain httpx and with
 simple-salesforce: OAuth and SOAP login, query / queryAll paging, describe, sObject Collections,
 API limits and every injectable fault."""
 
@@ -27,7 +27,8 @@ from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceMalformedRequest,
 )
-from tests.fake_salesforce import (
+
+from fake_salesforce import (
     DEFAULT_CUSTOM_FIELDS,
     INTEGRATION_USER_ID,
     FakeClock,
@@ -941,7 +942,7 @@ def test_stats_versions_and_log(sf: FakeSalesforce, api: httpx.Client, http: htt
 
 def test_command_line_serves_sample_data() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_salesforce", "--opportunities", "25"],
+        [sys.executable, "-m", "fake_salesforce", "--opportunities", "25"],
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,
         text=True,
