@@ -134,6 +134,18 @@ def _promote(
     return opened
 
 
+def _locked(session: Session, request_id: int) -> tuple[ApprovalRequest, Deal]:
+    """The request and its deal, read again under the deal's lock (every review change takes
+    it first), so what is checked next is what the change will act on."""
+    found = ApprovalRepository(session).get_with_deal(request_id)
+    if found is None:
+        raise NotFound(f"approval request {request_id} does not exist")
+    row, deal = found
+    deal = DealRepository(session).lock(deal.id)
+    session.refresh(row)
+    return row, deal
+
+
 def decide(
     session: Session,
     registry: PlaybookRegistry,
@@ -145,12 +157,7 @@ def decide(
 ) -> ApprovalRequest:
     """Record one decision; the deal's status follows."""
     repo = ApprovalRepository(session)
-    found = repo.get_with_deal(request_id)
-    if found is None:
-        raise NotFound(f"approval request {request_id} does not exist")
-    row, deal = found
-    deal = DealRepository(session).lock(deal.id)
-    session.refresh(row)
+    row, deal = _locked(session, request_id)
     grant = authority(session, actor, row.group)
     if row.status == RequestStatus.waiting:
         raise Conflict(f"request {request_id} is not open yet: an earlier step must approve first")
@@ -244,12 +251,7 @@ def reassign(
 ) -> ApprovalRequest:
     """An admin moves a request whose group has no active member to another group."""
     repo = ApprovalRepository(session)
-    found = repo.get_with_deal(request_id)
-    if found is None:
-        raise NotFound(f"approval request {request_id} does not exist")
-    row, deal = found
-    deal = DealRepository(session).lock(deal.id)
-    session.refresh(row)
+    row, deal = _locked(session, request_id)
     if row.status not in OPEN:
         raise Conflict(f"request {request_id} is {row.status}; only open requests move")
     now = utcnow()
