@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -12,6 +12,23 @@ from sqlalchemy.orm import Session
 
 from governance.db import utcnow
 from governance.deals.models import AnalyticsTermBit, Deal, DealCheck, DealTermCheck
+
+
+def zero_term_mask(
+    rows: Iterable[tuple[str, str, int]], bits: Mapping[str, int]
+) -> tuple[int, list[tuple[str, str, int]]]:
+    """Split a deal's per-term figures (term, status, variance ratio in millionths): the terms at
+    ratio 0 that have a bit (`bits`, see `term_bits`) as the `zero_terms` mask, and the rows
+    kept as `DealTermCheck` rows."""
+    mask = 0
+    kept = []
+    for row in rows:
+        key, _, ratio = row
+        if ratio == 0 and key in bits:
+            mask |= 1 << bits[key]
+        else:
+            kept.append(row)
+    return mask, kept
 
 
 class DealRepository:
@@ -161,28 +178,24 @@ class DealRepository:
         self.lock(deal.id)
         self.clear_term_checks(deal.id)
         bits = self.term_bits([key for key, _, ratio in rows if ratio == 0])
-        mask = 0
+        mask, others = zero_term_mask(rows, bits)
         now = utcnow()
-        kept = []
-        for key, status, ratio in rows:
-            if ratio == 0 and key in bits:
-                mask |= 1 << bits[key]
-                continue
-            kept.append(
-                {
-                    "deal_id": deal.id,
-                    "term_key": key,
-                    "status": status,
-                    "variance_ratio_micro": ratio,
-                    "region": deal.region,
-                    "segment": deal.segment,
-                    "team": deal.team,
-                    "owner_rep": deal.owner_rep,
-                    **context,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+        kept = [
+            {
+                "deal_id": deal.id,
+                "term_key": key,
+                "status": status,
+                "variance_ratio_micro": ratio,
+                "region": deal.region,
+                "segment": deal.segment,
+                "team": deal.team,
+                "owner_rep": deal.owner_rep,
+                **context,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for key, status, ratio in others
+        ]
         deal.zero_terms = mask
         if kept:
             self.session.execute(insert(DealTermCheck), kept)

@@ -85,7 +85,9 @@ def _stored_terms(terms: Mapping[str, object]) -> dict[str, Any]:
     return out
 
 
-def _attribute_columns(attributes: DealAttributes) -> dict[str, Any]:
+def attribute_columns(attributes: DealAttributes) -> dict[str, Any]:
+    """The deal's columns for its attributes: the known ones by name (the value position as its
+    text), the others in `extra_attributes` with floats as exact decimal text."""
     columns: dict[str, Any] = {name: getattr(attributes, name) for name in KNOWN_ATTRIBUTES}
     if columns["value_position"] is not None:
         columns["value_position"] = columns["value_position"].value
@@ -94,6 +96,16 @@ def _attribute_columns(attributes: DealAttributes) -> dict[str, Any]:
         for k, v in (attributes.__pydantic_extra__ or {}).items()
     }
     return columns
+
+
+def term_figures(result: CheckResult) -> list[tuple[str, str, int]]:
+    """Each stated term's latest figures as deals keep them (see `replace_term_checks`):
+    (term, status, variance ratio in millionths)."""
+    return [
+        (t.key, t.status.value, to_micro(t.variance_ratio))
+        for t in result.terms
+        if t.status is not Status.missing
+    ]
 
 
 def attributes_of(deal: Deal) -> DealAttributes:
@@ -153,7 +165,7 @@ def differs(deal: Deal, data: DealUpsert) -> bool:
         return True
     if deal.terms != _stored_terms(data.terms):
         return True
-    columns = _attribute_columns(data.attributes)
+    columns = attribute_columns(data.attributes)
     return any(getattr(deal, name) != value for name, value in columns.items())
 
 
@@ -175,7 +187,7 @@ def upsert_deal(
         deal.lock_version += 1
         deal.deleted_at = None
     deal.name = data.name
-    for column, value in _attribute_columns(data.attributes).items():
+    for column, value in attribute_columns(data.attributes).items():
         setattr(deal, column, value)
     deal.terms = _stored_terms(data.terms)
     deal.playbook_key = data.playbook
@@ -215,7 +227,7 @@ def update_deal(
         deal.playbook_key = data.playbook
     if data.attributes is not None:
         given = data.attributes.model_fields_set | set(data.attributes.__pydantic_extra__ or {})
-        columns = _attribute_columns(data.attributes)
+        columns = attribute_columns(data.attributes)
         for name in KNOWN_ATTRIBUTES:
             if name in given:
                 setattr(deal, name, columns[name])
@@ -283,11 +295,7 @@ def check_deal(
             "playbook_version": published.number,
             "checked_at": now,
         },
-        [
-            (t.key, t.status.value, to_micro(t.variance_ratio))
-            for t in result.terms
-            if t.status is not Status.missing
-        ],
+        term_figures(result),
     )
     session.flush()
     if shown != (deal.last_verdict, deal.last_variance_score):

@@ -1,0 +1,1 @@
+"""The demo: the sample playbooks (`*.yaml`) and a generated sample history (`generator`)."""

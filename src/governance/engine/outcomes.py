@@ -70,6 +70,16 @@ class OutcomeFigures:
     def term(self, key: str) -> TermOutcome | None:
         return next((t for t in self.terms if t.key == key), None)
 
+    @property
+    def conceded_terms(self) -> int:
+        """How many terms gave something away (a conceded share above 0)."""
+        return sum(1 for t in self.terms if t.conceded_share)
+
+    @property
+    def missed_targets(self) -> int:
+        """How many terms closed short of their target."""
+        return sum(1 for t in self.terms if t.held is False)
+
 
 # Playbooks declare a handful of expressions and compiled versions are cached forever, so the
 # parsed trees are too.

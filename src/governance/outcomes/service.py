@@ -105,10 +105,11 @@ def _parse(published: Published, raw: Mapping[str, object], field: str) -> dict[
 # --- outcomes ------------------------------------------------------------------------------------
 
 
-def _trades(
-    published: Published, figures: OutcomeFigures, given: Sequence[OutcomeTradeInput]
+def outcome_trades(
+    published: Published, figures: OutcomeFigures, given: Sequence[OutcomeTradeInput] = ()
 ) -> list[dict[str, Any]]:
-    """The recorded trades, checked, then the inferred ones; 422 naming each bad field."""
+    """An outcome's trades as stored: the recorded ones (`given`), checked, then those the
+    figures infer (`TermOutcome.gets`) that were not recorded; 422 naming each bad field."""
     document = published.compiled.document
     problems: list[Problem] = []
     out: list[dict[str, Any]] = []
@@ -243,7 +244,7 @@ def record_outcome(
     attributes = deal_service.engine_attributes(deal_service.attributes_of(deal))
     result = evaluate(published.compiled, typed, attributes)
     figures = measure(published.compiled, typed, attributes, result)
-    recorded_trades = _trades(published, figures, trades)
+    recorded_trades = outcome_trades(published, figures, trades)
 
     repo = OutcomeRepository(session)
     outcome = repo.outcome(deal.id)
@@ -270,8 +271,8 @@ def record_outcome(
     outcome.variance_micro = to_micro(figures.variance_score)
     outcome.cost = figures.cost
     outcome.cost_cents = None if figures.cost is None else to_cents(figures.cost)
-    outcome.conceded_terms = sum(1 for t in figures.terms if t.conceded_share)
-    outcome.missed_targets = sum(1 for t in figures.terms if t.held is False)
+    outcome.conceded_terms = figures.conceded_terms
+    outcome.missed_targets = figures.missed_targets
     outcome.region, outcome.segment = deal.region, deal.segment
     outcome.team, outcome.owner_rep = deal.team, deal.owner_rep
     outcome.currency = deal.currency
