@@ -41,6 +41,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench migrations scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_sql.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench migrations scripts

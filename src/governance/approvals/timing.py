@@ -1,7 +1,7 @@
 """The SLA clock of one approval request, as pure functions of its times.
 
-The rules `approvals.service` applies when it opens a request (`_open`) and records a decision
-(`_cycle`); the sample history (`governance.demo`) dates its generated requests with them.
+The rules `approvals.service.transitions` applies when it opens a request and records a
+decision; the sample history (`governance.demo`) dates its generated requests with them.
 """
 
 from __future__ import annotations

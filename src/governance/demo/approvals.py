@@ -22,7 +22,7 @@ from governance.approvals import timing
 from governance.deals.serialize import number
 from governance.demo.market import half
 from governance.demo.people import APPROVERS, DECISION_HOURS
-from governance.demo.writer import ID_STRIDE
+from governance.demo.repository import ID_STRIDE
 from governance.engine.document import Direction, NumberTerm
 from governance.engine.escalation import next_group
 from governance.engine.results import CheckResult, TermValue

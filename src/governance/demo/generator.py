@@ -26,12 +26,11 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.db import Database
-from governance.deals.models import Deal
 from governance.deals.repository import DealRepository
+from governance.demo import repository
 from governance.demo.history import Generator, Report
 from governance.demo.people import STYLES, TEAMS, Rep, Team, ensure_reps, make_reps
 from governance.demo.playbooks import (
@@ -42,7 +41,7 @@ from governance.demo.playbooks import (
     prepare_playbooks,
     version_two,
 )
-from governance.demo.writer import TABLES, Rows, advance_sequences, copies, write_all
+from governance.demo.repository import TABLES, Rows, advance_sequences, copies, write_all
 from governance.errors import Conflict
 from governance.playbooks.registry import PlaybookRegistry
 
@@ -71,7 +70,7 @@ _demo_document = demo_document  # the name the tests load the demo playbook by
 
 def ensure_no_deals(session: Session) -> None:
     """Generated ids start at 1: refuse a database that has deals already."""
-    if session.scalar(select(Deal.id).limit(1)) is not None:
+    if repository.has_deals(session):
         raise Conflict("the database already has deals; generate into a fresh database")
 
 

@@ -5,7 +5,7 @@ Each row holds what the service itself would store, computed by the domain's own
 the engine's check (`evaluate`, `check_body`), the deal's attribute columns and engine
 attributes (`deals.service`), its zero-term bits (`deals.repository.zero_term_mask`), the review
 (`demo.approvals`) and the outcome figures and inferred trades (`engine.outcomes.measure`,
-`outcomes.service.outcome_trades`). Rows are plain tuples in `writer.COLUMNS` order.
+`outcomes.service.outcome_trades`). Rows are plain tuples in `repository.COLUMNS` order.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from governance.demo.market import (
 )
 from governance.demo.people import DACH_FRENCH_SHARE, TEAMS, Rep
 from governance.demo.playbooks import Timeline
-from governance.demo.writer import (
+from governance.demo.repository import (
     CHECKS,
     DEALS,
     ID_STRIDE,

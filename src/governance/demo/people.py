@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from governance.reps.models import RepProfile
+from governance.demo import repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +121,7 @@ DECISION_HOURS: dict[str, float] = {
 
 def ensure_reps(session: Session, reps: Sequence[Rep], at: datetime) -> int:
     """Rep profiles for the generated reps (existing profiles are left as they are)."""
-    existing = set(session.scalars(select(RepProfile.rep)))
+    existing = repository.rep_names(session)
     rows = [
         {
             "rep": r.rep,
@@ -138,5 +137,5 @@ def ensure_reps(session: Session, reps: Sequence[Rep], at: datetime) -> int:
         if r.rep not in existing
     ]
     if rows:
-        session.execute(insert(RepProfile), rows)
+        repository.add_reps(session, rows)
     return len(rows)

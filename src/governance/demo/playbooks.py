@@ -12,15 +12,14 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from importlib import resources
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.auth.principal import SYSTEM
+from governance.demo import repository
 from governance.engine.document import PlaybookDocument
 from governance.errors import Conflict
 from governance.playbooks import formats
 from governance.playbooks import service as playbook_service
-from governance.playbooks.models import Playbook, PlaybookVersion, Signoff
 
 HISTORY_DAYS = 730
 # Version 2 goes live halfway, so the two versions can be compared over equal windows.
@@ -73,20 +72,15 @@ def prepare_playbooks(session: Session, timeline: Timeline) -> tuple[int, int]:
     v2_doc = version_two(v1_doc)
     v1_hash = playbook_service.document_hash(playbook_service.document_json(v1_doc))
     v2_hash = playbook_service.document_hash(playbook_service.document_json(v2_doc))
-    playbook = session.scalar(select(Playbook).where(Playbook.key == PLAYBOOK))
+    playbook = repository.playbook(session, PLAYBOOK)
     if playbook is None:
         raise Conflict(f"load the {PLAYBOOK!r} demo playbook first")
-    by_number = (
-        select(PlaybookVersion)
-        .where(PlaybookVersion.playbook_id == playbook.id)
-        .order_by(PlaybookVersion.number)
-    )
-    versions = list(session.scalars(by_number))
+    versions = repository.versions(session, playbook.id)
     hashes = [v.document_hash for v in versions]
     if hashes == [v1_hash]:
         playbook_service.import_document(session, SYSTEM, v2_doc, publish_now=True)
         session.flush()
-        versions = list(session.scalars(by_number))
+        versions = repository.versions(session, playbook.id)
     elif hashes != [v1_hash, v2_hash]:
         raise Conflict(
             f"playbook {PLAYBOOK!r} has versions other than the demo's; generate into a fresh "
@@ -103,7 +97,7 @@ def prepare_playbooks(session: Session, timeline: Timeline) -> tuple[int, int]:
         version.published_at = published
         version.superseded_at = superseded
         version.updated_at = superseded or published
-        for signoff in session.scalars(select(Signoff).where(Signoff.version_id == version.id)):
+        for signoff in repository.signoffs(session, version.id):
             signoff.created_at = signoff.updated_at = published - timedelta(days=2)
     playbook.created_at = v1.created_at
     playbook.updated_at = timeline.v2_published

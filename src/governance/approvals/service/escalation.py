@@ -20,6 +20,7 @@ from governance.auth.schemas import Role
 from governance.db import utcnow
 from governance.deals.models import DealStatus
 from governance.deals.repository import DealRepository
+from governance.engine.escalation import next_group
 from governance.errors import NotFound
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import outbox as salesforce_outbox
@@ -38,16 +39,7 @@ def _next_group(session: Session, registry: PlaybookRegistry, row: ApprovalReque
         return None
     check = DealRepository(session).check(row.check_id)
     fired = {t["key"]: set(t.get("rules") or ()) for t in (check.result["terms"] if check else ())}
-    for entry in row.terms:
-        if entry["key"] not in compiled.by_key:
-            continue
-        ladder = list(dict.fromkeys(compiled.ladder(entry["key"], fired.get(entry["key"], ()))))
-        if row.chain_group in ladder:
-            later = ladder[ladder.index(row.chain_group) + 1 :]
-            for group in later:
-                if group != row.group:
-                    return group
-    return None
+    return next_group(compiled, [e["key"] for e in row.terms], fired, row.chain_group, row.group)
 
 
 @dataclass

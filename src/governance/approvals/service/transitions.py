@@ -3,9 +3,10 @@ cycle-time figures a decision records."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from governance.approvals import timing
 from governance.approvals.models import ApprovalRequest, RequestStatus
 from governance.auth.principal import Principal
 from governance.engine.results import TermValue
@@ -23,8 +24,7 @@ def open_request(request: ApprovalRequest, now: datetime, hours: int) -> None:
     request.status = RequestStatus.pending
     request.opened_at = now
     request.first_opened_at = request.first_opened_at or now
-    request.due_at = now + timedelta(hours=hours)
-    request.remind_at = now + timedelta(hours=hours) / 2
+    request.due_at, request.remind_at = timing.deadlines(now, hours)
     request.reminded_at = None
 
 
@@ -39,11 +39,6 @@ def close_request(
 
 
 def cycle_figures(row: ApprovalRequest, now: datetime) -> dict[str, Any]:
-    """What cycle-time analytics read: seconds the deal waited since the request first opened
-    (through any escalation), and whether the first holder decided within its SLA (an
-    escalated request did not)."""
+    """What cycle-time analytics read of a decision (`timing.cycle`)."""
     opened = row.first_opened_at or row.opened_at or now
-    return {
-        "cycle_seconds": max(0, int((now - opened).total_seconds())),
-        "within_sla": row.escalation_level == 0 and (row.due_at is None or now <= row.due_at),
-    }
+    return timing.cycle(opened, row.due_at, row.escalation_level, now)._asdict()

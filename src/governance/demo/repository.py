@@ -1,5 +1,6 @@
-"""Writing the sample history: the generated tables and their columns, and one transaction per
-chunk of rows (COPY on PostgreSQL, executemany inserts elsewhere) on a writer thread."""
+"""The sample history's SQL: what it reads before generating (deals, rep profiles, the demo
+playbook's versions), the generated tables and their columns, and one transaction per chunk of
+rows (COPY on PostgreSQL, executemany inserts elsewhere) on a writer thread."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.orm import Session
 
 from governance.approvals.models import ApprovalRequest
 from governance.db import Database
 from governance.deals.models import Deal, DealCheck, DealTermCheck
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm
+from governance.playbooks.models import Playbook, PlaybookVersion, Signoff
+from governance.reps.models import RepProfile
 
 ID_STRIDE = 16  # approval requests and outcome terms per deal, at most (their ids: deal × 16 + k)
 
@@ -156,3 +160,35 @@ def advance_sequences(db: Database) -> None:
                     f'GREATEST((SELECT max(id) FROM "{table.name}"), 1))'
                 )
             )
+
+
+# --- what generation reads first ---------------------------------------------------------------
+
+
+def has_deals(session: Session) -> bool:
+    return session.scalar(select(Deal.id).limit(1)) is not None
+
+
+def rep_names(session: Session) -> set[str]:
+    return set(session.scalars(select(RepProfile.rep)))
+
+
+def add_reps(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(RepProfile), rows)
+
+
+def playbook(session: Session, key: str) -> Playbook | None:
+    return session.scalar(select(Playbook).where(Playbook.key == key))
+
+
+def versions(session: Session, playbook_id: int) -> list[PlaybookVersion]:
+    query = (
+        select(PlaybookVersion)
+        .where(PlaybookVersion.playbook_id == playbook_id)
+        .order_by(PlaybookVersion.number)
+    )
+    return list(session.scalars(query))
+
+
+def signoffs(session: Session, version_id: int) -> list[Signoff]:
+    return list(session.scalars(select(Signoff).where(Signoff.version_id == version_id)))
