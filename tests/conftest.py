@@ -1,11 +1,12 @@
 """Shared fixtures: a migrated database per test (SQLite file copy, or truncated PostgreSQL),
-the app over ASGI, and one API key per role."""
+the app over ASGI, one API key per role, and a clock for the worker side that a test moves."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ from governance.app import create_app
 from governance.auth import service as auth_service
 from governance.auth.principal import SYSTEM
 from governance.auth.schemas import ApiKeyCreate, Role
-from governance.db import Base, Database
+from governance.db import Base, Database, utcnow
 from governance.settings import Settings
 
 PG_URL = os.environ.get("GOVERNANCE_TEST_DATABASE_URL")
@@ -132,3 +133,28 @@ async def demo_published(client: httpx.AsyncClient, keys: Keys, demo_yaml: str) 
     )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "published"
+
+
+class ManualClock:
+    """A clock that stands still until the test moves it: pass it as `clock=` to the push, the
+    pull or a worker pass instead of sleeping until a pause or a backoff runs out."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def move_to(self, moment: datetime) -> None:
+        """Go forward to `moment` (a clock never goes back)."""
+        self.now = max(self.now, moment)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The worker's clock, an hour after the wall clock: every row the app stamps (by the wall
+    clock) while the test runs is due to it, and what it schedules stays in its own future."""
+    return ManualClock(utcnow() + timedelta(hours=1))
