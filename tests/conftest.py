@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import respx
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
@@ -20,6 +21,7 @@ from governance.auth import service as auth_service
 from governance.auth.principal import SYSTEM
 from governance.auth.schemas import ApiKeyCreate, Role
 from governance.db import Base, Database, utcnow
+from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
 
 PG_URL = os.environ.get("GOVERNANCE_TEST_DATABASE_URL")
@@ -75,6 +77,12 @@ def db(settings: Settings) -> Iterator[Database]:
 
 
 @pytest.fixture
+def registry(db: Database) -> PlaybookRegistry:
+    """The playbook registry the worker and the sync use, without a cache."""
+    return PlaybookRegistry(db, 0)
+
+
+@pytest.fixture
 def app(settings: Settings) -> Iterator[FastAPI]:
     application = create_app(settings)
     yield application
@@ -116,6 +124,28 @@ def keys(db: Database) -> Keys:
     for group in ("finance", "legal", "sales", "product", "security"):
         made.create(f"approver_{group}", Role.approver, [group])
     return made
+
+
+@pytest.fixture
+def people(keys: Keys, demo_published: None) -> Keys:
+    """The demo playbook published, and Sam for the sales directors (the one group of its
+    ladders the `keys` fixture has no approver for). A file with a cast of its own overrides it."""
+    keys.create("sam", Role.approver, ["sales_director"])
+    return keys
+
+
+@pytest.fixture
+def webhook() -> Iterator[respx.MockRouter]:
+    """Every outbound httpx request is mocked; an unexpected one fails the test."""
+    with respx.mock(assert_all_called=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def http(webhook: respx.MockRouter) -> Iterator[httpx.Client]:
+    """The client the worker posts webhooks with, into `webhook`'s mocks."""
+    with httpx.Client(timeout=5) as client:
+        yield client
 
 
 @pytest.fixture

@@ -22,8 +22,17 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from sqlalchemy import select, update
+from sqlalchemy import update
 from tests.conftest import DEMO, Keys
+from tests.driver import (
+    SAMPLE_DEAL,
+    configure_group,
+    notifications,
+    posted,
+    queue_ids,
+    read_request,
+    submit_sample,
+)
 
 from governance.app import create_app
 from governance.approvals import service as approval_service
@@ -38,74 +47,7 @@ from governance.worker import PassReport, run_once
 HOOK = "https://hooks.example.com/T000/B000/XXXX"
 FINANCE_HOOK = "https://hooks.example.com/T000/B111/YYYY"
 SECRET_PARTS = ("T000", "B000", "XXXX", "B111", "YYYY")
-DEAL = "0065g00000WorkerA1"
-
-
-@pytest.fixture
-def registry(db: Database) -> PlaybookRegistry:
-    return PlaybookRegistry(db, 0)
-
-
-@pytest.fixture
-def people(keys: Keys, demo_published: None) -> Keys:
-    """The demo playbook published, and Sam for the sales directors."""
-    keys.create("sam", Role.approver, ["sales_director"])
-    return keys
-
-
-@pytest.fixture
-def webhook() -> Iterator[respx.MockRouter]:
-    """Every outbound httpx request is mocked; an unexpected one fails the test."""
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def http(webhook: respx.MockRouter) -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
-
-
-async def configure(
-    client: httpx.AsyncClient, keys: Keys, group: str, **body: object
-) -> httpx.Response:
-    response = await client.put(
-        f"/v1/approval-groups/{group}", json=body, headers=keys.headers("admin")
-    )
-    assert response.status_code in (200, 201), response.text
-    return response
-
-
-async def submit(
-    client: httpx.AsyncClient, keys: Keys, external_id: str = DEAL, **terms: object
-) -> list[dict[str, Any]]:
-    created = await client.put(
-        f"/v1/deals/{external_id}",
-        json={
-            "name": "Initech platform",
-            "attributes": {"region": "EMEA", "segment": "enterprise", "amount": "120000"},
-            "terms": {"contract_months": 12, **terms},
-        },
-        headers=keys.headers("rep"),
-    )
-    assert created.status_code == 201, created.text
-    submitted = await client.post(f"/v1/deals/{external_id}/submit", headers=keys.headers("rep"))
-    assert submitted.status_code == 200, submitted.text
-    requests: list[dict[str, Any]] = submitted.json()["requests"]
-    return requests
-
-
-async def read(client: httpx.AsyncClient, keys: Keys, request_id: int) -> dict[str, Any]:
-    response = await client.get(f"/v1/approvals/{request_id}", headers=keys.headers("admin"))
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def queue_ids(client: httpx.AsyncClient, keys: Keys, who: str) -> list[int]:
-    response = await client.get("/v1/approvals", headers=keys.headers(who))
-    assert response.status_code == 200, response.text
-    return [r["id"] for r in response.json()["items"]]
+DEAL = SAMPLE_DEAL
 
 
 async def audit(
@@ -118,23 +60,6 @@ async def audit(
     )
     items: list[dict[str, Any]] = response.json()["items"]
     return items
-
-
-def outbox(db: Database) -> list[dict[str, Any]]:
-    with db.unit_of_work() as session:
-        rows = session.scalars(select(Notification).order_by(Notification.id)).all()
-        return [
-            {
-                "id": r.id,
-                "event": r.event,
-                "group": r.group,
-                "status": r.status,
-                "attempts": r.attempts,
-                "next_attempt_at": r.next_attempt_at,
-                "last_error": r.last_error,
-            }
-            for r in rows
-        ]
 
 
 def make_due(db: Database) -> None:
@@ -158,10 +83,6 @@ def opened_at(request: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(request["opened_at"])
 
 
-def posted(route: respx.Route) -> list[dict[str, Any]]:
-    return [json.loads(call.request.content) for call in route.calls]
-
-
 # --- posting ---------------------------------------------------------------------------------
 
 
@@ -175,12 +96,12 @@ async def test_a_new_request_is_posted_by_the_worker_not_during_the_request(
     http: httpx.Client,
 ) -> None:
     route = webhook.post(HOOK).respond(200, text="ok")
-    await configure(client, people, "sales_director", webhook_url=HOOK, sla_hours=4)
+    await configure_group(client, people, "sales_director", webhook_url=HOOK, sla_hours=4)
     # Legal has no webhook: its request is queued for no one.
-    requests = await submit(client, people, discount_pct=20, liability_cap_multiple="1.5")
+    requests = await submit_sample(client, people, discount_pct=20, liability_cap_multiple="1.5")
     (sd,) = [r for r in requests if r["group"] == "sales_director"]
     assert not webhook.calls
-    assert [(n["event"], n["group"], n["status"]) for n in outbox(db)] == [
+    assert [(n["event"], n["group"], n["status"]) for n in notifications(db)] == [
         ("approval.requested", "sales_director", "pending")
     ]
 
@@ -199,7 +120,7 @@ async def test_a_new_request_is_posted_by_the_worker_not_during_the_request(
     assert body["request"]["terms"] == [{"key": "discount_pct", "value": "20"}]
     assert body["request"]["id"] == sd["id"]
     assert body["link"] == link
-    (sent,) = outbox(db)
+    (sent,) = notifications(db)
     assert (sent["status"], sent["attempts"], sent["last_error"]) == ("sent", 1, None)
 
     # Sent once: the next pass posts nothing.
@@ -217,8 +138,8 @@ async def test_decisions_are_posted_too(
     http: httpx.Client,
 ) -> None:
     route = webhook.post(HOOK).respond(200)
-    await configure(client, people, "sales_director", webhook_url=HOOK)
-    (request,) = await submit(client, people, discount_pct=20)
+    await configure_group(client, people, "sales_director", webhook_url=HOOK)
+    (request,) = await submit_sample(client, people, discount_pct=20)
     decided = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "reject", "reason": "Margin too thin"},
@@ -248,12 +169,12 @@ async def test_a_failing_webhook_is_retried_with_backoff_then_parked_as_dead(
     caplog.set_level(logging.INFO)  # what `governance worker` logs by default
     settings = settings.model_copy(update={"notify_max_attempts": 3})
     route = webhook.post(HOOK).respond(500, text="invalid_payload")
-    await configure(client, people, "sales_director", webhook_url=HOOK)
-    await submit(client, people, discount_pct=20)
+    await configure_group(client, people, "sales_director", webhook_url=HOOK)
+    await submit_sample(client, people, discount_pct=20)
 
     before = utcnow()
     assert run_once(db, registry, settings, client=http) == PassReport(retried=1)
-    (row,) = outbox(db)
+    (row,) = notifications(db)
     assert (row["status"], row["attempts"]) == ("pending", 1)
     assert row["last_error"] == "HTTP 500: invalid_payload"
     # Tried again later, not at once, and not on the next pass.
@@ -265,14 +186,14 @@ async def test_a_failing_webhook_is_retried_with_backoff_then_parked_as_dead(
     make_due(db)
     before = utcnow()
     assert run_once(db, registry, settings, client=http) == PassReport(retried=1)
-    (row,) = outbox(db)
+    (row,) = notifications(db)
     assert (row["status"], row["attempts"], row["last_error"]) == ("pending", 2, "timed out")
     assert row["next_attempt_at"] >= before + timedelta(seconds=30)  # backing off further
 
     route.side_effect = httpx.ConnectError("connection refused")
     make_due(db)
     assert run_once(db, registry, settings, client=http) == PassReport(dead=1)
-    (row,) = outbox(db)
+    (row,) = notifications(db)
     assert (row["status"], row["attempts"], row["last_error"]) == ("dead", 3, "ConnectError")
 
     make_due(db)
@@ -294,8 +215,8 @@ async def test_a_failing_webhook_never_blocks_or_undoes_a_decision(
     http: httpx.Client,
 ) -> None:
     route = webhook.post(HOOK).mock(side_effect=httpx.ReadTimeout("timed out"))
-    await configure(client, people, "sales_director", webhook_url=HOOK)
-    (request,) = await submit(client, people, discount_pct=20)
+    await configure_group(client, people, "sales_director", webhook_url=HOOK)
+    (request,) = await submit_sample(client, people, discount_pct=20)
     decided = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "approve"},
@@ -306,7 +227,7 @@ async def test_a_failing_webhook_never_blocks_or_undoes_a_decision(
 
     assert run_once(db, registry, settings, client=http) == PassReport(retried=2)
     assert route.call_count == 2
-    assert (await read(client, people, request["id"]))["status"] == "approved"
+    assert (await read_request(client, people, request["id"]))["status"] == "approved"
     deal = await client.get(f"/v1/deals/{DEAL}", headers=people.headers("rep"))
     assert deal.json()["status"] == "approved"
 
@@ -324,21 +245,21 @@ async def test_a_reminder_at_half_the_sla_once(
     http: httpx.Client,
 ) -> None:
     route = webhook.post(HOOK).respond(200)
-    await configure(client, people, "sales_director", webhook_url=HOOK, sla_hours=4)
-    (request,) = await submit(client, people, discount_pct=20)
+    await configure_group(client, people, "sales_director", webhook_url=HOOK, sla_hours=4)
+    (request,) = await submit_sample(client, people, discount_pct=20)
     opened = opened_at(request)
     assert datetime.fromisoformat(request["due_at"]) == opened + timedelta(hours=4)
 
     assert sweep(db, registry, settings, opened + timedelta(hours=1.5)).reminded == 0
     assert sweep(db, registry, settings, opened + timedelta(hours=2.5)).reminded == 1
     assert sweep(db, registry, settings, opened + timedelta(hours=3)).reminded == 0
-    read_back = await read(client, people, request["id"])
+    read_back = await read_request(client, people, request["id"])
     assert datetime.fromisoformat(read_back["reminded_at"]) == opened + timedelta(hours=2.5)
     assert read_back["status"] == "pending"
     assert read_back["group"] == "sales_director"
     (entry,) = await audit(client, people, "approval.reminded", request["id"])
     assert entry["after"]["group"] == "sales_director"
-    assert [n["event"] for n in outbox(db)] == ["approval.requested", "approval.reminder"]
+    assert [n["event"] for n in notifications(db)] == ["approval.requested", "approval.reminder"]
 
     assert run_once(db, registry, settings, client=http).sent == 2
     reminder = posted(route)[-1]
@@ -355,19 +276,19 @@ async def test_a_playbooks_sla_comes_before_the_groups(
     settings: Settings,
     demo_yaml: str,
 ) -> None:
-    await configure(client, people, "sales_director", sla_hours=4)
+    await configure_group(client, people, "sales_director", sla_hours=4)
     stricter = await client.post(
         "/v1/playbooks/import?publish=true",
         content=demo_yaml + "approval_sla_hours: {sales_director: 2}\n",
         headers={**people.headers("admin"), "Content-Type": "application/yaml"},
     )
     assert stricter.status_code == 200, stricter.text
-    (request,) = await submit(client, people, discount_pct=20)
+    (request,) = await submit_sample(client, people, discount_pct=20)
     opened = opened_at(request)
     assert datetime.fromisoformat(request["due_at"]) == opened + timedelta(hours=2)
     assert sweep(db, registry, settings, opened + timedelta(hours=1.5)).reminded == 1
     assert sweep(db, registry, settings, opened + timedelta(hours=2.5)).escalated == 1
-    assert (await read(client, people, request["id"]))["group"] == "finance"
+    assert (await read_request(client, people, request["id"]))["group"] == "finance"
 
 
 async def test_an_overdue_request_escalates_to_the_next_tier(
@@ -381,10 +302,10 @@ async def test_an_overdue_request_escalates_to_the_next_tier(
 ) -> None:
     sd_route = webhook.post(HOOK).respond(200)
     finance_route = webhook.post(FINANCE_HOOK).respond(200)
-    await configure(client, people, "sales_director", webhook_url=HOOK, sla_hours=4)
-    await configure(client, people, "finance", webhook_url=FINANCE_HOOK, sla_hours=8)
+    await configure_group(client, people, "sales_director", webhook_url=HOOK, sla_hours=4)
+    await configure_group(client, people, "finance", webhook_url=FINANCE_HOOK, sla_hours=8)
     # 20% needs only the sales director; finance holds the discount ladder's next tier.
-    (request,) = await submit(client, people, discount_pct=20)
+    (request,) = await submit_sample(client, people, discount_pct=20)
     opened = opened_at(request)
     assert await queue_ids(client, people, "approver_finance") == []
 
@@ -393,7 +314,7 @@ async def test_an_overdue_request_escalates_to_the_next_tier(
     assert (report.escalated, report.reminded) == (1, 0)
     assert sweep(db, registry, settings, late + timedelta(hours=1)).escalated == 0
 
-    moved = await read(client, people, request["id"])
+    moved = await read_request(client, people, request["id"])
     assert (moved["group"], moved["chain_group"], moved["status"]) == (
         "finance",
         "sales_director",
@@ -460,7 +381,7 @@ async def test_escalation_follows_the_deals_own_ladder(
 
     report = sweep(db, registry, settings, opened_at(request) + timedelta(hours=25))
     assert report.escalated == 1
-    assert (await read(client, people, request["id"]))["group"] == "cfo"
+    assert (await read_request(client, people, request["id"]))["group"] == "cfo"
     assert await queue_ids(client, people, "carla_cfo") == [request["id"]]
     assert await queue_ids(client, people, "approver_finance") == []
 
@@ -474,9 +395,9 @@ async def test_without_a_next_tier_the_configured_escalation_group_takes_over(
 ) -> None:
     people.create("gina_counsel", Role.approver, ["general_counsel"])
     people.create("dora_desk", Role.approver, ["deal_desk"])
-    await configure(client, people, "legal", sla_hours=2, escalation_group="general_counsel")
+    await configure_group(client, people, "legal", sla_hours=2, escalation_group="general_counsel")
     # Termination for convenience has one tier (legal); platinum support one (product).
-    requests = await submit(
+    requests = await submit_sample(
         client, people, termination_for_convenience=True, support_level="platinum"
     )
     by_group = {r["group"]: r for r in requests}
@@ -486,14 +407,14 @@ async def test_without_a_next_tier_the_configured_escalation_group_takes_over(
     # Legal's SLA is 2 hours, product's the service default of 24.
     report = sweep(db, registry, settings, opened_at(legal) + timedelta(hours=3))
     assert (report.escalated, report.overdue_without_target) == (1, 0)
-    assert (await read(client, people, legal["id"]))["group"] == "general_counsel"
+    assert (await read_request(client, people, legal["id"]))["group"] == "general_counsel"
     assert await queue_ids(client, people, "gina_counsel") == [legal["id"]]
 
     # No tier and no group setting: the service-wide escalation group.
     desk = settings.model_copy(update={"escalation_group": "deal_desk"})
     report = sweep(db, registry, desk, opened_at(product) + timedelta(hours=25))
     assert report.escalated == 1
-    assert (await read(client, people, product["id"]))["group"] == "deal_desk"
+    assert (await read_request(client, people, product["id"]))["group"] == "deal_desk"
     assert await queue_ids(client, people, "dora_desk") == [product["id"]]
     (entry,) = await audit(client, people, "approval.escalated", product["id"])
     assert entry["after"]["from"] == "product"
@@ -506,12 +427,12 @@ async def test_with_nowhere_to_escalate_an_overdue_request_stays_and_is_flagged_
     registry: PlaybookRegistry,
     settings: Settings,
 ) -> None:
-    (request,) = await submit(client, people, support_level="platinum")
+    (request,) = await submit_sample(client, people, support_level="platinum")
     late = opened_at(request) + timedelta(hours=25)
     report = sweep(db, registry, settings, late)
     assert (report.escalated, report.overdue_without_target) == (0, 1)
     assert sweep(db, registry, settings, late + timedelta(hours=1)).overdue_without_target == 0
-    still = await read(client, people, request["id"])
+    still = await read_request(client, people, request["id"])
     assert (still["group"], still["status"], still["escalation_level"]) == ("product", "pending", 0)
     assert await queue_ids(client, people, "approver_product") == [request["id"]]
     (entry,) = await audit(client, people, "approval.overdue", request["id"])
@@ -530,9 +451,9 @@ async def test_group_settings_never_show_the_webhook_url(
         headers=people.headers("approver_finance"),
     )
     assert refused.status_code == 403
-    created = await configure(client, people, "sales_director", webhook_url=HOOK, sla_hours=4)
+    created = await configure_group(client, people, "sales_director", webhook_url=HOOK, sla_hours=4)
     assert created.status_code == 201
-    changed = await configure(client, people, "sales_director", webhook_url=HOOK, sla_hours=6)
+    changed = await configure_group(client, people, "sales_director", webhook_url=HOOK, sla_hours=6)
     assert changed.status_code == 200
     listed = await client.get("/v1/approval-groups", headers=people.headers("sam"))
     assert listed.status_code == 200
@@ -618,8 +539,8 @@ async def test_the_worker_command_runs_one_pass(
             headers={**keys.headers("admin"), "Content-Type": "application/yaml"},
         )
         assert imported.status_code == 200, imported.text
-        await configure(client, keys, "sales_director", webhook_url=url, sla_hours=4)
-        (request,) = await submit(client, keys, discount_pct=20)
+        await configure_group(client, keys, "sales_director", webhook_url=url, sla_hours=4)
+        (request,) = await submit_sample(client, keys, discount_pct=20)
     with db.unit_of_work() as session:
         session.execute(
             update(ApprovalRequest)
@@ -651,8 +572,8 @@ async def test_a_withdrawal_tells_the_groups_whose_requests_closed(
     http: httpx.Client,
 ) -> None:
     route = webhook.post(HOOK).respond(200, text="ok")
-    await configure(client, people, "sales_director", webhook_url=HOOK)
-    await submit(client, people, discount_pct=20)
+    await configure_group(client, people, "sales_director", webhook_url=HOOK)
+    await submit_sample(client, people, discount_pct=20)
     withdrawn = await client.post(f"/v1/deals/{DEAL}/withdraw", headers=people.headers("rep"))
     assert withdrawn.status_code == 200, withdrawn.text
     assert run_once(db, registry, settings, client=http) == PassReport(sent=2)
@@ -664,9 +585,9 @@ async def test_a_withdrawal_tells_the_groups_whose_requests_closed(
 async def test_leaving_out_the_webhook_keeps_it_and_null_removes_it(
     client: httpx.AsyncClient, people: Keys
 ) -> None:
-    await configure(client, people, "finance", webhook_url=FINANCE_HOOK, sla_hours=8)
-    kept = await configure(client, people, "finance", sla_hours=12)
+    await configure_group(client, people, "finance", webhook_url=FINANCE_HOOK, sla_hours=8)
+    kept = await configure_group(client, people, "finance", sla_hours=12)
     assert kept.json()["webhook_configured"] is True
     assert kept.json()["sla_hours"] == 12
-    removed = await configure(client, people, "finance", webhook_url=None, sla_hours=12)
+    removed = await configure_group(client, people, "finance", webhook_url=None, sla_hours=12)
     assert removed.json()["webhook_configured"] is False

@@ -7,15 +7,14 @@ from decimal import Decimal
 import httpx
 import pytest
 from tests.conftest import Keys
+from tests.driver import opportunity
 from tests.salesforce.conftest import (  # noqa: F401  (fixtures)
     fake,
     mapping,
     mapping_file,
-    registry,
     settings,
     sf_client,
 )
-from tests.salesforce.test_sync import opportunity
 
 from fake_salesforce import FakeSalesforce
 from governance.db import Database
@@ -33,7 +32,7 @@ async def test_a_synced_loss_records_figures_without_a_reason(
     keys: Keys,
     fake: FakeSalesforce,  # noqa: F811
     db: Database,
-    registry: PlaybookRegistry,  # noqa: F811
+    registry: PlaybookRegistry,
     settings: Settings,  # noqa: F811
     mapping: SyncMapping,  # noqa: F811
     sf_client: SimpleSalesforceClient,  # noqa: F811
@@ -68,7 +67,7 @@ async def test_the_sync_keeps_what_a_person_recorded(
     keys: Keys,
     fake: FakeSalesforce,  # noqa: F811
     db: Database,
-    registry: PlaybookRegistry,  # noqa: F811
+    registry: PlaybookRegistry,
     settings: Settings,  # noqa: F811
     mapping: SyncMapping,  # noqa: F811
     sf_client: SimpleSalesforceClient,  # noqa: F811

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests import driver
 from tests.conftest import Keys, ManualClock
 
 from fake_salesforce import FakeSalesforce
@@ -24,15 +25,9 @@ RULE = ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Discount needs a reason", ["Discou
 
 
 def opportunity(name: str, discount: float) -> dict[str, Any]:
-    return {
-        "Name": name,
-        "StageName": "Proposal/Price Quote",
-        "Amount": 80000,
-        "Account": {"Name": f"{name} Inc", "BillingCountry": "France"},
-        "Discount__c": discount,
-        "Payment_Terms_Days__c": 30,
-        "Contract_Months__c": 12,
-    }
+    return driver.opportunity(
+        name, StageName="Proposal/Price Quote", Amount=80000, Discount__c=discount
+    )
 
 
 async def listing(client: httpx.AsyncClient, keys: Keys, query: str = "") -> list[dict[str, Any]]:
