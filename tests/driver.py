@@ -263,6 +263,11 @@ async def configure_group(
 
 # --- webhook posts ------------------------------------------------------------------------------
 
+HOOK = "https://hooks.example.com/T000/B000/XXXX"
+FINANCE_HOOK = "https://hooks.example.com/T000/B111/YYYY"
+SECRET_PARTS = ("T000", "B000", "XXXX", "B111", "YYYY")
+"""The path of a webhook URL is its secret: these parts must show nowhere."""
+
 
 def notifications(db: Database) -> list[dict[str, Any]]:
     """The webhook outbox, oldest first."""
