@@ -54,7 +54,9 @@ def scratch_url(tmp_path: Path) -> Iterator[str]:
     if not PG_URL:
         yield f"sqlite:///{tmp_path}/migrations.db"
         return
-    name = "governance_migration_test"
+    # Named after the suite's database, so suites run at once on one server (each with its own
+    # database) do not drop each other's scratch database.
+    name = f"{make_url(PG_URL).database}_scratch"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
