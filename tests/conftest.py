@@ -1,24 +1,27 @@
 """Shared fixtures: a migrated database per test (SQLite file copy, or truncated PostgreSQL),
-the app over ASGI, and one API key per role."""
+the app over ASGI, one API key per role, and a clock for the worker side that a test moves."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+import respx
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from governance import migrate
 from governance.app import create_app
 from governance.auth import service as auth_service
 from governance.auth.principal import SYSTEM
 from governance.auth.schemas import ApiKeyCreate, Role
-from governance.db import Base, Database
+from governance.db import Base, Database, utcnow
+from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
 
 PG_URL = os.environ.get("GOVERNANCE_TEST_DATABASE_URL")
@@ -43,6 +46,25 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("template") / "template.db"
     migrate.upgrade(f"sqlite:///{path}")
     return str(path)
+
+
+@pytest.fixture
+def scratch_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database of the suite's kind, apart from the one other tests use."""
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path}/migrations.db"
+        return
+    # Named after the suite's database, so suites run at once on one server (each with its own
+    # database) do not drop each other's scratch database.
+    name = f"{make_url(PG_URL).database}_scratch"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 @pytest.fixture
@@ -71,6 +93,12 @@ def db(settings: Settings) -> Iterator[Database]:
     database = Database(settings.database_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def registry(db: Database) -> PlaybookRegistry:
+    """The playbook registry the worker and the sync use, without a cache."""
+    return PlaybookRegistry(db, 0)
 
 
 @pytest.fixture
@@ -118,6 +146,28 @@ def keys(db: Database) -> Keys:
 
 
 @pytest.fixture
+def people(keys: Keys, demo_published: None) -> Keys:
+    """The demo playbook published, and Sam for the sales directors (the one group of its
+    ladders the `keys` fixture has no approver for). A file with a cast of its own overrides it."""
+    keys.create("sam", Role.approver, ["sales_director"])
+    return keys
+
+
+@pytest.fixture
+def webhook() -> Iterator[respx.MockRouter]:
+    """Every outbound httpx request is mocked; an unexpected one fails the test."""
+    with respx.mock(assert_all_called=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def http(webhook: respx.MockRouter) -> Iterator[httpx.Client]:
+    """The client the worker posts webhooks with, into `webhook`'s mocks."""
+    with httpx.Client(timeout=5) as client:
+        yield client
+
+
+@pytest.fixture
 def demo_yaml() -> str:
     return DEMO.read_text(encoding="utf-8")
 
@@ -132,3 +182,28 @@ async def demo_published(client: httpx.AsyncClient, keys: Keys, demo_yaml: str) 
     )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "published"
+
+
+class ManualClock:
+    """A clock that stands still until the test moves it: pass it as `clock=` to the push, the
+    pull or a worker pass instead of sleeping until a pause or a backoff runs out."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def move_to(self, moment: datetime) -> None:
+        """Go forward to `moment` (a clock never goes back)."""
+        self.now = max(self.now, moment)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The worker's clock, an hour after the wall clock: every row the app stamps (by the wall
+    clock) while the test runs is due to it, and what it schedules stays in its own future."""
+    return ManualClock(utcnow() + timedelta(hours=1))

@@ -74,6 +74,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+Clock = Callable[[], datetime]
+"""What a long-running job reads the time from: `utcnow`, unless a test hands it a clock it
+moves by hand (the push, the pull and the worker take one as `clock=`)."""
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware timestamps on both databases (SQLite keeps no zone of its own)."""
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from governance.approvals import service as approval_service
-from governance.db import Database
+from governance.db import Clock, Database, utcnow
 from governance.notifications import service as notifications
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce.client import SalesforceClient, SalesforceError
@@ -49,11 +49,12 @@ def run_once(
     client: httpx.Client | None = None,
     salesforce: SalesforceClient | None = None,
     pull: bool = False,
+    clock: Clock = utcnow,
 ) -> PassReport:
     """One pass: sweep SLAs (committing what it decided), post due notifications, and, with a
     Salesforce client, fetch what Outbound Messages named, pull when asked, and push."""
     with db.unit_of_work() as session:
-        sweep = approval_service.sweep(session, registry, settings)
+        sweep = approval_service.sweep(session, registry, settings, now=clock())
     report = PassReport(**asdict(sweep))
     for _ in range(50):  # small claims, until nothing is due (bounded per pass)
         drained = notifications.drain(
@@ -61,6 +62,7 @@ def run_once(
             max_attempts=settings.notify_max_attempts,
             timeout=settings.notify_timeout_seconds,
             client=client,
+            clock=clock,
         )
         report.sent += drained.sent
         report.retried += drained.retried
@@ -68,7 +70,7 @@ def run_once(
         if not (drained.sent or drained.retried or drained.dead):
             break
     if salesforce is not None:
-        _sync(db, registry, settings, salesforce, pull, report)
+        _sync(db, registry, settings, salesforce, pull, report, clock)
     return report
 
 
@@ -79,6 +81,7 @@ def _sync(
     salesforce: SalesforceClient,
     pull: bool,
     report: PassReport,
+    clock: Clock,
 ) -> None:
     """Salesforce's share of a pass; a Salesforce fault is reported, never fatal to the worker."""
     from governance.salesforce import inbound, outbound
@@ -88,8 +91,12 @@ def _sync(
     try:
         report.fetched = inbound.fetch(db, salesforce, registry, settings, mapping).read
         if pull:
-            report.pulled = inbound.pull(db, salesforce, registry, settings, mapping)[0].read
-        pushed = outbound.push(db, salesforce, mapping, settings.salesforce, settings.public_url)
+            report.pulled = inbound.pull(db, salesforce, registry, settings, mapping, clock=clock)[
+                0
+            ].read
+        pushed = outbound.push(
+            db, salesforce, mapping, settings.salesforce, settings.public_url, clock=clock
+        )
         report.pushed, report.push_failed = pushed.pushed, pushed.failed
     except SalesforceError as exc:
         report.sync_error = f"{exc.code}: {exc.message}"

@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests import driver
 from tests.conftest import Keys
-
-from governance.auth.schemas import Role
+from tests.driver import add_people, create_and_submit, deal_body, deal_path, read_request
 
 pytestmark = pytest.mark.usefixtures("demo_published")
 
@@ -18,31 +18,19 @@ MISSING = 2_000_000_000
 
 @pytest.fixture
 def approvers(keys: Keys) -> Keys:
-    keys.create("lee_legal", Role.approver, ["legal"])
-    keys.create("lou_legal", Role.approver, ["legal"])
-    keys.create("sam_sales_director", Role.approver, ["sales_director"])
-    keys.create("dana_deal_desk", Role.approver, ["sales_director", "finance"])
-    keys.create("rita_rep", Role.rep)
-    return keys
-
-
-def deal_path(external_id: str) -> str:
-    return f"/v1/deals/{external_id}"
+    return add_people(
+        keys, "lee_legal", "lou_legal", "sam_sales_director", "dana_deal_desk", "rita_rep"
+    )
 
 
 async def open_review(
     client: httpx.AsyncClient, keys: Keys, external_id: str, **terms: object
 ) -> dict[tuple[str, int], dict[str, Any]]:
     """Create the deal as the rep and submit it; its requests by (chain group, step)."""
-    rep = keys.headers("rita_rep")
-    created = await client.put(
-        deal_path(external_id), json={"name": external_id, "terms": terms}, headers=rep
-    )
-    assert created.status_code == 201, created.text
-    submitted = await client.post(f"{deal_path(external_id)}/submit", headers=rep)
-    assert submitted.status_code == 200, submitted.text
-    assert submitted.json()["deal_status"] == "in_review"
-    return {(r["chain_group"], r["step"]): r for r in submitted.json()["requests"]}
+    body = deal_body(external_id, terms=terms)
+    submitted = await create_and_submit(client, keys, external_id, body, who="rita_rep")
+    assert submitted["deal_status"] == "in_review"
+    return {(r["chain_group"], r["step"]): r for r in submitted["requests"]}
 
 
 async def legal_request(client: httpx.AsyncClient, keys: Keys, external_id: str) -> dict[str, Any]:
@@ -69,17 +57,11 @@ async def results(
 
 
 async def request_of(client: httpx.AsyncClient, keys: Keys, request_id: int) -> dict[str, Any]:
-    response = await client.get(f"/v1/approvals/{request_id}", headers=keys.headers("rita_rep"))
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await read_request(client, keys, request_id, who="rita_rep")
 
 
 async def deal_status(client: httpx.AsyncClient, keys: Keys, external_id: str) -> str:
-    response = await client.get(deal_path(external_id), headers=keys.headers("rita_rep"))
-    assert response.status_code == 200, response.text
-    status: str = response.json()["status"]
-    return status
+    return await driver.deal_status(client, keys, external_id, who="rita_rep")
 
 
 async def decided_ids(client: httpx.AsyncClient, keys: Keys) -> list[int]:

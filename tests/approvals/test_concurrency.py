@@ -21,8 +21,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from tests.conftest import Keys
-
-from governance.auth.schemas import Role
+from tests.driver import add_people, deal_path
 
 ROUNDS = 10
 Call = tuple[str, int, str, dict[str, Any]]  # who, request id, If-Match, decision body
@@ -53,11 +52,7 @@ def base_url(app: FastAPI) -> Iterator[str]:
 
 @pytest.fixture
 def people(keys: Keys) -> Keys:
-    keys.create("lee_legal", Role.approver, ["legal"])
-    keys.create("lou_legal", Role.approver, ["legal"])
-    keys.create("sam_sales_director", Role.approver, ["sales_director"])
-    keys.create("rita_rep", Role.rep)
-    return keys
+    return add_people(keys, "lee_legal", "lou_legal", "sam_sales_director", "rita_rep")
 
 
 @pytest.fixture
@@ -71,12 +66,6 @@ def http(base_url: str, people: Keys, demo_yaml: str) -> Iterator[httpx.Client]:
         )
         assert published.status_code == 200, published.text
         yield client
-
-
-def deal_path(tag: str, i: int) -> str:
-    external_id = f"0065g00000{tag}{i:02d}"
-    assert len(external_id) == 18
-    return f"/v1/deals/{external_id}"
 
 
 def submit(http: httpx.Client, keys: Keys, path: str, terms: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,14 @@ import httpx
 import pytest
 from sqlalchemy import update
 from tests.conftest import Keys
+from tests.driver import (
+    add_people,
+    create_and_submit,
+    deal_body,
+    deal_status,
+    fields,
+    queue_ids,
+)
 
 from governance.approvals.models import Delegation
 from governance.auth.schemas import Role
@@ -25,10 +33,7 @@ DEAL = "0065g00000DelegA01"
 
 @pytest.fixture
 def people(keys: Keys) -> Keys:
-    keys.create("sam", Role.approver, ["sales_director"])
-    keys.create("dana", Role.approver, ["deal_desk"])
-    keys.create("carl", Role.approver, ["cfo"])
-    return keys
+    return add_people(keys, sam=["sales_director"], dana=["deal_desk"], carl=["cfo"])
 
 
 def iso(moment: datetime) -> str:
@@ -55,28 +60,15 @@ async def delegate(
 
 async def sales_director_request(client: httpx.AsyncClient, keys: Keys) -> int:
     """A deal at 20% discount: one request for the sales directors."""
-    created = await client.put(
-        f"/v1/deals/{DEAL}",
-        json={
-            "name": "Globex expansion",
-            "attributes": {"region": "NA", "segment": "enterprise", "amount": "90000"},
-            "terms": {"discount_pct": 20, "contract_months": 12},
-        },
-        headers=keys.headers("rep"),
+    body = deal_body(
+        "Globex expansion",
+        {"region": "NA", "segment": "enterprise", "amount": "90000"},
+        {"discount_pct": 20, "contract_months": 12},
     )
-    assert created.status_code == 201, created.text
-    submitted = await client.post(f"/v1/deals/{DEAL}/submit", headers=keys.headers("rep"))
-    assert submitted.status_code == 200, submitted.text
-    (request,) = submitted.json()["requests"]
+    (request,) = (await create_and_submit(client, keys, DEAL, body))["requests"]
     assert request["group"] == "sales_director"
     request_id: int = request["id"]
     return request_id
-
-
-async def queue_ids(client: httpx.AsyncClient, keys: Keys, who: str) -> list[int]:
-    response = await client.get("/v1/approvals", headers=keys.headers(who))
-    assert response.status_code == 200, response.text
-    return [r["id"] for r in response.json()["items"]]
 
 
 async def approve(
@@ -87,17 +79,6 @@ async def approve(
         json={"decision": "approve"},
         headers=keys.headers(who),
     )
-
-
-async def deal_status(client: httpx.AsyncClient, keys: Keys) -> str:
-    status: str = (await client.get(f"/v1/deals/{DEAL}", headers=keys.headers("rep"))).json()[
-        "status"
-    ]
-    return status
-
-
-def fields(response: httpx.Response) -> list[str]:
-    return [e["field"] for e in response.json().get("errors") or []]
 
 
 async def test_a_delegate_sees_and_decides_for_the_delegator(
@@ -135,7 +116,7 @@ async def test_a_delegate_sees_and_decides_for_the_delegator(
     assert decision["decided_by"].endswith(":dana")
     assert decision["on_behalf_of"] == "sam"
     assert decision["admin_override"] is False
-    assert await deal_status(client, people) == "approved"
+    assert await deal_status(client, people, DEAL) == "approved"
     listed = (await client.get(f"/v1/deals/{DEAL}/approvals", headers=people.headers("rep"))).json()
     assert listed[0]["decided_by"].endswith(":dana")
 
@@ -167,7 +148,7 @@ async def test_a_delegation_cannot_be_passed_on(client: httpx.AsyncClient, peopl
         "/v1/approvals", params={"group": "sales_director"}, headers=people.headers("carl")
     )
     assert not_theirs.status_code == 403
-    assert await deal_status(client, people) == "in_review"
+    assert await deal_status(client, people, DEAL) == "in_review"
 
     # Someone who holds no group of their own has nothing to delegate.
     people.create("gus", Role.approver, [])
@@ -199,7 +180,7 @@ async def test_a_delegation_gives_power_only_inside_its_window(
     assert (await approve(client, people, "dana", request_id)).status_code == 403
     mine = (await client.get("/v1/me/delegation", headers=people.headers("sam"))).json()
     assert mine["given"]["active"] is False
-    assert await deal_status(client, people) == "in_review"
+    assert await deal_status(client, people, DEAL) == "in_review"
 
 
 @pytest.mark.parametrize(
@@ -318,7 +299,7 @@ async def test_admin_reassigns_only_when_the_group_has_no_one_left(
     assert moved.json()["status"] == "pending"
     assert await queue_ids(client, people, "approver_finance") == [request_id]
     assert (await approve(client, people, "approver_finance", request_id)).status_code == 200
-    assert await deal_status(client, people) == "approved"
+    assert await deal_status(client, people, DEAL) == "approved"
     audit = await client.get(
         "/v1/audit",
         params={"action": "approval.reassigned", "entity_id": str(request_id)},
@@ -363,7 +344,7 @@ async def test_a_reassigned_later_step_opens_with_its_new_groups_sla(
     due = datetime.fromisoformat(opened["due_at"]) - datetime.fromisoformat(opened["opened_at"])
     assert due == timedelta(hours=2)
     assert (await approve(client, people, "dana", counsel_id)).status_code == 200
-    assert await deal_status(client, people) == "approved"
+    assert await deal_status(client, people, DEAL) == "approved"
 
 
 async def test_a_reassigned_step_reopened_by_a_recheck_keeps_its_new_groups_sla(

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import Keys
+from tests.driver import create_and_submit, deal_body, deal_path
 
 from governance.approvals import service as approval_service
 from governance.auth.schemas import Role
@@ -16,21 +17,16 @@ from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("demo_published")
-DEAL = "/v1/deals/0065g00000EdgesAAA"
+DEAL_ID = "0065g00000EdgesAAA"
+DEAL = deal_path(DEAL_ID)
 
 
 async def open_request(client: httpx.AsyncClient, keys: Keys, **terms: Any) -> dict[str, Any]:
     keys.create("sam", Role.approver, ["sales_director"])
-    created = await client.put(
-        DEAL,
-        json={"terms": {"discount_pct": 20, "contract_months": 12, **terms}},
-        headers=keys.headers("rep"),
-    )
-    assert created.status_code == 201, created.text
-    submitted = await client.post(f"{DEAL}/submit", headers=keys.headers("rep"))
-    assert submitted.status_code == 200, submitted.text
+    body = deal_body(terms={"discount_pct": 20, "contract_months": 12, **terms})
+    submitted = await create_and_submit(client, keys, DEAL_ID, body)
     request: dict[str, Any] = next(
-        r for r in submitted.json()["requests"] if r["group"] == "sales_director"
+        r for r in submitted["requests"] if r["group"] == "sales_director"
     )
     return request
 

@@ -13,10 +13,22 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
+from tests import driver
 from tests.conftest import Keys
+from tests.driver import (
+    add_people,
+    deal_body,
+    deal_path,
+    deal_status,
+    fields,
+    patch_terms,
+    queue,
+    queue_ids,
+    submit,
+    submitted,
+)
 
 from governance.approvals.models import ApprovalRequest
-from governance.auth.schemas import Role
 from governance.db import Database, utcnow
 from governance.deals.schemas import salesforce_id_18
 
@@ -27,60 +39,15 @@ ATTRIBUTES = {"region": "EMEA", "segment": "enterprise", "amount": "240000"}
 
 @pytest.fixture
 def approvers(keys: Keys) -> Keys:
-    keys.create("sam_sales_director", Role.approver, ["sales_director"])
-    keys.create("fiona_finance", Role.approver, ["finance"])
-    keys.create("lee_legal", Role.approver, ["legal"])
-    return keys
-
-
-def deal_path(external_id: str) -> str:
-    return f"/v1/deals/{external_id}"
+    return add_people(keys, "sam_sales_director", "fiona_finance", "lee_legal")
 
 
 async def put_deal(
     client: httpx.AsyncClient, keys: Keys, external_id: str, **terms: object
 ) -> dict[str, Any]:
-    response = await client.put(
-        deal_path(external_id),
-        json={
-            "name": f"Deal {external_id[-4:]}",
-            "attributes": ATTRIBUTES,
-            "terms": {"contract_months": 12, **terms},
-        },
-        headers=keys.headers("rep"),
-    )
-    assert response.status_code in (200, 201), response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def submit(client: httpx.AsyncClient, keys: Keys, external_id: str) -> httpx.Response:
-    return await client.post(f"{deal_path(external_id)}/submit", headers=keys.headers("rep"))
-
-
-async def submitted(client: httpx.AsyncClient, keys: Keys, external_id: str) -> dict[str, Any]:
-    response = await submit(client, keys, external_id)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def patch_terms(
-    client: httpx.AsyncClient, keys: Keys, external_id: str, **terms: object
-) -> dict[str, Any]:
-    response = await client.patch(
-        deal_path(external_id), json={"terms": terms}, headers=keys.headers("rep")
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def deal_status(client: httpx.AsyncClient, keys: Keys, external_id: str) -> str:
-    response = await client.get(deal_path(external_id), headers=keys.headers("rep"))
-    assert response.status_code == 200, response.text
-    status: str = response.json()["status"]
-    return status
+    """The rep's deal: 240,000 EMEA enterprise, 12 months unless `terms` say otherwise."""
+    body = deal_body(f"Deal {external_id[-4:]}", ATTRIBUTES, {"contract_months": 12, **terms})
+    return await driver.put_deal(client, keys, external_id, body)
 
 
 async def deal_requests(
@@ -90,21 +57,6 @@ async def deal_requests(
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()
     return items
-
-
-async def queue(
-    client: httpx.AsyncClient, keys: Keys, who: str, **params: str | int
-) -> dict[str, Any]:
-    response = await client.get("/v1/approvals", params=params, headers=keys.headers(who))
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def queue_ids(
-    client: httpx.AsyncClient, keys: Keys, who: str, **params: str | int
-) -> list[int]:
-    return [r["id"] for r in (await queue(client, keys, who, **params))["items"]]
 
 
 async def decide(
@@ -119,10 +71,6 @@ async def decide(
 
 def by_chain(requests: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
     return {(r["chain_group"], r["step"]): r for r in requests}
-
-
-def fields(response: httpx.Response) -> list[str]:
-    return [e["field"] for e in response.json().get("errors") or []]
 
 
 # --- submission ----------------------------------------------------------------------------------

@@ -7,19 +7,14 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import Keys
-
-from governance.auth.schemas import Role
+from tests.driver import add_people
 
 DEAL = "/v1/deals/0065g00000StoryAAA"
 
 
 @pytest.fixture
 def approvers(keys: Keys) -> Keys:
-    keys.create("sam_sales_director", Role.approver, ["sales_director"])
-    keys.create("fiona_finance", Role.approver, ["finance"])
-    keys.create("lee_legal", Role.approver, ["legal"])
-    keys.create("rita_rep", Role.rep)
-    return keys
+    return add_people(keys, "sam_sales_director", "fiona_finance", "lee_legal", "rita_rep")
 
 
 async def queue(client: httpx.AsyncClient, keys: Keys, who: str) -> list[dict[str, Any]]:

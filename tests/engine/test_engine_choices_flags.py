@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from tests.driver import liability_term
+from tests.engine.conftest import Build, Check
 
-from governance.engine import CheckResult, CompiledPlaybook, DealInputError, Status
+from governance.engine import DealInputError, Status
 from governance.engine.results import EffectiveBand
-
-Build = Callable[..., CompiledPlaybook]
-Check = Callable[..., CheckResult]
 
 
 def support(**overrides: Any) -> dict[str, Any]:
@@ -27,19 +25,6 @@ def support(**overrides: Any) -> dict[str, Any]:
             {"options": ["platinum"], "approver": "product"},
             {"options": ["bespoke"], "approver": "cto"},
         ],
-    }
-    term.update(overrides)
-    return term
-
-
-def liability(**overrides: Any) -> dict[str, Any]:
-    term: dict[str, Any] = {
-        "key": "uncapped_liability",
-        "kind": "flag",
-        "preferred": False,
-        "owner": "legal",
-        "priority": 2,
-        "tiers": [{"approver": "legal"}, {"approver": "general_counsel"}],
     }
     term.update(overrides)
     return term
@@ -105,14 +90,14 @@ def test_unknown_option_is_refused(build: Build) -> None:
 
 
 def test_flag_at_preferred_value_is_within(build: Build, run: Check) -> None:
-    result = run(build([liability()]), {"uncapped_liability": False}).terms[0]
+    result = run(build([liability_term()]), {"uncapped_liability": False}).terms[0]
     assert result.kind == "flag"
     assert (result.status, result.variance, result.variance_ratio) == (Status.within, D(0), D(0))
     assert result.band == EffectiveBand(preferred=False)
 
 
 def test_flag_off_preferred_needs_every_tier_in_order(build: Build, run: Check) -> None:
-    result = run(build([liability()]), {"uncapped_liability": True}).terms[0]
+    result = run(build([liability_term()]), {"uncapped_liability": True}).terms[0]
     assert result.status is Status.exception
     assert result.tier == 2
     assert result.variance == 2
@@ -121,7 +106,9 @@ def test_flag_off_preferred_needs_every_tier_in_order(build: Build, run: Check) 
 
 
 def test_flag_preferring_true(build: Build, run: Check) -> None:
-    playbook = build([liability(key="auto_renewal", preferred=True, tiers=[{"approver": "cfo"}])])
+    playbook = build(
+        [liability_term(key="auto_renewal", preferred=True, tiers=[{"approver": "cfo"}])]
+    )
     assert run(playbook, {"auto_renewal": True}).terms[0].status is Status.within
     off = run(playbook, {"auto_renewal": False}).terms[0]
     assert (off.status, off.variance, off.variance_ratio) == (Status.exception, D(1), D("0.5"))
@@ -129,7 +116,7 @@ def test_flag_preferring_true(build: Build, run: Check) -> None:
 
 
 def test_flag_without_tiers_off_preferred_is_blocked(build: Build, run: Check) -> None:
-    result = run(build([liability(tiers=[])]), {"uncapped_liability": True}).terms[0]
+    result = run(build([liability_term(tiers=[])]), {"uncapped_liability": True}).terms[0]
     assert (result.status, result.variance, result.variance_ratio) == (Status.blocked, D(1), D(1))
     assert result.approvers == ()
     assert result.tier is None
@@ -137,7 +124,7 @@ def test_flag_without_tiers_off_preferred_is_blocked(build: Build, run: Check) -
 
 @pytest.mark.parametrize(("raw", "parsed"), [("true", True), ("FALSE", False), (True, True)])
 def test_flag_accepts_booleans_and_their_text(build: Build, raw: object, parsed: bool) -> None:
-    assert build([liability()]).parse_terms({"uncapped_liability": raw}) == {
+    assert build([liability_term()]).parse_terms({"uncapped_liability": raw}) == {
         "uncapped_liability": parsed
     }
 
@@ -145,5 +132,5 @@ def test_flag_accepts_booleans_and_their_text(build: Build, raw: object, parsed:
 @pytest.mark.parametrize("raw", ["yes", 1, 0, "1", 2.5])
 def test_flag_refuses_anything_else(build: Build, raw: object) -> None:
     with pytest.raises(DealInputError) as caught:
-        build([liability()]).parse_terms({"uncapped_liability": raw})
+        build([liability_term()]).parse_terms({"uncapped_liability": raw})
     assert caught.value.problems[0].loc == ("terms", "uncapped_liability")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from tests.engine.conftest import Build, Check
 
 from governance.engine import (
     CheckResult,
@@ -18,9 +18,6 @@ from governance.engine import (
     evaluate,
 )
 from governance.engine.results import ApprovalStep, Ask, EffectiveBand, Trade
-
-Build = Callable[..., CompiledPlaybook]
-Check = Callable[..., CheckResult]
 
 
 def number(key: str, priority: int, **overrides: Any) -> dict[str, Any]:

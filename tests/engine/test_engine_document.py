@@ -9,34 +9,13 @@ from typing import Any
 import pydantic
 import pytest
 import yaml
+from tests.driver import contract_term, discount_term, liability_term
 
 from governance.engine import PlaybookDocument, semantic_problems
 from governance.problems import format_loc
 
-DISCOUNT: dict[str, Any] = {
-    "key": "discount_pct",
-    "kind": "number",
-    "unit": "%",
-    "direction": "lower_is_better",
-    "owner": "finance",
-    "priority": 1,
-    "target": 8,
-    "opening": 0,
-    "walk_away": 35,
-    "band": {"low": 0, "high": 15},
-    "tiers": [{"limit": 25, "approver": "sales_director"}, {"limit": 35, "approver": "finance"}],
-}
-CONTRACT: dict[str, Any] = {
-    "key": "contract_months",
-    "kind": "number",
-    "unit": "months",
-    "direction": "higher_is_better",
-    "owner": "sales",
-    "priority": 2,
-    "walk_away": 1,
-    "band": {"low": 12, "high": 36},
-    "tiers": [{"limit": 6, "approver": "sales_director"}, {"limit": 1, "approver": "cfo"}],
-}
+DISCOUNT = discount_term(target=8, opening=0)
+CONTRACT = contract_term()
 SUPPORT: dict[str, Any] = {
     "key": "support_level",
     "kind": "choice",
@@ -49,14 +28,7 @@ SUPPORT: dict[str, Any] = {
         {"options": ["bespoke"], "approver": "cto"},
     ],
 }
-LIABILITY: dict[str, Any] = {
-    "key": "uncapped_liability",
-    "kind": "flag",
-    "preferred": False,
-    "owner": "legal",
-    "priority": 4,
-    "tiers": [{"approver": "legal"}],
-}
+LIABILITY = liability_term(priority=4, tiers=[{"approver": "legal"}])
 RULE: dict[str, Any] = {
     "key": "multi_year",
     "when": [{"term": "contract_months", "op": ">=", "value": 36}],

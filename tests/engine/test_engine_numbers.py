@@ -2,57 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal as D
-from typing import Any
 
 import pytest
+from tests.driver import contract_term, discount_term
+from tests.engine.conftest import Build, Check
 
-from governance.engine import CheckResult, CompiledPlaybook, Status
+from governance.engine import Status
 from governance.engine.results import EffectiveBand
-
-Build = Callable[..., CompiledPlaybook]
-Check = Callable[..., CheckResult]
-
-
-def discount(**overrides: Any) -> dict[str, Any]:
-    """Lower is better: band 0–15, sales director to 25, finance to the bottom line at 35."""
-    term: dict[str, Any] = {
-        "key": "discount_pct",
-        "kind": "number",
-        "unit": "%",
-        "direction": "lower_is_better",
-        "owner": "finance",
-        "priority": 1,
-        "walk_away": 35,
-        "band": {"low": 0, "high": 15},
-        "tiers": [
-            {"limit": 25, "approver": "sales_director"},
-            {"limit": 35, "approver": "finance"},
-        ],
-    }
-    term.update(overrides)
-    return term
-
-
-def contract(**overrides: Any) -> dict[str, Any]:
-    """Higher is better: band 12–36 months, sales director down to 6, CFO down to 1."""
-    term: dict[str, Any] = {
-        "key": "contract_months",
-        "kind": "number",
-        "unit": "months",
-        "direction": "higher_is_better",
-        "owner": "sales",
-        "priority": 2,
-        "walk_away": 1,
-        "band": {"low": 12, "high": 36},
-        "tiers": [
-            {"limit": 6, "approver": "sales_director"},
-            {"limit": 1, "approver": "cfo"},
-        ],
-    }
-    term.update(overrides)
-    return term
 
 
 @pytest.mark.parametrize(
@@ -79,7 +36,7 @@ def test_lower_is_better(
     tier: int | None,
     approvers: tuple[str, ...],
 ) -> None:
-    result = run(build([discount()]), {"discount_pct": value}).terms[0]
+    result = run(build([discount_term()]), {"discount_pct": value}).terms[0]
     assert result.value == D(value)
     assert result.status is status
     assert result.variance == D(variance)
@@ -112,7 +69,7 @@ def test_higher_is_better(
     tier: int | None,
     approvers: tuple[str, ...],
 ) -> None:
-    result = run(build([contract()]), {"contract_months": value}).terms[0]
+    result = run(build([contract_term()]), {"contract_months": value}).terms[0]
     assert result.status is status
     assert result.variance == D(variance)
     assert result.variance_ratio == D(variance) / D(11)
@@ -124,7 +81,7 @@ def test_higher_is_better(
 def test_ratio_is_zero_at_the_edge_one_at_the_bottom_line_and_above_one_past_it(
     build: Build, run: Check
 ) -> None:
-    playbook = build([discount()])
+    playbook = build([discount_term()])
     ratios = [
         run(playbook, {"discount_pct": v}).terms[0].variance_ratio for v in ("15", "35", "45")
     ]
@@ -132,7 +89,7 @@ def test_ratio_is_zero_at_the_edge_one_at_the_bottom_line_and_above_one_past_it(
 
 
 def test_chain_lists_each_group_once_in_ladder_order(build: Build, run: Check) -> None:
-    term = discount(
+    term = discount_term(
         walk_away=45,
         tiers=[
             {"limit": 25, "approver": "legal"},
@@ -146,13 +103,13 @@ def test_chain_lists_each_group_once_in_ladder_order(build: Build, run: Check) -
 
 
 def test_walk_away_defaults_to_the_last_tier(build: Build, run: Check) -> None:
-    playbook = build([discount(walk_away=None)])
+    playbook = build([discount_term(walk_away=None)])
     assert run(playbook, {"discount_pct": 35}).terms[0].status is Status.exception
     assert run(playbook, {"discount_pct": "35.5"}).terms[0].status is Status.blocked
 
 
 def test_without_tiers_anything_past_the_band_is_blocked(build: Build, run: Check) -> None:
-    playbook = build([discount(walk_away=None, tiers=[])])
+    playbook = build([discount_term(walk_away=None, tiers=[])])
     assert run(playbook, {"discount_pct": 15}).terms[0].status is Status.within
     result = run(playbook, {"discount_pct": 16}).terms[0]
     assert result.status is Status.blocked
@@ -163,9 +120,9 @@ def test_without_tiers_anything_past_the_band_is_blocked(build: Build, run: Chec
 
 def test_decimal_values_are_exact(build: Build, run: Check) -> None:
     # 0.1 + 0.2 is exactly 0.3 in Decimal: no float ever gets in between.
-    result = run(build([discount()]), {"discount_pct": "15.3"}).terms[0]
+    result = run(build([discount_term()]), {"discount_pct": "15.3"}).terms[0]
     assert result.variance == D("0.3")
     assert result.variance_ratio == D("0.015")
-    floats = run(build([discount()]), {"discount_pct": 15.3}).terms[0]
+    floats = run(build([discount_term()]), {"discount_pct": 15.3}).terms[0]
     assert floats.value == D("15.3")
     assert floats.variance == D("0.3")

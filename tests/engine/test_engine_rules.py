@@ -2,47 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from tests.driver import contract_term, discount_term, liability_term
+from tests.engine.conftest import Build, Check
 
 from governance.engine import CheckResult, CompiledPlaybook, Status, Verdict
 from governance.engine.results import Ask, EffectiveBand, Trade
 
-Build = Callable[..., CompiledPlaybook]
-Check = Callable[..., CheckResult]
-
 TERMS: list[dict[str, Any]] = [
-    {
-        "key": "discount_pct",
-        "kind": "number",
-        "unit": "%",
-        "direction": "lower_is_better",
-        "owner": "finance",
-        "priority": 1,
-        "walk_away": 35,
-        "band": {"low": 0, "high": 15},
-        "tiers": [
-            {"limit": 25, "approver": "sales_director"},
-            {"limit": 35, "approver": "finance"},
-        ],
-    },
-    {
-        "key": "contract_months",
-        "kind": "number",
-        "unit": "months",
-        "direction": "higher_is_better",
-        "owner": "sales",
-        "priority": 2,
-        "walk_away": 1,
-        "band": {"low": 12, "high": 36},
-        "tiers": [
-            {"limit": 6, "approver": "sales_director"},
-            {"limit": 1, "approver": "cfo"},
-        ],
-    },
+    discount_term(),
+    contract_term(),
     {
         "key": "billing_frequency",
         "kind": "choice",
@@ -55,14 +27,7 @@ TERMS: list[dict[str, Any]] = [
             {"options": ["monthly"], "approver": "cfo"},
         ],
     },
-    {
-        "key": "uncapped_liability",
-        "kind": "flag",
-        "preferred": False,
-        "owner": "legal",
-        "priority": 4,
-        "tiers": [{"approver": "legal"}, {"approver": "general_counsel"}],
-    },
+    liability_term(priority=4),
 ]
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.driver import discount_term
 
 from governance.engine.document import PlaybookDocument, semantic_problems
 from governance.engine.expression import MAX_DEPTH, MAX_LENGTH, ExpressionError, parse
@@ -106,15 +107,7 @@ def test_matches_decimal_arithmetic(a: Decimal, b: Decimal) -> None:
 
 
 def _doc(cost: str | None) -> PlaybookDocument:
-    term: dict[str, object] = {
-        "key": "discount_pct",
-        "kind": "number",
-        "unit": "%",
-        "direction": "lower_is_better",
-        "owner": "finance",
-        "priority": 1,
-        "band": {"low": 0, "high": 15},
-    }
+    term = discount_term()
     if cost is not None:
         term["cost"] = cost
     return PlaybookDocument.model_validate({"key": "p", "name": "P", "terms": [term]})

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import Keys
+from tests.driver import invalid_fields, put_deal
 
 pytestmark = pytest.mark.usefixtures("demo_published")
 
@@ -28,19 +29,13 @@ DEAL = {
 
 
 async def _deal(client: httpx.AsyncClient, keys: Keys, body: dict[str, Any] = DEAL) -> None:
-    put = await client.put(f"/v1/deals/{OPP}", json=body, headers=keys.headers("rep"))
-    assert put.status_code in (200, 201), put.text
+    await put_deal(client, keys, OPP, body)
     check = await client.post(f"/v1/deals/{OPP}/checks", headers=keys.headers("rep"))
     assert check.status_code == 201, check.text
 
 
 async def _close(client: httpx.AsyncClient, keys: Keys, body: dict[str, Any]) -> httpx.Response:
     return await client.post(f"/v1/deals/{OPP}/outcome", json=body, headers=keys.headers("rep"))
-
-
-def _fields(response: httpx.Response) -> list[str]:
-    assert response.status_code == 422, response.text
-    return [e["field"] for e in response.json()["errors"]]
 
 
 async def test_a_won_deal_records_what_each_term_conceded_and_cost(
@@ -191,14 +186,16 @@ async def test_recording_again_replaces_the_outcome(client: httpx.AsyncClient, k
 
 async def test_refusals_name_the_field(client: httpx.AsyncClient, keys: Keys) -> None:
     await _deal(client, keys)
-    assert _fields(await _close(client, keys, {"won": False})) == ["loss_reason"]
-    assert _fields(await _close(client, keys, {"won": True, "loss_reason": "x"})) == ["loss_reason"]
-    assert _fields(await _close(client, keys, {"won": "yes"})) == ["won"]
-    assert _fields(await _close(client, keys, {})) == ["won"]
+    assert invalid_fields(await _close(client, keys, {"won": False})) == ["loss_reason"]
+    assert invalid_fields(await _close(client, keys, {"won": True, "loss_reason": "x"})) == [
+        "loss_reason"
+    ]
+    assert invalid_fields(await _close(client, keys, {"won": "yes"})) == ["won"]
+    assert invalid_fields(await _close(client, keys, {})) == ["won"]
     unknown = await _close(client, keys, {"won": True, "final_terms": {"bogus": 1}})
-    assert _fields(unknown) == ["final_terms.bogus"]
+    assert invalid_fields(unknown) == ["final_terms.bogus"]
     wrong = await _close(client, keys, {"won": True, "final_terms": {"support_level": "gold"}})
-    assert _fields(wrong) == ["final_terms.support_level"]
+    assert invalid_fields(wrong) == ["final_terms.support_level"]
     trades = await _close(
         client,
         keys,
@@ -211,7 +208,7 @@ async def test_refusals_name_the_field(client: httpx.AsyncClient, keys: Keys) ->
             ],
         },
     )
-    assert _fields(trades) == ["trades[0].gave", "trades[1].got[0]", "trades[2].gave"]
+    assert invalid_fields(trades) == ["trades[0].gave", "trades[1].got[0]", "trades[2].gave"]
     missing = await client.post(
         "/v1/deals/0065g00000ZzZzZAAZ/outcome", json={"won": True}, headers=keys.headers("rep")
     )

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import Keys
+from tests.driver import invalid_fields, put_deal
 
 pytestmark = pytest.mark.usefixtures("demo_published")
 
@@ -33,13 +34,7 @@ REVIEW = {"instrumental": 5, "process": 6, "relationship": 7, "self": 4, "note":
 
 @pytest.fixture(autouse=True)
 async def deal(client: httpx.AsyncClient, keys: Keys) -> None:
-    put = await client.put(f"/v1/deals/{OPP}", json=DEAL, headers=keys.headers("rep"))
-    assert put.status_code == 201, put.text
-
-
-def _fields(response: httpx.Response) -> list[str]:
-    assert response.status_code == 422, response.text
-    return [e["field"] for e in response.json()["errors"]]
+    await put_deal(client, keys, OPP, DEAL, expect=(201,))
 
 
 async def test_preparation_is_stored_and_replaced(client: httpx.AsyncClient, keys: Keys) -> None:
@@ -76,34 +71,34 @@ async def test_preparation_refusals_name_the_field(client: httpx.AsyncClient, ke
     async def put(**changes: Any) -> httpx.Response:
         return await client.put(url, json={**PREPARATION, **changes}, headers=keys.headers("rep"))
 
-    assert _fields(await put(terms={"bogus": {"opening": 1, "goal": 1, "bottom_line": 1}})) == [
-        "terms.bogus"
-    ]
+    assert invalid_fields(
+        await put(terms={"bogus": {"opening": 1, "goal": 1, "bottom_line": 1}})
+    ) == ["terms.bogus"]
     # Discount is lower-is-better: opening 10 is worse than goal 8, and goal 8 worse than 5.
-    assert _fields(
+    assert invalid_fields(
         await put(terms={"discount_pct": {"opening": 10, "goal": 8, "bottom_line": 5}})
     ) == ["terms.discount_pct.opening", "terms.discount_pct.goal"]
     # Contract length is higher-is-better.
-    assert _fields(
+    assert invalid_fields(
         await put(terms={"contract_months": {"opening": 12, "goal": 24, "bottom_line": 36}})
     ) == ["terms.contract_months.opening", "terms.contract_months.goal"]
-    assert _fields(
+    assert invalid_fields(
         await put(
             terms={
                 "support_level": {"opening": "gold", "goal": "standard", "bottom_line": "premium"}
             }
         )
     ) == ["terms.support_level.opening"]
-    assert _fields(await put(terms={"discount_pct": {"opening": 0, "goal": 8}})) == [
+    assert invalid_fields(await put(terms={"discount_pct": {"opening": 0, "goal": 8}})) == [
         "terms.discount_pct.bottom_line"
     ]
-    assert _fields(await put(premortem=PREMORTEM[:2])) == ["premortem"]
-    assert _fields(await put(premortem=[*PREMORTEM[:2], {"risk": "x"}])) == [
+    assert invalid_fields(await put(premortem=PREMORTEM[:2])) == ["premortem"]
+    assert invalid_fields(await put(premortem=[*PREMORTEM[:2], {"risk": "x"}])) == [
         "premortem[2].mitigation"
     ]
-    assert _fields(await put(customer_interests=[])) == ["customer_interests"]
-    assert _fields(await put(customer_interests=["x" * 201])) == ["customer_interests[0]"]
-    assert _fields(await put(goal="x" * 2001)) == ["goal"]
+    assert invalid_fields(await put(customer_interests=[])) == ["customer_interests"]
+    assert invalid_fields(await put(customer_interests=["x" * 201])) == ["customer_interests[0]"]
+    assert invalid_fields(await put(goal="x" * 2001)) == ["goal"]
     assert (await client.get(url, headers=keys.headers("rep"))).status_code == 404
 
 
@@ -125,22 +120,22 @@ async def test_review_only_after_closing(client: httpx.AsyncClient, keys: Keys) 
     assert (replaced.status_code, replaced.json()["self"]) == (200, 6)
     assert (await client.get(url, headers=keys.headers("leadership"))).json()["self"] == 6
 
-    assert _fields(
+    assert invalid_fields(
         await client.put(url, json={**REVIEW, "self": 8}, headers=keys.headers("rep"))
     ) == ["self"]
-    assert _fields(
+    assert invalid_fields(
         await client.put(url, json={**REVIEW, "process": 0}, headers=keys.headers("rep"))
     ) == ["process"]
-    assert _fields(
+    assert invalid_fields(
         await client.put(url, json={**REVIEW, "instrumental": "5"}, headers=keys.headers("rep"))
     ) == ["instrumental"]
     no_self = {k: v for k, v in REVIEW.items() if k != "self"}
-    assert _fields(
+    assert invalid_fields(
         await client.put(url, json={**no_self, "self_score": 5}, headers=keys.headers("rep"))
     ) == [
         "self",
         "self_score",
     ]
-    assert _fields(
+    assert invalid_fields(
         await client.put(url, json={**REVIEW, "note": "x" * 4001}, headers=keys.headers("rep"))
     ) == ["note"]

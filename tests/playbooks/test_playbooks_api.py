@@ -9,6 +9,7 @@ import httpx
 import pytest
 import yaml
 from tests.conftest import Keys
+from tests.driver import discount_term, liability_term
 
 JSON = {"Content-Type": "application/json"}
 
@@ -19,28 +20,15 @@ def small_doc(key: str = "smb", scope: dict[str, str] | None = None) -> dict[str
         "name": "SMB deals",
         "scope": scope if scope is not None else {"segment": "smb"},
         "terms": [
-            {
-                "key": "discount_pct",
-                "kind": "number",
-                "unit": "%",
-                "direction": "lower_is_better",
-                "owner": "finance",
-                "priority": 1,
-                "walk_away": 30,
-                "band": {"low": 0, "high": 10},
-                "tiers": [
+            discount_term(
+                walk_away=30,
+                band={"low": 0, "high": 10},
+                tiers=[
                     {"limit": 20, "approver": "sales_director"},
                     {"limit": 30, "approver": "finance"},
                 ],
-            },
-            {
-                "key": "uncapped_liability",
-                "kind": "flag",
-                "preferred": False,
-                "owner": "legal",
-                "priority": 2,
-                "tiers": [{"approver": "legal"}],
-            },
+            ),
+            liability_term(tiers=[{"approver": "legal"}]),
         ],
         "rules": [],
     }

@@ -10,8 +10,6 @@ import yaml
 from pydantic import SecretStr
 
 from fake_salesforce import INTEGRATION_USER_ID, ORG_ID, FakeSalesforce
-from governance.db import Database
-from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce.client import SimpleSalesforceClient
 from governance.salesforce.mapping import SyncMapping, parse
 from governance.settings import SalesforceSettings, Settings
@@ -100,8 +98,3 @@ def mapping() -> SyncMapping:
 @pytest.fixture
 def sf_client(settings: Settings) -> SimpleSalesforceClient:
     return SimpleSalesforceClient(settings.salesforce)
-
-
-@pytest.fixture
-def registry(db: Database) -> PlaybookRegistry:
-    return PlaybookRegistry(db, 0)

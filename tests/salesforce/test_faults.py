@@ -6,7 +6,6 @@ Whatever happens, it ends with the fake org and the database agreeing record for
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, UOWTransaction
-from tests.conftest import Keys
+from tests.conftest import Keys, ManualClock
 
 from fake_salesforce import FakeSalesforce, FiredFault, sample_opportunities
 from governance.audit.models import AuditEntry
@@ -168,6 +167,7 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
     settings: Settings,
     mapping: SyncMapping,
     sf_client: SimpleSalesforceClient,
+    clock: ManualClock,
 ) -> None:
     ids = load_org(fake, 500)
     fake.batch_size = 100
@@ -255,17 +255,18 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
     assert (after.created, after.updated, after.deleted, after.failed) == (0, 1, 0, 0)
 
     # 6. Push: the org's API limit refuses the first call. Nothing is dropped, and the push
-    #    sleeps it off (a 1 s pause here) without calling the org again.
+    #    sleeps it off (a 1 s pause here) without calling the org again. (The pushes run on
+    #    the test's clock, which moves only when the test moves it.)
     fake.inject("collections", "REQUEST_LIMIT_EXCEEDED")
     sf = settings.salesforce.model_copy(update={"retry_base_seconds": 0.2, "pause_seconds": 1})
-    paused = outbound.push(db, sf_client, mapping, sf, settings.public_url)
+    paused = outbound.push(db, sf_client, mapping, sf, settings.public_url, clock=clock)
     assert paused.paused is not None
     assert "REQUEST_LIMIT_EXCEEDED" in paused.paused
     assert (paused.pushed, paused.failed, paused.dead) == (0, 0, 0)
     shown = (await client.get("/v1/salesforce/status", headers=keys.headers("admin"))).json()
     assert "REQUEST_LIMIT_EXCEEDED" in shown["pause_reason"]
     assert shown["paused_until"] is not None
-    still = outbound.push(db, sf_client, mapping, sf, settings.public_url)
+    still = outbound.push(db, sf_client, mapping, sf, settings.public_url, clock=clock)
     assert still.paused is not None
     assert still.api_calls == 0
     assert fake.calls["collections"] == 1
@@ -279,7 +280,7 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
 
     paused_until = sync_state(db).paused_until
     assert paused_until is not None
-    time.sleep(max(0.0, (paused_until - datetime.now(UTC)).total_seconds()) + 0.01)
+    clock.move_to(paused_until)  # the pause is over
 
     # 7. One record is locked once, another fails a validation rule every time. (Both were
     #    changed last, so they go in the last of the three calls, and their retries wait for the
@@ -290,9 +291,11 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
     )
     rule = ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Discount needs a reason", ["Discount__c"])
     fake.reject_records({refused: rule}, times=None)
-    before = datetime.now(UTC)
+    before = clock()
     # Three calls of up to 200 cover the 500 rows.
-    first = outbound.push(db, sf_client, mapping, sf, settings.public_url, max_batches=3)
+    first = outbound.push(
+        db, sf_client, mapping, sf, settings.public_url, max_batches=3, clock=clock
+    )
     assert (first.pushed, first.failed, first.dead, first.api_calls) == (len(live) - 2, 2, 0, 3)
     waiting = outbox(db)
     assert set(waiting) == {flaky, refused}
@@ -304,12 +307,12 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
 
     # Retried as their backoff comes due, until the flaky one goes through and the refused one
     # runs out of attempts.
-    for _ in range(200):
+    for _ in range(10):
         remaining = outbox(db)
         if all(item.status == "dead" for item in remaining.values()):
             break
-        time.sleep(0.05)
-        outbound.push(db, sf_client, mapping, sf, settings.public_url)
+        clock.advance(sf.retry_cap_seconds)  # past the longest backoff
+        outbound.push(db, sf_client, mapping, sf, settings.public_url, clock=clock)
     dead = outbox(db)
     assert set(dead) == {refused}
     assert dead[refused].attempts == settings.salesforce.max_attempts
@@ -330,7 +333,7 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
     )
     assert requeued.status_code == 200
     assert (requeued.json()["status"], requeued.json()["attempts"]) == ("pending", 0)
-    last = outbound.push(db, sf_client, mapping, sf, settings.public_url)
+    last = outbound.push(db, sf_client, mapping, sf, settings.public_url, clock=clock)
     assert (last.pushed, last.failed) == (1, 0)
     assert outbox(db) == {}
 
@@ -349,7 +352,7 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
     # Our own write-backs come round on the next pull and change nothing: no echo.
     echo = pull()
     assert (echo.created, echo.updated, echo.checked, echo.deleted, echo.failed) == (0, 0, 0, 0, 0)
-    quiet = outbound.push(db, sf_client, mapping, sf, settings.public_url)
+    quiet = outbound.push(db, sf_client, mapping, sf, settings.public_url, clock=clock)
     assert (quiet.pushed, quiet.api_calls) == (0, 0)
     assert_watermark_behind_run(db)
     newest = max(r["SystemModstamp"] for r in fake.records())
@@ -434,6 +437,7 @@ def test_push_stops_before_the_quota_share_and_drops_nothing(
     settings: Settings,
     mapping: SyncMapping,
     sf_client: SimpleSalesforceClient,
+    clock: ManualClock,
 ) -> None:
     from governance import worker
 
@@ -448,7 +452,9 @@ def test_push_stops_before_the_quota_share_and_drops_nothing(
     assert report.created == 5
     usage_before = fake.api_usage
 
-    pushed = outbound.push(db, sf_client, mapping, settings.salesforce, settings.public_url)
+    pushed = outbound.push(
+        db, sf_client, mapping, settings.salesforce, settings.public_url, clock=clock
+    )
     assert pushed.paused is not None
     assert "API usage 851/1000" in pushed.paused
     assert (pushed.pushed, pushed.failed, pushed.api_calls) == (0, 0, 0)
@@ -465,8 +471,8 @@ def test_push_stops_before_the_quota_share_and_drops_nothing(
 
     # A new day, once the pause is over: the worker's pull sees the fresh usage, its push goes.
     fake.api_usage = 10
-    time.sleep(max(0.0, (state.paused_until - datetime.now(UTC)).total_seconds()) + 0.01)
-    passed = worker.run_once(db, registry, settings, salesforce=sf_client, pull=True)
+    clock.move_to(state.paused_until)
+    passed = worker.run_once(db, registry, settings, salesforce=sf_client, pull=True, clock=clock)
     assert passed.sync_error is None
     assert passed.pushed == 5
     assert outbox(db) == {}

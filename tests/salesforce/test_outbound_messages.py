@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
+from tests import driver
 from tests.conftest import Keys
 from tests.salesforce.conftest import SECRET
 
@@ -60,16 +61,9 @@ def envelope(*notifications: str, org: str = ORG_ID) -> bytes:
 
 
 def opportunity(name: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "Name": name,
-        "StageName": "Negotiation/Review",
-        "Amount": 50000,
-        "Account": {"Name": f"{name} Inc", "BillingCountry": "Germany"},
-        "Discount__c": 12,
-        "Payment_Terms_Days__c": 30,
-        "Contract_Months__c": 24,
-        **fields,
-    }
+    """A German opportunity: 50,000, 12 % off, 24 months, unless `fields` say otherwise."""
+    values = {"Amount": 50000, "Discount__c": 12, "Contract_Months__c": 24, **fields}
+    return driver.opportunity(name, "Germany", **values)
 
 
 async def fetch_queue(client: httpx.AsyncClient, keys: Keys) -> int:

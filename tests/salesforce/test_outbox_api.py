@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import Keys
+from tests import driver
+from tests.conftest import Keys, ManualClock
 
 from fake_salesforce import FakeSalesforce
 from governance.db import Database
@@ -24,15 +25,9 @@ RULE = ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Discount needs a reason", ["Discou
 
 
 def opportunity(name: str, discount: float) -> dict[str, Any]:
-    return {
-        "Name": name,
-        "StageName": "Proposal/Price Quote",
-        "Amount": 80000,
-        "Account": {"Name": f"{name} Inc", "BillingCountry": "France"},
-        "Discount__c": discount,
-        "Payment_Terms_Days__c": 30,
-        "Contract_Months__c": 12,
-    }
+    return driver.opportunity(
+        name, StageName="Proposal/Price Quote", Amount=80000, Discount__c=discount
+    )
 
 
 async def listing(client: httpx.AsyncClient, keys: Keys, query: str = "") -> list[dict[str, Any]]:
@@ -51,6 +46,7 @@ async def test_outbox_lists_pending_and_dead_items_with_their_last_error(
     settings: Settings,
     mapping: SyncMapping,
     sf_client: SimpleSalesforceClient,
+    clock: ManualClock,
 ) -> None:
     fine, refused, flaky = fake.add_opportunities(
         [opportunity("Fine", 5), opportunity("Refused", 10), opportunity("Flaky", 10)]
@@ -67,15 +63,17 @@ async def test_outbox_lists_pending_and_dead_items_with_their_last_error(
     # A validation rule refuses one opportunity; with a single attempt allowed it goes dead.
     fake.reject_records({refused: RULE}, times=None)
     once = settings.salesforce.model_copy(update={"max_attempts": 1})
-    pushed = outbound.push(db, sf_client, mapping, once, settings.public_url)
+    pushed = outbound.push(db, sf_client, mapping, once, settings.public_url, clock=clock)
     assert (pushed.pushed, pushed.failed, pushed.dead) == (2, 1, 1)
 
     # The rep raises another discount; Salesforce cannot lock the record this time.
     fake.update_opportunity(flaky, {"Discount__c": 20})
     inbound.pull(db, sf_client, registry, settings, mapping)
     fake.reject_records({flaky: LOCKED})
-    before = datetime.now(UTC)
-    retrying = outbound.push(db, sf_client, mapping, settings.salesforce, settings.public_url)
+    before = clock()
+    retrying = outbound.push(
+        db, sf_client, mapping, settings.salesforce, settings.public_url, clock=clock
+    )
     assert (retrying.pushed, retrying.failed, retrying.dead) == (0, 1, 0)
 
     items = await listing(client, keys)
@@ -136,7 +134,10 @@ async def test_outbox_lists_pending_and_dead_items_with_their_last_error(
     assert entry["before"]["status"] == "dead"
     assert entry["after"]["status"] == "pending"
 
-    again = outbound.push(db, sf_client, mapping, settings.salesforce, settings.public_url)
+    # The clock has not moved: the flaky one is still backing off, however long this took.
+    again = outbound.push(
+        db, sf_client, mapping, settings.salesforce, settings.public_url, clock=clock
+    )
     assert again.pushed == 1  # the requeued one; the flaky one is still backing off
     assert fake.get(refused)["Governance_Status__c"] == "auto_approved"
     assert [i["external_id"] for i in await listing(client, keys)] == [flaky]

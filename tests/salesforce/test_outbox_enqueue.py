@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from tests import driver
 from tests.conftest import Keys
+from tests.driver import EMEA_ENTERPRISE, deal_body
 from typer.testing import CliRunner
 
 from fake_salesforce import FakeSalesforce
@@ -42,16 +44,8 @@ def versions(db: Database) -> dict[str, int]:
 
 
 async def put_deal(client: httpx.AsyncClient, keys: Keys, **terms: object) -> None:
-    response = await client.put(
-        f"/v1/deals/{DEAL}",
-        json={
-            "name": "Outbox Corp",
-            "attributes": {"region": "EMEA", "segment": "enterprise", "amount": "120000"},
-            "terms": {**TERMS, **terms},
-        },
-        headers=keys.headers("rep"),
-    )
-    assert response.status_code in (200, 201), response.text
+    body = deal_body("Outbox Corp", EMEA_ENTERPRISE, {**TERMS, **terms})
+    await driver.put_deal(client, keys, DEAL, body)
 
 
 async def test_the_served_app_queues_a_stored_check_a_status_and_an_outcome(

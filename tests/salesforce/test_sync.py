@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import Keys
+from tests.driver import opportunity
 
 from fake_salesforce import FakeSalesforce
 from governance.db import Database
@@ -17,19 +18,6 @@ from governance.salesforce.mapping import SyncMapping
 from governance.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("demo_published")
-
-
-def opportunity(name: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "Name": name,
-        "StageName": "Negotiation/Review",
-        "Amount": 120000,
-        "Account": {"Name": f"{name} Inc", "BillingCountry": "France"},
-        "Discount__c": 10,
-        "Payment_Terms_Days__c": 30,
-        "Contract_Months__c": 12,
-        **fields,
-    }
 
 
 async def deal(client: httpx.AsyncClient, keys: Keys, external_id: str) -> dict[str, Any]:

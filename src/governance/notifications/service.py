@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from governance.approvals.repository import ApprovalRepository
-from governance.db import Database, utcnow
+from governance.db import Clock, Database, utcnow
 from governance.notifications.models import Notification, NotificationStatus
 from governance.notifications.repository import NotificationRepository
 
@@ -124,6 +124,7 @@ def drain(
     limit: int = 20,
     client: httpx.Client | None = None,
     rng: random.Random | None = None,
+    clock: Clock = utcnow,
 ) -> DrainReport:
     """Post due notifications once each; record each outcome in its own small transaction.
 
@@ -133,7 +134,7 @@ def drain(
     """
     report = DrainReport()
     lease = timedelta(seconds=max(LEASE_SECONDS, limit * (4 * timeout + 1)))
-    claimed = _claim(db, utcnow(), limit, lease)
+    claimed = _claim(db, clock(), limit, lease)
     if not claimed:
         return report
     own = client is None
@@ -149,7 +150,7 @@ def drain(
                     or row.next_attempt_at != item.lease
                 ):
                     continue  # our lease ran out and another worker took it over
-                now = utcnow()
+                now = clock()
                 row.attempts = item.attempts + 1
                 if error is None:
                     row.status, row.sent_at, row.last_error = NotificationStatus.sent, now, None

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from governance.approvals.service import review
 from governance.auth.principal import Principal
 from governance.auth.schemas import Role
-from governance.db import Database, utcnow
+from governance.db import Clock, Database, utcnow
 from governance.deals import service as deal_service
 from governance.deals.models import Deal
 from governance.deals.repository import DealRepository
@@ -252,10 +252,11 @@ def pull(
     *,
     progress: Callable[[int, int], None] | None = None,
     max_pages: int | None = None,
+    clock: Clock = utcnow,
 ) -> tuple[PullReport, SyncRun]:
     """Read every opportunity changed since the watermark, page by page, checkpointing each."""
     sf = settings.salesforce
-    started = utcnow()
+    started = clock()
     overlap = timedelta(seconds=sf.overlap_seconds)
     ceiling = started - overlap
     with db.unit_of_work() as session:
@@ -290,7 +291,7 @@ def pull(
         if state.watermark is None or stamp > state.watermark:
             state.watermark = stamp
             state.watermark_id = str(last["Id"])
-        _save_run(session, run_id, report, client, status=RunStatus.running)
+        _save_run(session, run_id, report, client, clock, status=RunStatus.running)
 
     error: str | None = None
     try:
@@ -327,10 +328,11 @@ def pull(
                 run_id,
                 report,
                 client,
+                clock,
                 status=RunStatus.failed if error else RunStatus.done,
                 error=error,
             )
-            run.finished_at = utcnow()
+            run.finished_at = clock()
     return report, run
 
 
@@ -339,6 +341,7 @@ def _save_run(
     run_id: int,
     report: PullReport,
     client: SalesforceClient,
+    clock: Clock,
     *,
     status: str,
     error: str | None = None,
@@ -349,7 +352,7 @@ def _save_run(
     run.api_calls = report.api_calls
     run.status = status
     run.error = error
-    outbound.record_usage(SalesforceRepository(session).state("Opportunity"), client)
+    outbound.record_usage(SalesforceRepository(session).state("Opportunity"), client, clock=clock)
     return run
 
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from governance.approvals.models import ApprovalRequest, RequestStatus
-from governance.db import Database, utcnow
+from governance.db import Clock, Database, utcnow
 from governance.deals.models import Deal
 from governance.outcomes.models import Outcome
 from governance.salesforce.client import (
@@ -133,16 +133,17 @@ def push(
     public_url: str,
     *,
     max_batches: int | None = None,
+    clock: Clock = utcnow,
 ) -> PushReport:
     """Drain due outbox rows, 200 opportunities per call, until none are due or we must pause."""
     report = PushReport()
     with db.unit_of_work() as session:
         repo = SalesforceRepository(session)
         state = repo.state(mapping.sobject)
-        if state.paused_until is not None and state.paused_until > utcnow():
+        if state.paused_until is not None and state.paused_until > clock():
             report.paused = f"paused until {state.paused_until.isoformat()}: {state.pause_reason}"
             return report
-        started = utcnow()
+        started = clock()
         run_id = repo.add_run(
             SyncRun(
                 kind="push",
@@ -154,7 +155,7 @@ def push(
         ).id
     error: str | None = None
     try:
-        _drain(db, client, mapping, settings, public_url, max_batches, report)
+        _drain(db, client, mapping, settings, public_url, max_batches, report, clock)
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
         raise
@@ -175,23 +176,23 @@ def push(
                 else (RunStatus.paused if report.paused else RunStatus.done)
             )
             run.error = error or report.paused
-            run.finished_at = utcnow()
+            run.finished_at = clock()
             state = repo.state(mapping.sobject, for_update=True)
-            record_usage(state, client)
+            record_usage(state, client, clock=clock)
             if report.paused:
                 # Sleep it off: no call until then (REQUEST_LIMIT_EXCEEDED calls are not free
                 # for the org's other integrations either).
-                state.paused_until = utcnow() + timedelta(seconds=settings.pause_seconds)
+                state.paused_until = clock() + timedelta(seconds=settings.pause_seconds)
                 state.pause_reason = report.paused[:500]
             elif report.pushed:
                 state.paused_until, state.pause_reason = None, None
     return report
 
 
-def record_usage(state: SyncState, client: SalesforceClient) -> None:
+def record_usage(state: SyncState, client: SalesforceClient, *, clock: Clock = utcnow) -> None:
     usage = client.usage
     if usage is not None:
-        state.api_used, state.api_limit, state.api_seen_at = usage.used, usage.limit, utcnow()
+        state.api_used, state.api_limit, state.api_seen_at = usage.used, usage.limit, clock()
 
 
 def _drain(
@@ -202,6 +203,7 @@ def _drain(
     public_url: str,
     max_batches: int | None,
     report: PushReport,
+    clock: Clock,
 ) -> None:
     batches = 0
     while max_batches is None or batches < max_batches:
@@ -209,7 +211,7 @@ def _drain(
         if reason:
             report.paused = reason
             break
-        now = utcnow()
+        now = clock()
         with db.unit_of_work() as session:
             repo = SalesforceRepository(session)
             items = repo.claim(now, now + LEASE, MAX_COLLECTION, skip_locked=not db.is_sqlite)
@@ -250,7 +252,7 @@ def _drain(
                     repo.release([i.id for i in items_now])
                     report.paused = f"{exc.code}: {exc.message}"
                 else:
-                    now = utcnow()
+                    now = clock()
                     for item in items_now:
                         report.dead += _fail(item, f"{exc.code}: {exc.message}", now, settings)
                         report.failed += 1
@@ -259,7 +261,7 @@ def _drain(
             continue
         with db.unit_of_work() as session:
             repo = SalesforceRepository(session)
-            now = utcnow()
+            now = clock()
             by_id = {i.id: i for i in repo.items([item_id for item_id, _, _ in batch])}
             for (item_id, version, _record), result in zip(batch, results, strict=False):
                 found = by_id.get(item_id)

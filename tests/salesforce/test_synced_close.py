@@ -7,15 +7,7 @@ from decimal import Decimal
 import httpx
 import pytest
 from tests.conftest import Keys
-from tests.salesforce.conftest import (  # noqa: F401  (fixtures)
-    fake,
-    mapping,
-    mapping_file,
-    registry,
-    settings,
-    sf_client,
-)
-from tests.salesforce.test_sync import opportunity
+from tests.driver import opportunity
 
 from fake_salesforce import FakeSalesforce
 from governance.db import Database
@@ -31,12 +23,12 @@ pytestmark = pytest.mark.usefixtures("demo_published")
 async def test_a_synced_loss_records_figures_without_a_reason(
     client: httpx.AsyncClient,
     keys: Keys,
-    fake: FakeSalesforce,  # noqa: F811
+    fake: FakeSalesforce,
     db: Database,
-    registry: PlaybookRegistry,  # noqa: F811
-    settings: Settings,  # noqa: F811
-    mapping: SyncMapping,  # noqa: F811
-    sf_client: SimpleSalesforceClient,  # noqa: F811
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    sf_client: SimpleSalesforceClient,
 ) -> None:
     (lost,) = fake.add_opportunities(
         [opportunity("Lost", Discount__c=12, Payment_Terms_Days__c=45, StageName="Closed Lost")]
@@ -66,12 +58,12 @@ async def test_a_synced_loss_records_figures_without_a_reason(
 async def test_the_sync_keeps_what_a_person_recorded(
     client: httpx.AsyncClient,
     keys: Keys,
-    fake: FakeSalesforce,  # noqa: F811
+    fake: FakeSalesforce,
     db: Database,
-    registry: PlaybookRegistry,  # noqa: F811
-    settings: Settings,  # noqa: F811
-    mapping: SyncMapping,  # noqa: F811
-    sf_client: SimpleSalesforceClient,  # noqa: F811
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    sf_client: SimpleSalesforceClient,
 ) -> None:
     (opp,) = fake.add_opportunities([opportunity("Won", Discount__c=20)])
     inbound.pull(db, sf_client, registry, settings, mapping)
