@@ -90,6 +90,12 @@ class PreconditionFailed(GovernanceError):
     slug = "precondition-failed"
 
 
+class ContentTooLarge(GovernanceError):
+    status_code = 413
+    title = "Request body too large"
+    slug = "content-too-large"
+
+
 class UnsupportedMediaType(GovernanceError):
     status_code = 415
     title = "Unsupported media type"
@@ -181,12 +187,17 @@ def problem_body(exc: GovernanceError) -> dict[str, Any]:
     ).model_dump(exclude_none=True)
 
 
-async def _governance_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, GovernanceError)
+def error_response(exc: GovernanceError) -> JSONResponse:
+    """The problem+json response for a refusal (also an ASGI app, for middleware to answer)."""
     detail, errors = _problem_parts(exc)
     return problem_response(
         exc.status_code, exc.title, exc.slug, detail, errors, headers=exc.headers
     )
+
+
+async def _governance_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GovernanceError)
+    return error_response(exc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -294,6 +305,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found",
         409: "Conflicts with the current state",
         412: "If-Match does not match the current version",
+        413: "The request body is larger than this route accepts",
         415: "Unsupported media type",
         422: "Invalid request: `errors` names each offending field",
     }

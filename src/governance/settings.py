@@ -107,6 +107,16 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="How long a verified API key is trusted without a lookup."
     )
     db_pool_size: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="The largest request body accepted (413 beyond it), counted as it arrives.",
+    )
+    max_import_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1,
+        description="The largest body `POST /v1/playbooks/import` accepts (a whole document).",
+    )
     approval_sla_hours: int = Field(
         default=24,
         ge=1,
