@@ -155,3 +155,31 @@ async def test_an_outbound_message_with_a_wrong_secret_is_refused_before_its_bod
     )
     problem(response, 403)
     assert upload.pulled == 0
+
+
+async def test_every_response_says_nosniff_and_api_answers_are_not_stored(
+    app: FastAPI, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)  # an unexpected error: answered outside the app's routes
+    answers = {
+        "health": await client.get("/healthz"),
+        "docs": await client.get("/openapi.json"),
+        "not found": await client.get("/nothing-here"),
+        "500": await client.get("/boom"),
+        "401": await client.get("/v1/deals"),
+        "413": await client.put(DEAL, content=b" " * (MiB + 1), headers=keys.headers("rep")),
+        "deals": await client.get("/v1/deals", headers=keys.headers("rep")),
+        "new key": await client.post(
+            "/v1/api-keys", json={"name": "ci", "role": "rep"}, headers=keys.headers("admin")
+        ),
+    }
+    assert answers["500"].status_code == 500
+    assert answers["new key"].status_code == 201
+    assert "secret" in answers["new key"].json()
+    for name, response in answers.items():
+        assert response.headers["x-content-type-options"] == "nosniff", name
+    for name in ("401", "413", "deals", "new key"):
+        assert answers[name].headers["cache-control"] == "no-store", name

@@ -134,8 +134,9 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz"}) | KEYLESS_API_PATHS
 
 
 def _complete_openapi(app: FastAPI) -> None:
-    """Declare the bearer scheme on every non-public operation, and the 400 and 413 that any
-    operation with a body gives when the body cannot be parsed at all or is too large."""
+    """Declare the bearer scheme on every non-public operation, and the 400, 413 and 415 that
+    any operation with a body gives when the body cannot be parsed at all, is too large, or is
+    not the JSON it should be."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -161,8 +162,11 @@ def _complete_openapi(app: FastAPI) -> None:
                 if path not in PUBLIC_PATHS:
                     operation["security"] = [{SECURITY_SCHEME: []}]
                 if "requestBody" in operation:
-                    # The gate answers 413 for any body over the cap, before the route runs.
-                    for status, response in problem_responses(400, 413).items():
+                    # The gate answers 413 for any body over the cap, before the route runs; a
+                    # JSON body sent as anything else is a 415.
+                    json_body = "application/json" in operation["requestBody"]["content"]
+                    statuses = (400, 413, 415) if json_body else (400, 413)
+                    for status, response in problem_responses(*statuses).items():
                         operation["responses"].setdefault(str(status), response)
         app.openapi_schema = schema
         return schema

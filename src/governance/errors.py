@@ -102,6 +102,17 @@ class UnsupportedMediaType(GovernanceError):
     slug = "unsupported-media-type"
 
 
+JSON_ONLY = "send the body as JSON, with `Content-Type: application/json`"
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type names JSON: `application/json` or `application/…+json`."""
+    media = (content_type or "").partition(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 class InvalidInput(GovernanceError):
     status_code = 422
     title = "Invalid request"
@@ -200,10 +211,20 @@ async def _governance_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+def _carries_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return (length is not None and length != "0") or "transfer-encoding" in request.headers
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
         return problem_response(400, "Bad request", "bad-request", "the body is not valid JSON")
+    # FastAPI hands a body it was not told is JSON to validation as raw bytes, which fails as
+    # "not an object": the client's mistake is the media type, so say that.
+    body_errors = any(tuple(err.get("loc", ()))[:1] == ("body",) for err in exc.errors())
+    if body_errors and _carries_body(request) and not is_json(request.headers.get("content-type")):
+        return error_response(UnsupportedMediaType(JSON_ONLY))
     errors = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))

@@ -1,8 +1,8 @@
 """The gate every request passes before routing: the API key is verified before any body is
-read, and bodies are capped while they stream in.
+read, bodies are capped while they stream in, and every response gets the security headers.
 
 A pure ASGI middleware, outermost in the app (outside even the handler of unexpected errors), so
-a refusal costs no body parsing and no routing. A
+a refusal costs no body parsing and no routing, and no response leaves without its headers. A
 request that is refused while its body is still on the way is answered with `Connection: close`,
 so the server stops reading the rest.
 """
@@ -22,6 +22,9 @@ IMPORT_PATH = "/v1/playbooks/import"
 KEYLESS_API_PATHS = frozenset({"/v1/salesforce/outbound-messages"})
 
 CLOSE = {"Connection": "close"}
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+# API answers carry secrets (a new key, once), deal terms and approvals: no cache keeps them.
+NO_STORE = (b"cache-control", b"no-store")
 
 
 class _BodyTooLarge(Exception):
@@ -29,7 +32,7 @@ class _BodyTooLarge(Exception):
 
 
 class Gate:
-    """Verify the key and cap the body (see the module docstring)."""
+    """Verify the key, cap the body, add the security headers (see the module docstring)."""
 
     def __init__(
         self,
@@ -52,6 +55,7 @@ class Gate:
             return
         path: str = scope["path"]
         api = path.startswith(API_PREFIX)
+        send = _with_security_headers(send, no_store=api)
         authorization = ""
         declared: int | None = None
         has_body = False
@@ -118,3 +122,17 @@ async def _refuse(
     if body_pending:
         exc.headers = {**(exc.headers or {}), **CLOSE}
     await error_response(exc)(scope, receive, send)
+
+
+def _with_security_headers(send: Send, *, no_store: bool) -> Send:
+    """`send`, adding nosniff to every response and no-store to API responses."""
+
+    async def secured(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", ()), NOSNIFF]
+            if no_store and not any(name.lower() == b"cache-control" for name, _ in headers):
+                headers.append(NO_STORE)
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return secured
