@@ -101,6 +101,8 @@ def serve(
     """Serve the API; on first start with no keys, create and print an admin key once."""
     import uvicorn
 
+    from governance.server import uvicorn_options
+
     settings = get_settings()
     db = Database(settings.database_url)
     bootstrap = (
@@ -125,7 +127,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
-        log_level=settings.log_level.lower(),
+        **uvicorn_options(settings),
     )
 
 

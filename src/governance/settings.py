@@ -78,6 +78,53 @@ class SalesforceSettings(BaseModel):
         return None if value is None else value.get_secret_value()
 
 
+class ServerSettings(BaseModel):
+    """How `governance serve` treats connections: the limits a slow or greedy client meets."""
+
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request line and its headers must arrive within this long of the "
+        "connection opening (or of its first byte, on a kept-alive connection); else 408 and "
+        "the connection is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request's whole body must arrive within this long of its headers; else "
+        "408 and the connection is closed.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="The request line and headers together; larger gets 431 and a close.",
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle kept-alive connection is closed after this long."
+    )
+    limit_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections or requests in flight per process beyond which a new "
+        "request is answered 503 at once.",
+    )
+    graceful_shutdown_seconds: int = Field(
+        default=30,
+        ge=0,
+        description="On SIGTERM or SIGINT, requests in flight get this long to finish.",
+    )
+    proxy_headers: bool = Field(
+        default=True,
+        description="Take the client address and scheme from X-Forwarded-For and "
+        "X-Forwarded-Proto, but only from the addresses in forwarded_allow_ips.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated addresses or networks of the reverse proxies whose "
+        "forwarded headers are trusted; `*` trusts anyone who can reach the port.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable about the service. Nested subsystems use `__` in env names."""
 
@@ -134,6 +181,7 @@ class Settings(BaseSettings):
     )
     notify_timeout_seconds: float = Field(default=5.0, gt=0, description="Per webhook post.")
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     worker_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often `governance worker` looks for due work."
     )
