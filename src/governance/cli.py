@@ -75,10 +75,12 @@ def worker(
     import logging
 
     from governance import worker as worker_loop
+    from governance.logs import install_redaction
     from governance.playbooks.registry import PlaybookRegistry
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    install_redaction(settings)
     db = Database(settings.database_url)
     try:
         if once:

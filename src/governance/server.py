@@ -19,6 +19,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from governance.logs import log_config
 from governance.settings import ServerSettings, Settings, get_settings
 
 
@@ -163,4 +164,5 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,  # what runs the service is nobody else's business
         "date_header": True,
         "log_level": settings.log_level.lower(),
+        "log_config": log_config(settings),  # secrets redacted from every line
     }
