@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class SalesforceSettings(BaseModel):
@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         env_prefix="GOVERNANCE_", env_nested_delimiter="__", extra="ignore"
     )
 
+    environment: Literal["development", "production"] = Field(
+        default="production",
+        description="`development` (what `make run` sets) lets webhooks use plain http; "
+        "everywhere else they must use https.",
+    )
     database_url: str = Field(
         default="sqlite:///./governance.db",
         description="SQLAlchemy URL. SQLite for a first run, postgresql+psycopg://… in production.",
@@ -180,12 +185,25 @@ class Settings(BaseSettings):
         description="Webhook posts tried this often before they are parked as dead.",
     )
     notify_timeout_seconds: float = Field(default=5.0, gt=0, description="Per webhook post.")
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Hosts webhooks may point at although they are not public addresses "
+        "(loopback, private networks): names, addresses or networks, comma-separated "
+        "(`hooks.internal,10.20.0.0/16`). Nothing else non-public is ever posted to.",
+    )
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     worker_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often `governance worker` looks for due work."
     )
     log_level: str = "INFO"
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 @lru_cache

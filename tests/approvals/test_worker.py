@@ -42,6 +42,14 @@ DEAL = "0065g00000WorkerA1"
 
 
 @pytest.fixture
+def settings(database_url: str) -> Settings:
+    # hooks.example.com does not resolve (and respx answers for it): the operator allows it.
+    return Settings(
+        database_url=database_url, db_pool_size=5, webhook_allowed_hosts=["hooks.example.com"]
+    )
+
+
+@pytest.fixture
 def registry(db: Database) -> PlaybookRegistry:
     return PlaybookRegistry(db, 0)
 
@@ -600,12 +608,24 @@ async def test_the_worker_command_runs_one_pass(
     url, received = loopback_hook
     database_url = f"sqlite:///{tmp_path}/worker.db"
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(GOVERNANCE_DATABASE_URL=database_url, GOVERNANCE_LOG_LEVEL="INFO")
+    # A receiver on loopback over plain http: allowed by name, in development only.
+    env.update(
+        GOVERNANCE_DATABASE_URL=database_url,
+        GOVERNANCE_LOG_LEVEL="INFO",
+        GOVERNANCE_ENVIRONMENT="development",
+        GOVERNANCE_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
+    )
     governance = str(Path(sys.executable).with_name("governance"))
     subprocess.run([governance, "migrate"], env=env, check=True, capture_output=True)
 
     # A request whose reminder is due, for a group with a webhook.
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            environment="development",
+            webhook_allowed_hosts=["127.0.0.1"],
+        )
+    )
     db = app.state.db
     keys = Keys(db)
     keys.create("admin", Role.admin)
