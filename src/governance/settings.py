@@ -165,9 +165,10 @@ class Settings(BaseSettings):
         description="The largest request body accepted (413 beyond it), counted as it arrives.",
     )
     max_import_body_bytes: int = Field(
-        default=4 * 1024 * 1024,
+        default=1024 * 1024,
         ge=1,
-        description="The largest body `POST /v1/playbooks/import` accepts (a whole document).",
+        description="The largest body `POST /v1/playbooks/import` accepts (a whole document; "
+        "the demo playbook is 6 KB, and YAML parses at several seconds of CPU per MiB).",
     )
     approval_sla_hours: int = Field(
         default=24,
