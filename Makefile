@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# A development machine: webhooks may use plain http (see GOVERNANCE_ENVIRONMENT in the README).
+run worker: export GOVERNANCE_ENVIRONMENT ?= development
+
 ## Serve the API on 127.0.0.1:$${GOVERNANCE_PORT:-8000} with an embedded SQLite database.
 run: $(STAMP)
 	$(BIN)/governance migrate

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp
 
 from governance import __version__
 from governance.analytics.router import router as analytics_router
@@ -30,6 +31,7 @@ from governance.errors import (
     problem_response,
     problem_responses,
 )
+from governance.gate import KEYLESS_API_PATHS, Gate
 from governance.outcomes.router import router as outcomes_router
 from governance.playbooks.registry import PlaybookRegistry
 from governance.playbooks.router import router as playbooks_router
@@ -47,6 +49,20 @@ Decimal values (money, percentages) travel as strings.
 """
 
 
+class _GatedApp(FastAPI):
+    """FastAPI with the request gate outside everything else, the 500 handler included."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings: Settings = self.state.settings
+        return Gate(
+            super().build_middleware_stack(),
+            key_cache=self.state.key_cache,
+            db=self.state.db,
+            max_body_bytes=settings.max_body_bytes,
+            max_import_body_bytes=settings.max_import_body_bytes,
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for these settings (the environment's by default)."""
     settings = settings or get_settings()
@@ -62,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         db.dispose()
 
-    app = FastAPI(
+    app = _GatedApp(
         title="Deal Governance Service",
         version=__version__,
         description=DESCRIPTION,
@@ -114,12 +130,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 # Salesforce Outbound Messages cannot send a bearer key: they carry a shared secret instead.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/v1/salesforce/outbound-messages"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"}) | KEYLESS_API_PATHS
 
 
 def _complete_openapi(app: FastAPI) -> None:
-    """Declare the bearer scheme on every non-public operation, and the 400 that any operation
-    with a body gives when the body cannot be parsed at all."""
+    """Declare the bearer scheme on every non-public operation, and the 400, 413 and 415 that
+    any operation with a body gives when the body cannot be parsed at all, is too large, or is
+    not the JSON it should be."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -145,7 +162,12 @@ def _complete_openapi(app: FastAPI) -> None:
                 if path not in PUBLIC_PATHS:
                     operation["security"] = [{SECURITY_SCHEME: []}]
                 if "requestBody" in operation:
-                    operation["responses"].setdefault("400", problem_responses(400)[400])
+                    # The gate answers 413 for any body over the cap, before the route runs; a
+                    # JSON body sent as anything else is a 415.
+                    json_body = "application/json" in operation["requestBody"]["content"]
+                    statuses = (400, 413, 415) if json_body else (400, 413)
+                    for status, response in problem_responses(*statuses).items():
+                        operation["responses"].setdefault(str(status), response)
         app.openapi_schema = schema
         return schema
 

@@ -75,10 +75,12 @@ def worker(
     import logging
 
     from governance import worker as worker_loop
+    from governance.logs import install_redaction
     from governance.playbooks.registry import PlaybookRegistry
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    install_redaction(settings)
     db = Database(settings.database_url)
     try:
         if once:
@@ -100,6 +102,8 @@ def serve(
 ) -> None:
     """Serve the API; on first start with no keys, create and print an admin key once."""
     import uvicorn
+
+    from governance.server import uvicorn_options
 
     settings = get_settings()
     db = Database(settings.database_url)
@@ -125,7 +129,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
-        log_level=settings.log_level.lower(),
+        **uvicorn_options(settings),
     )
 
 

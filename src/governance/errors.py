@@ -90,10 +90,27 @@ class PreconditionFailed(GovernanceError):
     slug = "precondition-failed"
 
 
+class ContentTooLarge(GovernanceError):
+    status_code = 413
+    title = "Request body too large"
+    slug = "content-too-large"
+
+
 class UnsupportedMediaType(GovernanceError):
     status_code = 415
     title = "Unsupported media type"
     slug = "unsupported-media-type"
+
+
+JSON_ONLY = "send the body as JSON, with `Content-Type: application/json`"
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type names JSON: `application/json` or `application/…+json`."""
+    media = (content_type or "").partition(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 class InvalidInput(GovernanceError):
@@ -181,18 +198,33 @@ def problem_body(exc: GovernanceError) -> dict[str, Any]:
     ).model_dump(exclude_none=True)
 
 
-async def _governance_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, GovernanceError)
+def error_response(exc: GovernanceError) -> JSONResponse:
+    """The problem+json response for a refusal (also an ASGI app, for middleware to answer)."""
     detail, errors = _problem_parts(exc)
     return problem_response(
         exc.status_code, exc.title, exc.slug, detail, errors, headers=exc.headers
     )
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _governance_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GovernanceError)
+    return error_response(exc)
+
+
+def _carries_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return (length is not None and length != "0") or "transfer-encoding" in request.headers
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
         return problem_response(400, "Bad request", "bad-request", "the body is not valid JSON")
+    # FastAPI hands a body it was not told is JSON to validation as raw bytes, which fails as
+    # "not an object": the client's mistake is the media type, so say that.
+    body_errors = any(tuple(err.get("loc", ()))[:1] == ("body",) for err in exc.errors())
+    if body_errors and _carries_body(request) and not is_json(request.headers.get("content-type")):
+        return error_response(UnsupportedMediaType(JSON_ONLY))
     errors = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
@@ -294,6 +326,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found",
         409: "Conflicts with the current state",
         412: "If-Match does not match the current version",
+        413: "The request body is larger than this route accepts",
         415: "Unsupported media type",
         422: "Invalid request: `errors` names each offending field",
     }

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 
 from governance.db import Database
-from governance.errors import PreconditionFailed
+from governance.errors import JSON_ONLY, PreconditionFailed, UnsupportedMediaType, is_json
 from governance.pagination import MAX_ID
 from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
@@ -50,6 +50,13 @@ def registry_of(request: Request) -> PlaybookRegistry:
 def database_of(request: Request) -> Database:
     """The database, for routes that read their body by hand before opening a unit of work."""
     return _database(request)
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared JSON, for routes that read their body by hand (FastAPI's
+    own body parsing answers the same through the validation error handler)."""
+    if not is_json(request.headers.get("content-type")):
+        raise UnsupportedMediaType(JSON_ONLY)
 
 
 ExternalIdPath = Annotated[

@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class SalesforceSettings(BaseModel):
@@ -78,6 +78,53 @@ class SalesforceSettings(BaseModel):
         return None if value is None else value.get_secret_value()
 
 
+class ServerSettings(BaseModel):
+    """How `governance serve` treats connections: the limits a slow or greedy client meets."""
+
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request line and its headers must arrive within this long of the "
+        "connection opening (or of its first byte, on a kept-alive connection); else 408 and "
+        "the connection is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request's whole body must arrive within this long of its headers; else "
+        "408 and the connection is closed.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="The request line and headers together; larger gets 431 and a close.",
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle kept-alive connection is closed after this long."
+    )
+    limit_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections or requests in flight per process beyond which a new "
+        "request is answered 503 at once.",
+    )
+    graceful_shutdown_seconds: int = Field(
+        default=30,
+        ge=0,
+        description="On SIGTERM or SIGINT, requests in flight get this long to finish.",
+    )
+    proxy_headers: bool = Field(
+        default=True,
+        description="Take the client address and scheme from X-Forwarded-For and "
+        "X-Forwarded-Proto, but only from the addresses in forwarded_allow_ips.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated addresses or networks of the reverse proxies whose "
+        "forwarded headers are trusted; `*` trusts anyone who can reach the port.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable about the service. Nested subsystems use `__` in env names."""
 
@@ -85,6 +132,11 @@ class Settings(BaseSettings):
         env_prefix="GOVERNANCE_", env_nested_delimiter="__", extra="ignore"
     )
 
+    environment: Literal["development", "production"] = Field(
+        default="production",
+        description="`development` (what `make run` sets) lets webhooks use plain http; "
+        "everywhere else they must use https.",
+    )
     database_url: str = Field(
         default="sqlite:///./governance.db",
         description="SQLAlchemy URL. SQLite for a first run, postgresql+psycopg://… in production.",
@@ -107,6 +159,17 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="How long a verified API key is trusted without a lookup."
     )
     db_pool_size: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="The largest request body accepted (413 beyond it), counted as it arrives.",
+    )
+    max_import_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="The largest body `POST /v1/playbooks/import` accepts (a whole document; "
+        "the demo playbook is 6 KB, and YAML parses at several seconds of CPU per MiB).",
+    )
     approval_sla_hours: int = Field(
         default=24,
         ge=1,
@@ -123,11 +186,25 @@ class Settings(BaseSettings):
         description="Webhook posts tried this often before they are parked as dead.",
     )
     notify_timeout_seconds: float = Field(default=5.0, gt=0, description="Per webhook post.")
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Hosts webhooks may point at although they are not public addresses "
+        "(loopback, private networks): names, addresses or networks, comma-separated "
+        "(`hooks.internal,10.20.0.0/16`). Nothing else non-public is ever posted to.",
+    )
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     worker_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often `governance worker` looks for due work."
     )
     log_level: str = "INFO"
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 @lru_cache

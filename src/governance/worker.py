@@ -19,6 +19,7 @@ import httpx
 from governance.approvals import service as approval_service
 from governance.db import Clock, Database, utcnow
 from governance.notifications import service as notifications
+from governance.notifications import targets
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce.client import SalesforceClient, SalesforceError
 from governance.settings import Settings
@@ -56,11 +57,13 @@ def run_once(
     with db.unit_of_work() as session:
         sweep = approval_service.sweep(session, registry, settings, now=clock())
     report = PassReport(**asdict(sweep))
+    policy = targets.WebhookPolicy.of(settings)
     for _ in range(50):  # small claims, until nothing is due (bounded per pass)
         drained = notifications.drain(
             db,
             max_attempts=settings.notify_max_attempts,
             timeout=settings.notify_timeout_seconds,
+            policy=policy,
             client=client,
             clock=clock,
         )

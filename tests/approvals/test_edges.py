@@ -119,3 +119,15 @@ async def test_a_countered_deal_is_not_chased_by_the_worker(
     assert (report.reminded, report.escalated, report.overdue_without_target) == (0, 0, 0)
     after = (await client.get(f"/v1/approvals/{legal['id']}", headers=keys.headers("lee"))).json()
     assert (after["group"], after["status"], after["escalation_level"]) == ("legal", "pending", 0)
+
+
+async def test_a_wrong_method_on_the_batch_route_is_405_not_a_request_id(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    # `decisions` used to match `GET /v1/approvals/{request_id}` and fail as a bad integer.
+    wrong = await client.get("/v1/approvals/decisions", headers=keys.headers("admin"))
+    assert wrong.status_code == 405, wrong.text
+    assert wrong.headers["allow"] == "POST"
+    assert wrong.headers["content-type"] == "application/problem+json"
+    not_an_id = await client.get("/v1/approvals/latest", headers=keys.headers("admin"))
+    assert not_an_id.status_code == 404, not_an_id.text

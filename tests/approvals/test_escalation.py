@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import respx
 from tests.conftest import Keys
 from tests.driver import (
@@ -32,6 +33,14 @@ from governance.settings import Settings
 from governance.worker import run_once
 
 DEAL = SAMPLE_DEAL
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # hooks.example.com does not resolve (and respx answers for it): the operator allows it.
+    return Settings(
+        database_url=database_url, db_pool_size=5, webhook_allowed_hosts=["hooks.example.com"]
+    )
 
 
 async def audit(

@@ -67,3 +67,29 @@ async def test_check_body_errors_name_the_field(client: httpx.AsyncClient, keys:
     assert response.json()["errors"][0]["field"].startswith("terms")
     unknown = await client.post("/v1/checks", json={"surprise": 1}, headers=keys.headers("rep"))
     assert unknown.json()["errors"][0]["field"] == "surprise"
+
+
+async def test_a_body_that_is_not_declared_json_is_415(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    body = b'{"attributes": {"region": "EMEA"}, "terms": {"discount_pct": "18"}}'
+    # The hot check reads its body by hand; the deal upsert goes through FastAPI's parsing.
+    for method, path in (("POST", "/v1/checks"), ("PUT", "/v1/deals/0065g00000AbCdEAAV")):
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = keys.headers("rep")
+            if content_type:
+                headers["Content-Type"] = content_type
+            response = await client.request(method, path, content=body, headers=headers)
+            assert response.status_code == 415, (path, content_type, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "application/json" in response.json()["detail"]
+        for content_type in ("application/json", "application/json; charset=utf-8"):
+            headers = {**keys.headers("rep"), "Content-Type": content_type}
+            response = await client.request(method, path, content=body, headers=headers)
+            assert response.status_code in (200, 201), (path, content_type, response.text)
+
+
+async def test_a_missing_body_is_still_422_naming_it(client: httpx.AsyncClient, keys: Keys) -> None:
+    response = await client.put("/v1/deals/0065g00000AbCdEAAV", headers=keys.headers("rep"))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "body"

@@ -35,6 +35,14 @@ from governance.worker import PassReport, run_once
 DEAL = SAMPLE_DEAL
 
 
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # hooks.example.com does not resolve (and respx answers for it): the operator allows it.
+    return Settings(
+        database_url=database_url, db_pool_size=5, webhook_allowed_hosts=["hooks.example.com"]
+    )
+
+
 def make_due(db: Database) -> None:
     """Time passes until every pending notification may be tried again."""
     with db.unit_of_work() as session:

@@ -60,12 +60,24 @@ async def test_the_worker_command_runs_one_pass(
     url, received = loopback_hook
     database_url = f"sqlite:///{tmp_path}/worker.db"
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(GOVERNANCE_DATABASE_URL=database_url, GOVERNANCE_LOG_LEVEL="INFO")
+    # A receiver on loopback over plain http: allowed by name, in development only.
+    env.update(
+        GOVERNANCE_DATABASE_URL=database_url,
+        GOVERNANCE_LOG_LEVEL="INFO",
+        GOVERNANCE_ENVIRONMENT="development",
+        GOVERNANCE_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
+    )
     governance = str(Path(sys.executable).with_name("governance"))
     subprocess.run([governance, "migrate"], env=env, check=True, capture_output=True)
 
     # A request whose reminder is due, for a group with a webhook.
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            environment="development",
+            webhook_allowed_hosts=["127.0.0.1"],
+        )
+    )
     db = app.state.db
     keys = Keys(db)
     keys.create("admin", Role.admin)

@@ -104,7 +104,7 @@ def queue(
 
 
 @router.get(
-    "/{request_id}",
+    "/{request_id:int}",
     response_model=ApprovalRequestRead,
     summary="One approval request, with its ETag",
     responses=problem_responses(401, 403, 404, 422),
@@ -118,7 +118,7 @@ def get_request(
 
 
 @router.post(
-    "/{request_id}/decision",
+    "/{request_id:int}/decision",
     response_model=ApprovalRequestRead,
     summary="Approve, reject or counter a request",
     description="Send the request's ETag as If-Match: a stale one gets 412, and a request "
@@ -186,7 +186,7 @@ def decide_many(
 
 
 @router.post(
-    "/{request_id}/reassign",
+    "/{request_id:int}/reassign",
     response_model=ApprovalRequestRead,
     summary="Move a request whose group has no active member to another group (admin)",
     responses=problem_responses(401, 403, 404, 409, 422),

@@ -22,7 +22,7 @@ from governance.deals.schemas import (
 )
 from governance.engine.results import Verdict
 from governance.errors import problem_responses
-from governance.http import ExternalIdPath, registry_of
+from governance.http import ExternalIdPath, registry_of, require_json
 from governance.pagination import decode_cursor, encode_cursor
 
 checks_router = APIRouter(prefix="/v1/checks", tags=["checks"])
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/v1/deals", tags=["deals"])
     "",
     response_model=CheckResponse,
     summary="Check proposed terms against the playbook, storing nothing",
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 415, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -47,6 +47,7 @@ async def check_terms(request: Request) -> Response:
     # The Salesforce page calls this on every opportunity view, so it skips FastAPI's
     # dependency and body machinery: same contract and errors, less work per request.
     await authenticate(request)  # every role may check
+    require_json(request)
     try:
         body = CheckRequest.model_validate_json(await request.body())
     except ValidationError as exc:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from governance.approvals.repository import ApprovalRepository
 from governance.db import Clock, Database, utcnow
+from governance.notifications import targets
 from governance.notifications.models import Notification, NotificationStatus
 from governance.notifications.repository import NotificationRepository
 
@@ -101,12 +102,28 @@ def _claim(db: Database, now: datetime, limit: int, lease: timedelta) -> list[_C
         return claimed
 
 
-def _post(client: httpx.Client, item: _Claimed) -> str | None:
-    """None on success, else a short error that never includes the URL (it holds a secret)."""
+def _post(client: httpx.Client, item: _Claimed, policy: targets.WebhookPolicy) -> str | None:
+    """None on success, else a short error that never includes the URL (it holds a secret).
+
+    The target is checked again now (what the host resolves to may have changed since it was
+    saved), the post goes to the address checked, and a redirect is an error, never followed.
+    """
     if not item.url:
         return f"group {item.group!r} has no webhook URL"
     try:
-        response = client.post(item.url, json=item.payload)
+        target = targets.pin(item.url, policy)
+    except targets.UnsafeWebhook as exc:
+        return f"refused: {exc.reason}"
+    except (OSError, UnicodeError):
+        return "the webhook host does not resolve"
+    try:
+        response = client.post(
+            target.url,
+            json=item.payload,
+            headers=target.headers,
+            extensions=target.extensions,
+            follow_redirects=False,
+        )
     except httpx.TimeoutException:
         return "timed out"
     except httpx.HTTPError as exc:
@@ -121,6 +138,7 @@ def drain(
     *,
     max_attempts: int,
     timeout: float,
+    policy: targets.WebhookPolicy,
     limit: int = 20,
     client: httpx.Client | None = None,
     rng: random.Random | None = None,
@@ -141,7 +159,7 @@ def drain(
     http = client or httpx.Client(timeout=timeout, follow_redirects=False)
     try:
         for item in claimed:
-            error = _post(http, item)
+            error = _post(http, item, policy)
             with db.unit_of_work() as session:
                 row = NotificationRepository(session).get(item.id)
                 if (

@@ -94,9 +94,12 @@ async def import_playbook(
     publish: Annotated[bool, Query(description="Publish at once (admin only).")] = False,
 ) -> ImportResult:
     text = (await request.body()).decode("utf-8", errors="replace")
-    doc = formats.parse_text(text, request.headers.get("content-type", "application/yaml"))
+    media_type = request.headers.get("content-type", "application/yaml")
 
     def work() -> ImportResult:
+        # Parsed here, off the event loop: YAML parses at seconds per MiB, and other requests
+        # (health checks among them) must not wait for it.
+        doc = formats.parse_text(text, media_type)
         with db.unit_of_work() as session:
             version, outcome = playbook_service.import_document(
                 session, principal, doc, publish_now=publish

@@ -92,6 +92,8 @@ async def outbound_messages(
     settings: AppSettings,
     secret: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
+    # The secret is the caller's only credential: checked before a byte of the body is read.
+    sf_service.check_outbound_secret(settings, secret)
     body = await request.body()
 
     def queue() -> None:

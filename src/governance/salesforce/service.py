@@ -136,14 +136,9 @@ class _NoDoctype(ElementTree.TreeBuilder):
         raise _bad_message("document type declarations are not accepted")
 
 
-def outbound_message(session: Session, settings: Settings, body: bytes, secret: str | None) -> int:
-    """Queue a fetch of every opportunity an Outbound Message names; returns how many.
-
-    Only the Ids are read: field values in the message are never trusted, the fetch reads the
-    opportunity from Salesforce itself.
-    """
-    sf = settings.salesforce
-    expected = SalesforceSettings.secret(sf.outbound_message_secret)
+def check_outbound_secret(settings: Settings, secret: str | None) -> None:
+    """403 unless an Outbound Message carries the configured shared secret."""
+    expected = SalesforceSettings.secret(settings.salesforce.outbound_message_secret)
     # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, then a 500).
     if (
         expected is None
@@ -151,6 +146,16 @@ def outbound_message(session: Session, settings: Settings, body: bytes, secret: 
         or not hmac.compare_digest(secret.encode(), expected.encode())
     ):
         raise Forbidden("unknown or missing shared secret (`?secret=` on the endpoint URL)")
+
+
+def outbound_message(session: Session, settings: Settings, body: bytes, secret: str | None) -> int:
+    """Queue a fetch of every opportunity an Outbound Message names; returns how many.
+
+    Only the Ids are read: field values in the message are never trusted, the fetch reads the
+    opportunity from Salesforce itself.
+    """
+    sf = settings.salesforce
+    check_outbound_secret(settings, secret)
     if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
         raise _bad_message("document type declarations are not accepted")
     try:

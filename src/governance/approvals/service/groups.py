@@ -11,8 +11,11 @@ from governance.approvals.repository import ApprovalRepository
 from governance.approvals.schemas import GroupRead, GroupWrite
 from governance.audit import service as audit
 from governance.auth.principal import Principal
+from governance.errors import InvalidInput
 from governance.notifications import service as notifications
+from governance.notifications import targets
 from governance.playbooks.registry import Published
+from governance.problems import Problem
 from governance.settings import Settings
 
 
@@ -49,6 +52,8 @@ def read_group(config: ApprovalGroup | None, name: str, settings: Settings) -> G
 def put_group(
     session: Session, actor: Principal, name: str, data: GroupWrite, settings: Settings
 ) -> tuple[GroupRead, bool]:
+    if data.webhook_url is not None:
+        _check_webhook(str(data.webhook_url), settings)
     repo = ApprovalRepository(session)
     config = repo.group(name)
     created = config is None
@@ -67,6 +72,15 @@ def put_group(
         before=before, after=after.model_dump(mode="json"),
     )  # fmt: skip
     return after, created
+
+
+def _check_webhook(url: str, settings: Settings) -> None:
+    """422 for a webhook the worker must never post to (see notifications/targets.py)."""
+    try:
+        targets.check_saved(url, targets.WebhookPolicy.of(settings))
+    except targets.UnsafeWebhook as exc:
+        message = f"{exc.reason}; webhooks must point at a public address"
+        raise InvalidInput(errors=[Problem(("webhook_url",), message)]) from None
 
 
 def list_groups(session: Session, settings: Settings) -> list[GroupRead]:

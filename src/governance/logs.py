@@ -1,0 +1,113 @@
+"""Logging for the served and worker processes: no secret reaches a log line.
+
+Secrets travel where logs look: Salesforce Outbound Messages carry theirs in the query string
+(`?secret=`), and a careless client may put a key or token there too. A filter on every handler
+rewrites each record before it is formatted: the values of query parameters named like a
+secret, bearer tokens, API keys (`gov_…`) and the configured secrets themselves become
+`[REDACTED]`, in the message, its arguments and its traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import SecretStr
+from uvicorn.config import LOGGING_CONFIG
+
+from governance.settings import Settings
+
+REDACTED = "[REDACTED]"
+# A query parameter whose name says it holds a secret: `secret=`, `api_key=`, `access_token=`,
+# `password=`, `X-Amz-Signature=`, `sig=`, `auth=`, `client_credential=`…
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&;](?:[^=&;#\s]*(?:secret|token|key|passw|pwd|signature|credential|auth)"
+    r"[^=&;#\s]*|sig)=)[^&;#\s\"']*"
+)
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
+_API_KEY = re.compile(r"\bgov_[A-Za-z0-9_\-]{6,}")
+# Configured secrets shorter than this are too likely to occur by chance to be searched for.
+_MIN_LITERAL = 8
+
+
+def redact(text: str, literals: Iterable[str] = ()) -> str:
+    """`text` with every secret it holds replaced by `[REDACTED]`."""
+    for literal in literals:
+        if literal in text:
+            text = text.replace(literal, REDACTED)
+    text = _QUERY_SECRET.sub(rf"\g<1>{REDACTED}", text)
+    text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
+    return _API_KEY.sub(REDACTED, text)
+
+
+class RedactSecrets(logging.Filter):
+    """A handler filter that redacts each record (see the module docstring)."""
+
+    def __init__(self, literals: Iterable[str] = ()) -> None:
+        super().__init__()
+        # Longest first, so a secret that contains another is replaced whole.
+        long_enough = {s for s in literals if len(s) >= _MIN_LITERAL}
+        self.literals = tuple(sorted(long_enough, key=len, reverse=True))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        clean = self._clean
+        if isinstance(record.msg, str):
+            record.msg = clean(record.msg)
+        if isinstance(record.args, tuple):
+            # Element by element, so formatters that unpack the arguments (uvicorn's access
+            # log) still find them.
+            record.args = tuple(clean(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: clean(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        if record.args and record.name != "uvicorn.access":
+            # An argument that is not a string (an exception, a URL object) may still print one.
+            message = record.getMessage()
+            cleaned = clean(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = clean(record.exc_text)
+        if record.stack_info:
+            record.stack_info = clean(record.stack_info)
+        return True
+
+    def _clean(self, text: str) -> str:
+        return redact(text, self.literals)
+
+
+def configured_secrets(settings: Settings) -> list[str]:
+    """The secret values in the settings, to be redacted wherever they appear."""
+    sf = settings.salesforce
+    values: list[SecretStr | None] = [
+        settings.bootstrap_admin_key,
+        sf.outbound_message_secret,
+        sf.consumer_secret,
+        sf.password,
+        sf.security_token,
+    ]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging configuration, with the redaction on every handler and the app's own
+    loggers (`governance.*`, SQLAlchemy, httpx) sent through the same handler."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {
+        "redact": {"()": RedactSecrets, "literals": configured_secrets(settings)},
+    }
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact"]
+    config["root"] = {"handlers": ["default"], "level": settings.log_level.upper()}
+    return config
+
+
+def install_redaction(settings: Settings) -> None:
+    """Redact on every handler the root logger has now (for processes configured otherwise)."""
+    redaction = RedactSecrets(configured_secrets(settings))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redaction)
