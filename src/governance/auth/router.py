@@ -44,7 +44,8 @@ def list_api_keys(principal: Admin, session: DbSession) -> ApiKeyPage:
     "/{key_id}",
     response_model=ApiKeyRead,
     summary="Revoke an API key",
-    responses=problem_responses(401, 403, 404, 422),
+    description="The last active admin key cannot be revoked (409).",
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 def revoke_api_key(
     key_id: Annotated[int, Path(ge=1, le=MAX_ID)],

@@ -13,7 +13,7 @@ from governance.auth.principal import Principal
 from governance.auth.repository import ApiKeyRepository
 from governance.auth.schemas import ApiKeyCreate, Role
 from governance.db import utcnow
-from governance.errors import InvalidInput, NotFound
+from governance.errors import Conflict, InvalidInput, NotFound
 from governance.problems import Problem
 
 KEY_PREFIX = "gov_"
@@ -75,10 +75,17 @@ def create_key(
 
 
 def revoke_key(session: Session, actor: Principal, key_id: int) -> ApiKey:
-    key = ApiKeyRepository(session).get(key_id)
+    """Revoke a key; the last active admin key stays, so the API never locks out its admins."""
+    repo = ApiKeyRepository(session)
+    key = repo.get(key_id)
     if key is None:
         raise NotFound(f"API key {key_id} does not exist")
     if key.revoked_at is None:
+        if key.role == Role.admin and list(repo.lock_active_admins()) == [key.id]:
+            raise Conflict(
+                f"API key {key_id} is the last active admin key; create another admin key "
+                "before revoking this one"
+            )
         key.revoked_at = utcnow()
         session.flush()
         audit.record(session, actor, "api_key.revoked", "api_key", key.id, after={"name": key.name})
