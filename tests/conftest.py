@@ -117,6 +117,13 @@ def keys(db: Database) -> Keys:
     return made
 
 
+async def request_etag(client: httpx.AsyncClient, keys: Keys, who: str, request_id: int) -> str:
+    """The approval request's ETag, as a decider reads it before deciding (If-Match)."""
+    response = await client.get(f"/v1/approvals/{request_id}", headers=keys.headers(who))
+    assert response.status_code == 200, response.text
+    return response.headers["ETag"]
+
+
 @pytest.fixture
 def demo_yaml() -> str:
     return DEMO.read_text(encoding="utf-8")

@@ -90,6 +90,12 @@ class PreconditionFailed(GovernanceError):
     slug = "precondition-failed"
 
 
+class PreconditionRequired(GovernanceError):
+    status_code = 428
+    title = "Send the version you read in If-Match"
+    slug = "precondition-required"
+
+
 class UnsupportedMediaType(GovernanceError):
     status_code = 415
     title = "Unsupported media type"
@@ -295,6 +301,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflicts with the current state",
         412: "If-Match does not match the current version",
         415: "Unsupported media type",
+        428: "If-Match is required: send the ETag you read",
         422: "Invalid request: `errors` names each offending field",
     }
     return {

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 
 from governance.db import Database
-from governance.errors import PreconditionFailed
+from governance.errors import PreconditionFailed, PreconditionRequired
 from governance.pagination import MAX_ID
 from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
@@ -66,7 +66,7 @@ RequestIfMatch = Annotated[
     str | None,
     Header(
         max_length=200,
-        description="The request's ETag; a stale one gets 412.",
+        description="Required: the request's ETag, as read; without it 428, a stale one 412.",
     ),
 ]
 PreparationIfMatch = Annotated[
@@ -88,6 +88,19 @@ VersionIfMatch = Annotated[
 def etag(version: int) -> str:
     """The strong ETag of a row's lock version."""
     return f'"{version}"'
+
+
+def required_if_match(value: str | None) -> int:
+    """The version an If-Match names, which the caller must have read: no header, or `*`
+    ("whatever is current"), is 428, so no one decides what they never looked at."""
+    if value is None or value.strip() == "*":
+        raise PreconditionRequired(
+            "send the ETag of the version you read (GET it first) as If-Match"
+            + ("; `*` does not say which version you read" if value is not None else "")
+        )
+    version = parse_if_match(value)
+    assert version is not None
+    return version
 
 
 def parse_if_match(value: str | None) -> int | None:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
-from tests.conftest import Keys
+from tests.conftest import Keys, request_etag
 
 from governance.approvals.models import Delegation
 from governance.auth.schemas import Role
@@ -82,10 +82,11 @@ async def queue_ids(client: httpx.AsyncClient, keys: Keys, who: str) -> list[int
 async def approve(
     client: httpx.AsyncClient, keys: Keys, who: str, request_id: int
 ) -> httpx.Response:
+    etag = await request_etag(client, keys, who, request_id)
     return await client.post(
         f"/v1/approvals/{request_id}/decision",
         json={"decision": "approve"},
-        headers=keys.headers(who),
+        headers={**keys.headers(who), "If-Match": etag},
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
-from tests.conftest import Keys
+from tests.conftest import Keys, request_etag
 
 from governance.approvals.models import ApprovalRequest
 from governance.auth.schemas import Role
@@ -110,10 +110,11 @@ async def queue_ids(
 async def decide(
     client: httpx.AsyncClient, keys: Keys, who: str, request_id: int, **body: object
 ) -> httpx.Response:
+    etag = await request_etag(client, keys, who, request_id)
     return await client.post(
         f"/v1/approvals/{request_id}/decision",
         json={"decision": "approve", **body},
-        headers=keys.headers(who),
+        headers={**keys.headers(who), "If-Match": etag},
     )
 
 

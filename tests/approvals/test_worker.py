@@ -23,7 +23,7 @@ import httpx
 import pytest
 import respx
 from sqlalchemy import select, update
-from tests.conftest import DEMO, Keys
+from tests.conftest import DEMO, Keys, request_etag
 
 from governance.app import create_app
 from governance.approvals import service as approval_service
@@ -222,7 +222,7 @@ async def test_decisions_are_posted_too(
     decided = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "reject", "reason": "Margin too thin"},
-        headers=people.headers("sam"),
+        headers={**people.headers("sam"), "If-Match": f'"{request["version"]}"'},
     )
     assert decided.status_code == 200, decided.text
     assert not webhook.calls
@@ -299,7 +299,7 @@ async def test_a_failing_webhook_never_blocks_or_undoes_a_decision(
     decided = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "approve"},
-        headers=people.headers("sam"),
+        headers={**people.headers("sam"), "If-Match": f'"{request["version"]}"'},
     )
     assert decided.status_code == 200, decided.text
     assert not webhook.calls
@@ -409,7 +409,10 @@ async def test_an_overdue_request_escalates_to_the_next_tier(
     refused = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "approve"},
-        headers=people.headers("sam"),
+        headers={
+            **people.headers("sam"),
+            "If-Match": await request_etag(client, people, "sam", request["id"]),
+        },
     )
     assert refused.status_code == 403
 
@@ -422,7 +425,10 @@ async def test_an_overdue_request_escalates_to_the_next_tier(
     decided = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "approve"},
-        headers=people.headers("approver_finance"),
+        headers={
+            **people.headers("approver_finance"),
+            "If-Match": await request_etag(client, people, "approver_finance", request["id"]),
+        },
     )
     assert decided.status_code == 200, decided.text
     deal = await client.get(f"/v1/deals/{DEAL}", headers=people.headers("rep"))

@@ -71,7 +71,7 @@ class ApprovalRepository:
         ).all()
 
     def claim_decision(
-        self, request_id: int, expected_version: int | None, values: dict[str, Any]
+        self, request_id: int, expected_version: int, values: dict[str, Any]
     ) -> bool:
         """Compare-and-set: decide the request only if it is still pending (at that version).
 
@@ -81,13 +81,13 @@ class ApprovalRepository:
         query = (
             update(ApprovalRequest)
             .where(
-                ApprovalRequest.id == request_id, ApprovalRequest.status == RequestStatus.pending
+                ApprovalRequest.id == request_id,
+                ApprovalRequest.status == RequestStatus.pending,
+                ApprovalRequest.lock_version == expected_version,
             )
             .values(lock_version=ApprovalRequest.lock_version + 1, **values)
             .execution_options(synchronize_session=False)
         )
-        if expected_version is not None:
-            query = query.where(ApprovalRequest.lock_version == expected_version)
         return self.session.execute(query).rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
     def queue(

@@ -197,8 +197,10 @@ class DecisionCreate(BaseModel):
 
 class BatchDecision(DecisionCreate):
     id: int = Field(ge=1, le=2**31 - 1)
-    version: int | None = Field(
-        default=None, ge=1, description="The version you read; a stale one fails that item."
+    version: int = Field(
+        ge=1,
+        le=2**31 - 1,
+        description="The version you read (the request's ETag); a stale one fails that item.",
     )
 
 

@@ -140,10 +140,10 @@ def decide(
     actor: Principal,
     request_id: int,
     body: DecisionCreate,
-    if_match: int | None,
+    if_match: int,
     settings: Settings,
 ) -> ApprovalRequest:
-    """Record one decision; the deal's status follows."""
+    """Record one decision on the version the decider read; the deal's status follows."""
     repo = ApprovalRepository(session)
     found = repo.get_with_deal(request_id)
     if found is None:
@@ -156,7 +156,7 @@ def decide(
         raise Conflict(f"request {request_id} is not open yet: an earlier step must approve first")
     if row.status != RequestStatus.pending:
         raise Conflict(f"request {request_id} was already decided: {row.status}")
-    if if_match is not None and if_match != row.lock_version:
+    if if_match != row.lock_version:
         raise PreconditionFailed(
             f"request {request_id} changed since you read it (now version {row.lock_version}); "
             "read it again"
