@@ -76,6 +76,25 @@ def test_keys_create_prints_a_working_secret(env: str) -> None:
     assert principal.groups == frozenset({"finance"})
 
 
+def test_keys_create_refuses_an_active_keys_name(env: str) -> None:
+    first = runner.invoke(app, ["keys", "create", "--role", "rep", "--name", "crm"])
+    assert first.exit_code == 0, first.output
+    taken = runner.invoke(app, ["keys", "create", "--role", "rep", "--name", "crm"])
+    assert taken.exit_code == 2, taken.output
+    assert "already named 'crm'" in taken.output
+    # Without --name, a key gets the first free default name.
+    defaults = [runner.invoke(app, ["keys", "create", "--role", "rep"]) for _ in range(2)]
+    assert [r.exit_code for r in defaults] == [0, 0]
+    assert "(rep)" in defaults[1].output
+    db = Database(env)
+    with db.unit_of_work() as session:
+        from governance.auth.repository import ApiKeyRepository
+
+        names = [k.name for k in ApiKeyRepository(session).list()]
+    db.dispose()
+    assert names == ["crm", "rep-cli", "rep-cli-2"]
+
+
 def test_demo_loads_only_when_empty(env: str) -> None:
     first = runner.invoke(app, ["demo", "--if-empty"])
     assert "published" in first.output

@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy.exc import IntegrityError
 from tests.conftest import PG_URL
 
 from governance import migrate
@@ -21,7 +22,8 @@ def scratch_url(tmp_path: Path) -> Iterator[str]:
     if not PG_URL:
         yield f"sqlite:///{tmp_path}/migrations.db"
         return
-    name = "governance_migration_test"
+    # Named after the suite's database, so suites on one server do not share it.
+    name = f"{make_url(PG_URL).database}_migration_test"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -159,3 +161,84 @@ def test_outcomes_revision_fills_analytics_from_stored_history(scratch_url: str)
         assert tuple(outcome[1:]) == ("EMEA", "smb")
     engine.dispose()
     migrate.downgrade(url, "0003_salesforce")
+
+
+def test_hardening_revision_keys_delegations_by_key_id(scratch_url: str) -> None:
+    """Delegations given by name before 0005 keep their keys where a name picks out one active
+    key; a delegate name two active keys share resolves to no one; duplicate names are renamed."""
+    url = scratch_url
+    migrate.upgrade(url, "0004_outcomes_analytics")
+    engine = create_engine(url)
+    with engine.begin() as c:
+        for key_id, name, role, groups, revoked in (
+            (1, "sam", "approver", '["sales_director"]', None),
+            (2, "dana", "approver", '["deal_desk"]', None),
+            (3, "fiona", "approver", '["finance"]', None),
+            (4, "dana", "approver", '["legal"]', None),  # a second active "dana"
+            (5, "sam", "approver", '["legal"]', "2026-01-01 00:00:00"),  # revoked
+            (6, "carl", "rep", "[]", None),
+            (7, "gus", "approver", '["cfo"]', None),
+        ):
+            c.execute(
+                text(
+                    "INSERT INTO api_keys (id, name, role, groups, key_hash, prefix, revoked_at) "
+                    "VALUES (:id, :name, :role, :groups, :hash, 'gov_', :revoked)"
+                ),
+                {"id": key_id, "name": name, "role": role, "groups": groups,
+                 "hash": f"h{key_id}", "revoked": revoked},
+            )  # fmt: skip
+        for delegator, delegate in (("sam", "gus"), ("fiona", "dana"), ("gus", "carl")):
+            c.execute(
+                text(
+                    "INSERT INTO delegations (delegator, delegator_groups, delegate, starts_at,"
+                    " ends_at) VALUES (:delegator, '[]', :delegate, '2026-01-01 00:00:00',"
+                    " '2036-01-01 00:00:00')"
+                ),
+                {"delegator": delegator, "delegate": delegate},
+            )
+        c.execute(
+            text(
+                "INSERT INTO audit_log (occurred_at, actor, actor_role, action, entity_type,"
+                " entity_id) VALUES ('2026-01-01 00:00:00', 'key:1:sam', 'approver',"
+                " 'delegation.saved', 'delegation', 'sam')"
+            )
+        )
+    engine.dispose()
+
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as c:
+        kept = c.execute(
+            text("SELECT delegator_key_id, delegate_key_id FROM delegations ORDER BY id")
+        ).all()
+        # sam -> gus resolves (1 -> 7); fiona -> "dana" names two keys and gus -> carl a rep.
+        assert [tuple(r) for r in kept] == [(1, 7)]
+        names = dict(c.execute(text("SELECT id, name FROM api_keys")).tuples().all())
+        assert names == {1: "sam", 2: "dana", 3: "fiona", 4: "dana-4", 5: "sam", 6: "carl",
+                         7: "gus"}  # fmt: skip
+        recorded = c.execute(
+            text(
+                "SELECT action, entity_id FROM audit_log WHERE actor = 'migration:0005_hardening'"
+                " ORDER BY id"
+            )
+        ).all()
+        assert [tuple(r) for r in recorded] == [
+            ("delegation.removed", "fiona"),
+            ("delegation.removed", "gus"),
+            ("api_key.renamed", "4"),
+        ]
+    with pytest.raises(IntegrityError), engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO api_keys (name, role, groups, key_hash, prefix) "
+                "VALUES ('sam', 'rep', '[]', 'h8', 'gov_')"
+            )
+        )
+    engine.dispose()
+
+    migrate.downgrade(url, "0004_outcomes_analytics")
+    engine = create_engine(url)
+    with engine.connect() as c:
+        back = c.execute(text("SELECT delegator, delegate FROM delegations")).all()
+        assert [tuple(r) for r in back] == [("sam", "gus")]
+    engine.dispose()

@@ -175,13 +175,17 @@ def export_playbook(
 def create_key(
     role: Annotated[Role, typer.Option(help="admin, leadership, approver, rep or integration.")],
     group: Annotated[list[str] | None, typer.Option(help="Approver group (repeatable).")] = None,
-    name: Annotated[str | None, typer.Option(help="A name to recognise the key by.")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="A name to recognise the key by, unique among active keys."),
+    ] = None,
 ) -> None:
     """Create an API key and print its secret (shown once)."""
     db = _db()
     try:
-        data = ApiKeyCreate(name=name or f"{role.value}-cli", role=role, groups=group or [])
         with db.unit_of_work() as session:
+            default = auth_service.free_name(session, f"{role.value}-cli")
+            data = ApiKeyCreate(name=name or default, role=role, groups=group or [])
             key, secret = auth_service.create_key(session, SYSTEM, data)
             typer.echo(
                 f"created key {key.id} ({key.role}{' ' + ','.join(key.groups) if key.groups else ''})"

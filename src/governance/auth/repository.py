@@ -24,6 +24,11 @@ class ApiKeyRepository:
     def list(self) -> Sequence[ApiKey]:
         return self.session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
 
+    def active_named(self, name: str) -> ApiKey | None:
+        return self.session.scalar(
+            select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).limit(1)
+        )
+
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(ApiKey)) or 0
 

@@ -22,7 +22,8 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
     status_code=201,
     response_model=ApiKeyCreated,
     summary="Create an API key; the secret is returned once",
-    responses=problem_responses(401, 403, 422),
+    description="Names are unique among active keys: an active key's name is 409.",
+    responses=problem_responses(401, 403, 409, 422),
 )
 def create_api_key(body: ApiKeyCreate, principal: Admin, session: DbSession) -> ApiKeyCreated:
     key, secret = auth_service.create_key(session, principal, body)

@@ -49,9 +49,19 @@ def create_key(
             "groups only apply to approver keys",
             errors=[Problem(("groups",), "only approver keys belong to stakeholder groups")],
         )
+    repo = ApiKeyRepository(session)
+    taken = repo.active_named(data.name)
+    if taken is not None:
+        # Delegations may name their delegate by key name: a second active key with the same
+        # name would be mistaken for the first.
+        raise Conflict(
+            f"an active API key is already named {data.name!r} (key {taken.id}); "
+            "choose another name",
+            errors=[Problem(("name",), f"{data.name!r} is the name of active key {taken.id}")],
+        )
     generated = secret is None
     secret = secret or new_secret()
-    key = ApiKeyRepository(session).add(
+    key = repo.add(
         ApiKey(
             name=data.name,
             role=data.role.value,
@@ -92,6 +102,16 @@ def revoke_key(session: Session, actor: Principal, key_id: int) -> ApiKey:
     return key
 
 
+def free_name(session: Session, base: str) -> str:
+    """`base`, or `base-2`, `base-3`…: the first name no active key has."""
+    repo = ApiKeyRepository(session)
+    name, n = base, 1
+    while repo.active_named(name) is not None:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
 MIN_BOOTSTRAP_LENGTH = 16
 
 
@@ -108,10 +128,11 @@ def ensure_admin_key(session: Session, actor: Principal, bootstrap: str | None) 
                 f"GOVERNANCE_BOOTSTRAP_ADMIN_KEY must be at least {MIN_BOOTSTRAP_LENGTH} characters"
             )
         if repo.by_hash(hash_key(bootstrap)) is None:
+            # A changed bootstrap key adds a key beside the previous one, under a free name.
             create_key(
                 session,
                 actor,
-                ApiKeyCreate(name="bootstrap-admin", role=Role.admin),
+                ApiKeyCreate(name=free_name(session, "bootstrap-admin"), role=Role.admin),
                 secret=bootstrap,
             )
         return None

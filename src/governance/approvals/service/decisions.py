@@ -254,13 +254,7 @@ def reassign(
         raise Conflict(f"request {request_id} is {row.status}; only open requests move")
     now = utcnow()
     held = repo.active_member_groups()
-    active = repo.active_key_names()
-    delegated = {
-        g
-        for d in repo.delegations_to_any(now)
-        if d.delegator in active and d.delegate in active
-        for g in d.delegator_groups
-    }
+    delegated = {g for d in repo.delegations_between_active_keys(now) for g in d.delegator_groups}
     if row.group in held or row.group in delegated:
         raise Conflict(
             f"group {row.group!r} has active members; ask them or their delegates instead"

@@ -1,0 +1,266 @@
+"""Hardening: unique active key names and delegations by key id.
+
+- `api_keys`: no two active keys share a name (a partial unique index). Existing duplicates are
+  renamed first: among active keys with one name, the oldest keeps it and each other becomes
+  `<name>-<id>` (an `api_key.renamed` audit entry records each).
+- `delegations`: the delegator and the delegate are key ids, not names. An existing delegation
+  keeps its delegator's key as its latest `delegation.saved` audit entry names it (else the one
+  active key with that name) and its delegate's key when exactly one active key has that name
+  and may decide approvals. A delegation that cannot be resolved this way is dropped (a
+  `delegation.removed` audit entry records it): a name two keys share is how a stranger came to
+  decide for someone, so the migration does not guess.
+
+Revision ID: 0005_hardening
+Revises: 0004_outcomes_analytics
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0005_hardening"
+down_revision = "0004_outcomes_analytics"
+branch_labels = None
+depends_on = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+TS = sa.DateTime(timezone=True)
+ACTOR = "migration:0005_hardening"
+DECIDERS = ("admin", "leadership", "approver")
+log = logging.getLogger("alembic.runtime.migration")
+
+
+def _timestamps() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
+        sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
+    ]
+
+
+def _is_postgresql() -> bool:
+    return op.get_bind().dialect.name == "postgresql"
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value as Python (SQLite hands back text)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _audit(
+    connection: sa.Connection, action: str, entity_type: str, entity_id: object, **change: Any
+) -> None:
+    """Record what the migration changed in the data, as the service would."""
+    now = datetime.now(UTC)
+    audit = sa.table(
+        "audit_log",
+        sa.column("occurred_at", TS),
+        sa.column("actor", sa.String),
+        sa.column("actor_role", sa.String),
+        sa.column("action", sa.String),
+        sa.column("entity_type", sa.String),
+        sa.column("entity_id", sa.String),
+        sa.column("before", JSON),
+        sa.column("after", JSON),
+        sa.column("created_at", TS),
+        sa.column("updated_at", TS),
+    )
+    connection.execute(
+        audit.insert().values(
+            occurred_at=now,
+            actor=ACTOR,
+            actor_role="admin",
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            before=change.get("before"),
+            after=change.get("after"),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def upgrade() -> None:
+    connection = op.get_bind()
+    _delegations_by_key_id(connection)
+    _unique_active_key_names(connection)
+
+
+def downgrade() -> None:
+    _delegations_by_name_again()
+    op.drop_index("uq_api_keys_name_active", table_name="api_keys")
+
+
+# --- delegations by key id ---------------------------------------------------------------------
+
+
+def _delegator_key_ids(connection: sa.Connection) -> dict[str, int]:
+    """Delegator name -> the key that saved the delegation, from the latest audit entry."""
+    rows = connection.execute(
+        sa.text(
+            "SELECT entity_id, actor FROM audit_log WHERE action = 'delegation.saved' "
+            "AND entity_type = 'delegation' ORDER BY id"
+        )
+    ).all()
+    out: dict[str, int] = {}
+    for entity_id, actor in rows:
+        match = re.fullmatch(r"key:(\d+):(.*)", actor or "", re.DOTALL)
+        if match and match.group(2) == entity_id:
+            out[entity_id] = int(match.group(1))
+    return out
+
+
+def _delegations_by_key_id(connection: sa.Connection) -> None:
+    keys = connection.execute(
+        sa.text("SELECT id, name, role FROM api_keys WHERE revoked_at IS NULL")
+    ).all()
+    active: dict[str, list[tuple[int, str]]] = {}
+    for key_id, name, role in keys:
+        active.setdefault(name, []).append((key_id, role))
+    saved_by = _delegator_key_ids(connection)
+
+    with op.batch_alter_table("delegations") as batch:
+        batch.add_column(sa.Column("delegator_key_id", sa.Integer()))
+        batch.add_column(sa.Column("delegate_key_id", sa.Integer()))
+
+    rows = connection.execute(
+        sa.text("SELECT id, delegator, delegate, delegator_groups FROM delegations ORDER BY id")
+    ).all()
+    for row_id, delegator, delegate, groups in rows:
+        delegator_ids = [key_id for key_id, _role in active.get(delegator, [])]
+        delegator_id = saved_by.get(delegator)
+        if delegator_id not in delegator_ids:
+            delegator_id = delegator_ids[0] if len(delegator_ids) == 1 else None
+        delegates = active.get(delegate, [])
+        delegate_id = (
+            delegates[0][0] if len(delegates) == 1 and delegates[0][1] in DECIDERS else None
+        )
+        if delegator_id is None or delegate_id is None or delegator_id == delegate_id:
+            connection.execute(sa.text("DELETE FROM delegations WHERE id = :id"), {"id": row_id})
+            why = (
+                f"{len(delegates)} active keys are named {delegate!r}"
+                if delegate_id is None
+                else f"no single active key is the delegator {delegator!r}"
+            )
+            log.warning("delegation of %r to %r dropped: %s", delegator, delegate, why)
+            _audit(
+                connection,
+                "delegation.removed",
+                "delegation",
+                delegator,
+                before={"delegator": delegator, "delegate": delegate, "groups": _json(groups)},
+                after={"reason": f"not resolvable to key ids: {why}"},
+            )
+            continue
+        connection.execute(
+            sa.text(
+                "UPDATE delegations SET delegator_key_id = :delegator, delegate_key_id = :delegate "
+                "WHERE id = :id"
+            ),
+            {"delegator": delegator_id, "delegate": delegate_id, "id": row_id},
+        )
+
+    # Rebuilt in batch mode on SQLite (a column under a unique constraint cannot be dropped in
+    # place); nothing references `delegations`, so the rebuild loses nothing.
+    with op.batch_alter_table("delegations", recreate="always") as batch:
+        batch.drop_index("ix_delegations_delegate")
+        batch.drop_constraint("uq_delegations_delegator", type_="unique")
+        batch.drop_column("delegator")
+        batch.drop_column("delegate")
+        batch.alter_column("delegator_key_id", existing_type=sa.Integer(), nullable=False)
+        batch.alter_column("delegate_key_id", existing_type=sa.Integer(), nullable=False)
+        batch.create_unique_constraint("uq_delegations_delegator_key_id", ["delegator_key_id"])
+        batch.create_foreign_key(
+            "fk_delegations_delegator_key_id_api_keys",
+            "api_keys",
+            ["delegator_key_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+        batch.create_foreign_key(
+            "fk_delegations_delegate_key_id_api_keys",
+            "api_keys",
+            ["delegate_key_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+        batch.create_index("ix_delegations_delegate_key_id", ["delegate_key_id"])
+
+
+def _delegations_by_name_again() -> None:
+    connection = op.get_bind()
+    with op.batch_alter_table("delegations") as batch:
+        batch.add_column(sa.Column("delegator", sa.String(100)))
+        batch.add_column(sa.Column("delegate", sa.String(100)))
+    connection.execute(
+        sa.text(
+            "UPDATE delegations SET "
+            "delegator = (SELECT name FROM api_keys WHERE api_keys.id = delegator_key_id), "
+            "delegate = (SELECT name FROM api_keys WHERE api_keys.id = delegate_key_id)"
+        )
+    )
+    with op.batch_alter_table("delegations", recreate="always") as batch:
+        batch.drop_index("ix_delegations_delegate_key_id")
+        batch.drop_constraint("fk_delegations_delegate_key_id_api_keys", type_="foreignkey")
+        batch.drop_constraint("fk_delegations_delegator_key_id_api_keys", type_="foreignkey")
+        batch.drop_constraint("uq_delegations_delegator_key_id", type_="unique")
+        batch.drop_column("delegator_key_id")
+        batch.drop_column("delegate_key_id")
+        batch.alter_column("delegator", existing_type=sa.String(100), nullable=False)
+        batch.alter_column("delegate", existing_type=sa.String(100), nullable=False)
+        batch.create_unique_constraint("uq_delegations_delegator", ["delegator"])
+        batch.create_index("ix_delegations_delegate", ["delegate"])
+
+
+# --- unique active key names -------------------------------------------------------------------
+
+
+def _unique_active_key_names(connection: sa.Connection) -> None:
+    keys = connection.execute(
+        sa.text("SELECT id, name FROM api_keys WHERE revoked_at IS NULL ORDER BY id")
+    ).all()
+    taken: set[str] = set()
+    renames: list[tuple[int, str, str]] = []
+    for key_id, name in keys:
+        if name not in taken:
+            taken.add(name)
+            continue
+        suffix = f"-{key_id}"
+        new = name[: 100 - len(suffix)] + suffix
+        n = 1
+        while new in taken:
+            n += 1
+            suffix = f"-{key_id}-{n}"
+            new = name[: 100 - len(suffix)] + suffix
+        taken.add(new)
+        renames.append((key_id, name, new))
+    for key_id, old, new in renames:
+        connection.execute(
+            sa.text("UPDATE api_keys SET name = :name WHERE id = :id"), {"name": new, "id": key_id}
+        )
+        log.warning("API key %s renamed from %r to %r: active names are unique", key_id, old, new)
+        _audit(
+            connection,
+            "api_key.renamed",
+            "api_key",
+            key_id,
+            before={"name": old},
+            after={"name": new, "reason": "another active key has the same name"},
+        )
+    op.create_index(
+        "uq_api_keys_name_active",
+        "api_keys",
+        ["name"],
+        unique=True,
+        postgresql_where=sa.text("revoked_at IS NULL"),
+        sqlite_where=sa.text("revoked_at IS NULL"),
+    )
