@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -241,4 +242,67 @@ def test_hardening_revision_keys_delegations_by_key_id(scratch_url: str) -> None
     with engine.connect() as c:
         back = c.execute(text("SELECT delegator, delegate FROM delegations")).all()
         assert [tuple(r) for r in back] == [("sam", "gus")]
+    engine.dispose()
+
+
+def test_hardening_revision_fills_the_term_catalog_from_published_playbooks(
+    scratch_url: str,
+) -> None:
+    """The least specific published playbook's owner wins; drafts add nothing."""
+    url = scratch_url
+    migrate.upgrade(url, "0004_outcomes_analytics")
+    engine = create_engine(url)
+
+    def doc(key: str, owner: str, extra: str = "") -> str:
+        return (
+            f'{{"key": "{key}", "terms": [{{"key": "discount_pct", "label": "Discount",'
+            f' "kind": "number", "owner": "{owner}"}}{extra}]}}'
+        )
+
+    flag = ', {"key": "eu_only", "kind": "flag", "owner": "security"}'
+    with engine.begin() as c:
+        for pid, key, number, status, scope, document, published_at in (
+            (1, "emea", 1, "published", '{"region": "EMEA"}', doc("emea", "legal", flag),
+             "2026-01-01 00:00:00"),
+            (2, "standard", 2, "published", "{}", doc("standard", "finance"),
+             "2026-02-01 00:00:00"),
+            (3, "smb", 1, "draft", '{"segment": "smb"}', doc("smb", "sales"), None),
+        ):  # fmt: skip
+            c.execute(
+                text("INSERT INTO playbooks (id, key, name) VALUES (:id, :key, :key)"),
+                {"id": pid, "key": key},
+            )
+            c.execute(
+                text(
+                    "INSERT INTO playbook_versions (playbook_id, number, status, document,"
+                    " document_hash, scope, lock_version, created_by, published_at) VALUES"
+                    " (:pid, :number, :status, :document, 'h', :scope, 1, 'x', :published_at)"
+                ),
+                {"pid": pid, "number": number, "status": status, "document": document,
+                 "scope": scope, "published_at": published_at},
+            )  # fmt: skip
+    engine.dispose()
+
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as c:
+        rows = c.execute(
+            text("SELECT key, label, kind, owner, source FROM term_catalog ORDER BY key")
+        ).all()
+        assert [tuple(r) for r in rows] == [
+            ("discount_pct", "Discount", "number", "finance", "standard/2"),
+            ("eu_only", None, "flag", "security", "emea/1"),
+        ]
+        (after,) = c.execute(
+            text(
+                "SELECT after FROM audit_log WHERE action = 'term.added'"
+                " AND entity_id = 'discount_pct'"
+            )
+        ).scalars()
+        after = json.loads(after) if isinstance(after, str) else after
+        assert after["conflicts"] == [{"source": "emea/1", "owner": "legal", "kind": "number"}]
+    engine.dispose()
+    migrate.downgrade(url, "0004_outcomes_analytics")
+    engine = create_engine(url)
+    assert "term_catalog" not in inspect(engine).get_table_names()
     engine.dispose()

@@ -1,4 +1,12 @@
-"""Hardening: unique active key names and delegations by key id.
+"""Hardening: the org-wide term catalog, unique active key names and delegations by key id.
+
+- `term_catalog`: one entry per term key (label, kind, owning group), filled from the playbook
+  versions published now. When published playbooks disagree about a key, the definition of the
+  least specific playbook wins (fewest scope attributes: the organization's broad playbook, not a
+  narrow one that may have redefined the term), then the earliest published, then the playbook
+  key. Each entry is recorded as a `term.added` audit entry naming its source and, when there
+  were any, the conflicting definitions, so an admin can review them: a playbook whose term now
+  disagrees with the catalog's owner needs the catalog owner's sign-off at its next publication.
 
 - `api_keys`: no two active keys share a name (a partial unique index). Existing duplicates are
   renamed first: among active keys with one name, the oldest keeps it and each other becomes
@@ -91,6 +99,7 @@ def _audit(
 
 def upgrade() -> None:
     connection = op.get_bind()
+    _term_catalog(connection)
     _delegations_by_key_id(connection)
     _unique_active_key_names(connection)
 
@@ -98,6 +107,70 @@ def upgrade() -> None:
 def downgrade() -> None:
     _delegations_by_name_again()
     op.drop_index("uq_api_keys_name_active", table_name="api_keys")
+    op.drop_table("term_catalog")
+
+
+# --- the term catalog --------------------------------------------------------------------------
+
+
+def _term_catalog(connection: sa.Connection) -> None:
+    catalog = op.create_table(
+        "term_catalog",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("label", sa.String(200)),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("owner", sa.String(64), nullable=False),
+        sa.Column("source", sa.String(100), nullable=False),
+        *_timestamps(),
+        sa.UniqueConstraint("key", name="uq_term_catalog_key"),
+    )
+    published = connection.execute(
+        sa.text(
+            "SELECT p.key, v.number, v.scope, v.document, v.published_at "
+            "FROM playbook_versions v JOIN playbooks p ON p.id = v.playbook_id "
+            "WHERE v.status = 'published'"
+        )
+    ).all()
+
+    def precedence(row: Any) -> tuple[int, str, str]:
+        published_at = row.published_at
+        if isinstance(published_at, datetime):
+            published_at = published_at.astimezone(UTC).isoformat()
+        return (len(_json(row.scope) or {}), str(published_at or ""), row.key)
+
+    chosen: dict[str, dict[str, Any]] = {}
+    conflicts: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(published, key=precedence):
+        source = f"{row.key}/{row.number}"
+        for term in _json(row.document).get("terms", []):
+            entry = {
+                "key": term["key"],
+                "label": term.get("label"),
+                "kind": term["kind"],
+                "owner": term["owner"],
+                "source": source,
+            }
+            first = chosen.setdefault(term["key"], entry)
+            if first is not entry and (first["owner"], first["kind"]) != (
+                entry["owner"],
+                entry["kind"],
+            ):
+                conflicts.setdefault(term["key"], []).append(
+                    {"source": source, "owner": entry["owner"], "kind": entry["kind"]}
+                )
+    now = datetime.now(UTC)
+    for key in sorted(chosen):
+        entry = chosen[key]
+        connection.execute(catalog.insert().values(**entry, created_at=now, updated_at=now))
+        after = {k: entry[k] for k in ("label", "kind", "owner", "source")}
+        if key in conflicts:
+            after["conflicts"] = conflicts[key]
+            log.warning(
+                "term %r: catalog owner %r from %s; other published definitions: %s",
+                key, entry["owner"], entry["source"], conflicts[key],
+            )  # fmt: skip
+        _audit(connection, "term.added", "term", key, after=after)
 
 
 # --- delegations by key id ---------------------------------------------------------------------

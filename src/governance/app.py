@@ -33,6 +33,7 @@ from governance.errors import (
 from governance.outcomes.router import router as outcomes_router
 from governance.playbooks.registry import PlaybookRegistry
 from governance.playbooks.router import router as playbooks_router
+from governance.playbooks.router import terms_router
 from governance.reps.router import router as reps_router
 from governance.salesforce.router import router as salesforce_router
 from governance.settings import Settings, get_settings
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         me_router,
         approval_groups_router,
         playbooks_router,
+        terms_router,
         reps_router,
         api_keys_router,
         audit_router,
