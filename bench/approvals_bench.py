@@ -68,6 +68,7 @@ from sqlalchemy import (  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from governance.app import create_app  # noqa: E402  (also maps every model, for the Core tables)
+from governance.approvals import service as approval_service  # noqa: E402
 from governance.approvals.models import ApprovalRequest  # noqa: E402
 from governance.auth import service as auth_service  # noqa: E402
 from governance.auth.principal import SYSTEM  # noqa: E402
@@ -192,7 +193,10 @@ def make_keys(db_url: str) -> dict[str, str]:
             ("sam_sales_director", Role.approver, ["sales_director"]),
         ):
             secrets[name] = auth_service.create_key(
-                session, SYSTEM, ApiKeyCreate(name=name, role=role, groups=groups)
+                session,
+                SYSTEM,
+                ApiKeyCreate(name=name, role=role, groups=groups),
+                groups=approval_service.known_groups,
             )[1]
     db.dispose()
     return secrets

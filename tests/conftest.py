@@ -15,6 +15,9 @@ from sqlalchemy import create_engine, text
 
 from governance import migrate
 from governance.app import create_app
+from governance.approvals import service as approval_service
+from governance.approvals.models import ApprovalGroup
+from governance.approvals.repository import ApprovalRepository
 from governance.auth import service as auth_service
 from governance.auth.principal import SYSTEM
 from governance.auth.schemas import ApiKeyCreate, Role
@@ -95,9 +98,19 @@ class Keys:
         self.secrets: dict[str, str] = {}
 
     def create(self, name: str, role: Role, groups: list[str] | None = None) -> str:
+        """A key; its groups are created first when no playbook names them yet, as an admin
+        would with `PUT /v1/approval-groups/{group}` (keys may only join existing groups)."""
         with self.db.unit_of_work() as session:
+            known = approval_service.known_groups(session)
+            repo = ApprovalRepository(session)
+            for group in groups or []:
+                if group not in known:
+                    repo.add_group(ApprovalGroup(name=group))
             _key, secret = auth_service.create_key(
-                session, SYSTEM, ApiKeyCreate(name=name, role=role, groups=groups or [])
+                session,
+                SYSTEM,
+                ApiKeyCreate(name=name, role=role, groups=groups or []),
+                groups=approval_service.known_groups,
             )
         self.secrets[name] = secret
         return secret

@@ -60,9 +60,13 @@ def test_import_reports_the_exact_field(env: str, tmp_path: Path) -> None:
 
 
 def test_keys_create_prints_a_working_secret(env: str) -> None:
-    result = runner.invoke(
-        app, ["keys", "create", "--role", "approver", "--group", "finance", "--name", "cfo-office"]
-    )
+    command = ["keys", "create", "--role", "approver", "--group", "finance", "--name", "cfo-office"]
+    # No playbook names finance yet, so it is no group (a typo would look the same).
+    unknown = runner.invoke(app, command)
+    assert unknown.exit_code == 2, unknown.output
+    assert "groups[0]: no group 'finance' exists" in unknown.output
+    assert runner.invoke(app, ["demo"]).exit_code == 0
+    result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
     assert secret.startswith("gov_")

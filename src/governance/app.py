@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from governance import __version__
 from governance.analytics.router import router as analytics_router
+from governance.approvals import service as approval_service
 from governance.approvals.deal_router import router as review_router
 from governance.approvals.router import groups_router as approval_groups_router
 from governance.approvals.router import me_router
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.registry = PlaybookRegistry(db, settings.playbook_cache_seconds)
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
+    # Approver groups are defined above auth; key creation asks the approvals domain.
+    app.state.group_directory = approval_service.known_groups
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")

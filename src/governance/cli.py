@@ -180,13 +180,17 @@ def create_key(
         typer.Option(help="A name to recognise the key by, unique among active keys."),
     ] = None,
 ) -> None:
-    """Create an API key and print its secret (shown once)."""
+    """Create an API key and print its secret (shown once); its groups must exist."""
+    from governance.approvals import service as approval_service
+
     db = _db()
     try:
         with db.unit_of_work() as session:
             default = auth_service.free_name(session, f"{role.value}-cli")
             data = ApiKeyCreate(name=name or default, role=role, groups=group or [])
-            key, secret = auth_service.create_key(session, SYSTEM, data)
+            key, secret = auth_service.create_key(
+                session, SYSTEM, data, groups=approval_service.known_groups
+            )
             typer.echo(
                 f"created key {key.id} ({key.role}{' ' + ','.join(key.groups) if key.groups else ''})"
             )

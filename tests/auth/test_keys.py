@@ -49,3 +49,42 @@ async def test_the_last_active_admin_key_cannot_be_revoked(
     assert (
         await client.delete(f"/v1/api-keys/{first}", headers=keys.headers("admin"))
     ).status_code == 200
+
+
+async def create_approver(
+    client: httpx.AsyncClient, keys: Keys, name: str, groups: list[str]
+) -> httpx.Response:
+    return await client.post(
+        "/v1/api-keys",
+        json={"name": name, "role": "approver", "groups": groups},
+        headers=keys.headers("admin"),
+    )
+
+
+async def test_an_approver_key_may_only_join_groups_that_exist(
+    client: httpx.AsyncClient, keys: Keys, demo_yaml: str
+) -> None:
+    # The keys fixture created finance; "fianance" is a typo, "cfo" no playbook names yet.
+    typo = await create_approver(client, keys, "fiona", ["finance", "fianance", "cfo"])
+    assert typo.status_code == 422, typo.text
+    assert typo.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in typo.json()["errors"]] == ["groups[1]", "groups[2]"]
+    assert "PUT /v1/approval-groups/fianance" in typo.json()["errors"][0]["message"]
+    listed = await client.get("/v1/api-keys", headers=keys.headers("admin"))
+    assert "fiona" not in {k["name"] for k in listed.json()["items"]}
+
+    # A draft playbook naming cfo as a tier approver makes it a group.
+    draft = await client.post(
+        "/v1/playbooks/import",
+        content=demo_yaml,
+        headers={**keys.headers("leadership"), "Content-Type": "application/yaml"},
+    )
+    assert draft.status_code == 200, draft.text
+    assert (await create_approver(client, keys, "carla", ["cfo"])).status_code == 201
+    # So does creating the group.
+    assert (await create_approver(client, keys, "dora", ["deal_desk"])).status_code == 422
+    created = await client.put(
+        "/v1/approval-groups/deal_desk", json={}, headers=keys.headers("admin")
+    )
+    assert created.status_code == 201, created.text
+    assert (await create_approver(client, keys, "dora", ["deal_desk"])).status_code == 201

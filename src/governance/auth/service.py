@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Collection
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,16 @@ from governance.errors import Conflict, InvalidInput, NotFound
 from governance.problems import Problem
 
 KEY_PREFIX = "gov_"
+
+GroupDirectory = Callable[[Session], Collection[str]]
+"""The approver groups that exist. Groups are defined above auth (by playbooks, the term catalog
+and approval group settings), so whoever creates a key passes the approvals domain's
+`known_groups`; keys without groups never consult it."""
+
+
+def no_groups(_session: Session) -> Collection[str]:
+    """A directory for keys that belong to no group (admin keys made at start-up)."""
+    return ()
 
 
 def hash_key(secret: str) -> str:
@@ -41,7 +52,12 @@ def verify(session: Session, secret: str) -> Principal | None:
 
 
 def create_key(
-    session: Session, actor: Principal, data: ApiKeyCreate, secret: str | None = None
+    session: Session,
+    actor: Principal,
+    data: ApiKeyCreate,
+    *,
+    groups: GroupDirectory,
+    secret: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Store a new key's hash; the secret is returned to be shown once."""
     if data.groups and data.role is not Role.approver:
@@ -49,6 +65,20 @@ def create_key(
             "groups only apply to approver keys",
             errors=[Problem(("groups",), "only approver keys belong to stakeholder groups")],
         )
+    if data.groups:
+        # A misspelt group would leave the key with an empty queue forever.
+        known = set(groups(session))
+        unknown = [
+            Problem(
+                ("groups", i),
+                f"no group {group!r} exists: name a group of a playbook or the term catalog, "
+                f"or create it with PUT /v1/approval-groups/{group}",
+            )
+            for i, group in enumerate(data.groups)
+            if group not in known
+        ]
+        if unknown:
+            raise InvalidInput("unknown approver groups", errors=unknown)
     repo = ApiKeyRepository(session)
     taken = repo.active_named(data.name)
     if taken is not None:
@@ -133,10 +163,13 @@ def ensure_admin_key(session: Session, actor: Principal, bootstrap: str | None) 
                 session,
                 actor,
                 ApiKeyCreate(name=free_name(session, "bootstrap-admin"), role=Role.admin),
+                groups=no_groups,
                 secret=bootstrap,
             )
         return None
     if repo.count() > 0:
         return None
-    _key, secret = create_key(session, actor, ApiKeyCreate(name="first-admin", role=Role.admin))
+    _key, secret = create_key(
+        session, actor, ApiKeyCreate(name="first-admin", role=Role.admin), groups=no_groups
+    )
     return secret

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, selectinload
@@ -105,6 +106,14 @@ class PlaybookRepository:
             .where(PlaybookVersion.status == VersionStatus.published)
         ).all()
         return [(v, p) for v, p in rows]
+
+    def live_documents(self) -> Sequence[dict[str, Any]]:
+        """The documents of every published and draft version."""
+        return self.session.scalars(
+            select(PlaybookVersion.document).where(
+                PlaybookVersion.status.in_((VersionStatus.published, VersionStatus.draft))
+            )
+        ).all()
 
     def bump_lock(self, version: PlaybookVersion, expected: int) -> bool:
         """Compare-and-set the draft's lock version; False when someone else changed it first."""

@@ -579,6 +579,19 @@ def import_document(
     return publish(session, actor, doc.key, version.number), "published"
 
 
+def group_names(session: Session) -> set[str]:
+    """Every group a published or draft playbook names (term owners, tier approvers, rule
+    approvers) or that owns a term of the catalog."""
+    names = catalog.owner_groups(session)
+    for doc in PlaybookRepository(session).live_documents():
+        for term in doc.get("terms", []):
+            names.add(term["owner"])
+            names.update(tier["approver"] for tier in term.get("tiers", []))
+        for rule in doc.get("rules", []):
+            names.update(action["approver"] for action in rule["then"] if "approver" in action)
+    return names
+
+
 def playbooks_exist(session: Session) -> bool:
     return PlaybookRepository(session).count() > 0
 

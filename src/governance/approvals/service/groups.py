@@ -12,6 +12,7 @@ from governance.approvals.schemas import GroupRead, GroupWrite
 from governance.audit import service as audit
 from governance.auth.principal import Principal
 from governance.notifications import service as notifications
+from governance.playbooks import service as playbook_service
 from governance.playbooks.registry import Published
 from governance.settings import Settings
 
@@ -67,6 +68,14 @@ def put_group(
         before=before, after=after.model_dump(mode="json"),
     )  # fmt: skip
     return after, created
+
+
+def known_groups(session: Session) -> set[str]:
+    """The groups that exist: named by a published or draft playbook or the term catalog, or
+    created with `PUT /v1/approval-groups/{group}`. Approver keys may only belong to these."""
+    return playbook_service.group_names(session) | {
+        g.name for g in ApprovalRepository(session).groups()
+    }
 
 
 def list_groups(session: Session, settings: Settings) -> list[GroupRead]:
