@@ -48,16 +48,27 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+def truncate_all(url: str) -> None:
+    """Empty every table of a PostgreSQL test database.
+
+    The audit log refuses TRUNCATE (it is evidence); a test database sets that trigger aside for
+    this one transaction, as only the table's owner can.
+    """
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_truncate"))
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_truncate"))
+    engine.dispose()
+
+
 @pytest.fixture
 def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database for one test."""
     if PG_URL:
         yield PG_URL
-        engine = create_engine(PG_URL)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        truncate_all(PG_URL)
         return
     path = tmp_path / "test.db"
     shutil.copyfile(migrated_template, path)

@@ -14,7 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from tests.conftest import PG_URL
 
 from governance import migrate
-from governance.db import Base
+from governance.audit import service as audit_service
+from governance.auth.principal import SYSTEM
+from governance.db import Base, Database
 
 
 @pytest.fixture
@@ -65,21 +67,32 @@ def test_models_match_migrations(scratch_url: str) -> None:
     assert structural == []
 
 
-def test_audit_log_refuses_updates_and_deletes(scratch_url: str) -> None:
+INSERT_ENTRY = (
+    "INSERT INTO audit_log (id, occurred_at, actor, actor_role, action, entity_type, entity_id,"
+    " created_at, updated_at, prev_hash, entry_hash) VALUES (:id, CURRENT_TIMESTAMP, :actor,"
+    " 'admin', 'x', 'y', 'z', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'p', 'h')"
+)
+
+
+def test_audit_log_refuses_updates_deletes_truncation_and_replacement(scratch_url: str) -> None:
     url = scratch_url
     migrate.upgrade(url)
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO audit_log (occurred_at, actor, actor_role, action, entity_type, entity_id,"
-                " created_at, updated_at) VALUES (CURRENT_TIMESTAMP, 'a', 'admin', 'x', 'y', 'z',"
-                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            )
-        )
-    for statement in ("UPDATE audit_log SET actor = 'b'", "DELETE FROM audit_log"):
+        connection.execute(text(INSERT_ENTRY), {"id": 1, "actor": "a"})
+    refused = ["UPDATE audit_log SET actor = 'b'", "DELETE FROM audit_log"]
+    if engine.dialect.name == "postgresql":
+        refused += ["TRUNCATE audit_log", "TRUNCATE audit_log CASCADE"]
+    else:
+        refused += [
+            INSERT_ENTRY.replace("INSERT", "INSERT OR REPLACE"),
+            "REPLACE" + INSERT_ENTRY[6:],
+        ]
+    for statement in refused:
         with pytest.raises(Exception, match="append-only"), engine.begin() as connection:
-            connection.execute(text(statement))
+            connection.execute(text(statement), {"id": 1, "actor": "rewritten"})
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id, actor FROM audit_log")).all() == [(1, "a")]
     engine.dispose()
 
 
@@ -305,4 +318,52 @@ def test_hardening_revision_fills_the_term_catalog_from_published_playbooks(
     migrate.downgrade(url, "0004_outcomes_analytics")
     engine = create_engine(url)
     assert "term_catalog" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_hardening_revision_chains_the_existing_audit_log(scratch_url: str) -> None:
+    """Entries written before 0005 get their hashes, the chain verifies, and new entries extend it."""
+    url = scratch_url
+    migrate.upgrade(url, "0004_outcomes_analytics")
+    engine = create_engine(url)
+    with engine.begin() as c:
+        for actor, after, at in (
+            ("key:1:ana", '{"ratio": 0.25, "count": 3, "big": 1e20, "name": "Zoë"}',
+             "2026-01-02 10:00:00.123456"),
+            ("cli", None, "2026-01-02 10:00:00"),
+            ("key:2:ben", '[1.0, "x", {"nested": [true, null]}]', "2026-01-03 11:30:00.5"),
+        ):  # fmt: skip
+            c.execute(
+                text(
+                    "INSERT INTO audit_log (occurred_at, actor, actor_role, action, entity_type,"
+                    " entity_id, after) VALUES (:at, :actor, 'admin', 'x.done', 'x', '1', :after)"
+                ),
+                {"at": at, "actor": actor, "after": after},
+            )
+    engine.dispose()
+
+    migrate.upgrade(url)
+    db = Database(url)
+    with db.unit_of_work() as session:
+        assert audit_service.verify(session) == audit_service.ChainReport(3)
+        audit_service.record(session, SYSTEM, "x.after", "x", "2", after={"ratio": 0.5})
+    with db.unit_of_work() as session:
+        assert audit_service.verify(session) == audit_service.ChainReport(4)
+        ids = session.execute(text("SELECT id, prev_hash FROM audit_log ORDER BY id")).all()
+    db.dispose()
+    assert [i for i, _ in ids] == [1, 2, 3, 4]
+    assert ids[0][1] == "0" * 64
+
+    migrate.downgrade(url, "0004_outcomes_analytics")
+    engine = create_engine(url)
+    with engine.begin() as c:  # the previous revision numbers entries again, after the chain's
+        c.execute(
+            text(
+                "INSERT INTO audit_log (occurred_at, actor, actor_role, action, entity_type,"
+                " entity_id) VALUES (CURRENT_TIMESTAMP, 'cli', 'admin', 'x.y', 'x', '3')"
+            )
+        )
+        assert c.execute(text("SELECT MAX(id) FROM audit_log")).scalar() == 5
+    with pytest.raises(Exception, match="append-only"), engine.begin() as c:
+        c.execute(text("DELETE FROM audit_log"))
     engine.dispose()

@@ -1,4 +1,5 @@
-"""Hardening: the org-wide term catalog, unique active key names and delegations by key id.
+"""Hardening: the org-wide term catalog, unique active key names, delegations by key id, and an
+audit log that cannot be wiped and shows any rewrite.
 
 - `term_catalog`: one entry per term key (label, kind, owning group), filled from the playbook
   versions published now. When published playbooks disagree about a key, the definition of the
@@ -17,6 +18,12 @@
   and may decide approvals. A delegation that cannot be resolved this way is dropped (a
   `delegation.removed` audit entry records it): a name two keys share is how a stranger came to
   decide for someone, so the migration does not guess.
+- `audit_log`: each entry stores `prev_hash` and `entry_hash`, sha256 over the previous entry's
+  hash and this entry's content, computed here for every existing entry in id order (with the
+  frozen copy of `governance.audit.chain` below); `audit_chain` holds the chain's last link,
+  which writers lock to take their turn. PostgreSQL refuses `TRUNCATE audit_log` (a
+  statement-level trigger; the row triggers never fire for it) and SQLite refuses an insert
+  that reuses an existing id (`INSERT OR REPLACE` deleted and rewrote the row).
 
 Revision ID: 0005_hardening
 Revises: 0004_outcomes_analytics
@@ -25,9 +32,11 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,9 +111,11 @@ def upgrade() -> None:
     _term_catalog(connection)
     _delegations_by_key_id(connection)
     _unique_active_key_names(connection)
+    _audit_chain(connection)  # last: it chains the entries the steps above recorded too
 
 
 def downgrade() -> None:
+    _audit_chain_undone()
     _delegations_by_name_again()
     op.drop_index("uq_api_keys_name_active", table_name="api_keys")
     op.drop_table("term_catalog")
@@ -337,3 +348,161 @@ def _unique_active_key_names(connection: sa.Connection) -> None:
         postgresql_where=sa.text("revoked_at IS NULL"),
         sqlite_where=sa.text("revoked_at IS NULL"),
     )
+
+
+# --- the audit chain ---------------------------------------------------------------------------
+
+# A frozen copy of `governance.audit.chain` (version 1): the hashes computed here must stay what
+# `governance audit verify` recomputes, whatever the service's code becomes.
+GENESIS = "0" * 64
+CHAIN_FIELDS = (
+    "id",
+    "occurred_at",
+    "actor",
+    "actor_role",
+    "on_behalf_of",
+    "action",
+    "entity_type",
+    "entity_id",
+    "before",
+    "after",
+)
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, datetime):
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return aware.isoformat(timespec="microseconds")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(k): _normal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normal(v) for v in value]
+    return value
+
+
+def _link(prev_hash: str, entry: Mapping[str, Any]) -> str:
+    content = {name: _normal(entry[name]) for name in CHAIN_FIELDS}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical.encode()).hexdigest()
+
+
+SQLITE_ROW_TRIGGERS = {
+    verb: f"""
+    CREATE TRIGGER audit_log_no_{verb.lower()}
+    BEFORE {verb} ON audit_log
+    BEGIN
+        SELECT RAISE(ABORT, 'audit_log is append-only');
+    END
+    """
+    for verb in ("UPDATE", "DELETE")
+}
+
+
+def _audit_chain(connection: sa.Connection) -> None:
+    postgresql = _is_postgresql()
+    # The hashes of existing entries are written once, here, with the triggers set aside.
+    if postgresql:
+        op.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+    else:
+        for verb in SQLITE_ROW_TRIGGERS:
+            op.execute(f"DROP TRIGGER audit_log_no_{verb.lower()}")
+    with op.batch_alter_table("audit_log") as batch:
+        batch.add_column(sa.Column("prev_hash", sa.String(64)))
+        batch.add_column(sa.Column("entry_hash", sa.String(64)))
+
+    audit = sa.table(
+        "audit_log",
+        sa.column("id", sa.Integer),
+        sa.column("occurred_at", TS),
+        sa.column("actor", sa.String),
+        sa.column("actor_role", sa.String),
+        sa.column("on_behalf_of", sa.String),
+        sa.column("action", sa.String),
+        sa.column("entity_type", sa.String),
+        sa.column("entity_id", sa.String),
+        sa.column("before", JSON),
+        sa.column("after", JSON),
+    )
+    columns = [audit.c[name] for name in CHAIN_FIELDS]
+    store = sa.text("UPDATE audit_log SET prev_hash = :prev, entry_hash = :hash WHERE id = :id")
+    previous, last_id = GENESIS, 0
+    while True:
+        rows = connection.execute(
+            sa.select(*columns).where(audit.c.id > last_id).order_by(audit.c.id).limit(2000)
+        ).all()
+        if not rows:
+            break
+        updates = []
+        for row in rows:
+            entry_hash = _link(previous, row._mapping)
+            updates.append({"prev": previous, "hash": entry_hash, "id": row.id})
+            previous, last_id = entry_hash, row.id
+        connection.execute(store, updates)
+
+    with op.batch_alter_table("audit_log") as batch:
+        batch.alter_column("prev_hash", existing_type=sa.String(64), nullable=False)
+        batch.alter_column("entry_hash", existing_type=sa.String(64), nullable=False)
+    head = op.create_table(
+        "audit_chain",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("last_id", sa.Integer(), nullable=False),
+        sa.Column("last_hash", sa.String(64), nullable=False),
+        *_timestamps(),
+    )
+    now = datetime.now(UTC)
+    connection.execute(
+        head.insert().values(
+            id=1, last_id=last_id, last_hash=previous, created_at=now, updated_at=now
+        )
+    )
+
+    if postgresql:
+        op.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
+        # Row triggers never fire for TRUNCATE: refuse the statement itself.
+        op.execute(
+            """
+            CREATE TRIGGER audit_log_no_truncate
+            BEFORE TRUNCATE ON audit_log
+            FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()
+            """
+        )
+    else:
+        for statement in SQLITE_ROW_TRIGGERS.values():
+            op.execute(statement)
+        # INSERT OR REPLACE deletes the row it collides with (no DELETE trigger fires for that)
+        # and writes its own: refuse an insert that names an id already taken.
+        op.execute(
+            """
+            CREATE TRIGGER audit_log_no_replace
+            BEFORE INSERT ON audit_log
+            WHEN EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id)
+            BEGIN
+                SELECT RAISE(ABORT, 'audit_log is append-only');
+            END
+            """
+        )
+
+
+def _audit_chain_undone() -> None:
+    postgresql = _is_postgresql()
+    if postgresql:
+        op.execute("DROP TRIGGER audit_log_no_truncate ON audit_log")
+    else:
+        op.execute("DROP TRIGGER audit_log_no_replace")
+        for verb in SQLITE_ROW_TRIGGERS:  # a rebuilt table loses them; they come back below
+            op.execute(f"DROP TRIGGER audit_log_no_{verb.lower()}")
+    op.drop_table("audit_chain")
+    with op.batch_alter_table("audit_log") as batch:
+        batch.drop_column("entry_hash")
+        batch.drop_column("prev_hash")
+    if postgresql:
+        # The chain numbered entries itself; the previous revision's inserts use the sequence.
+        op.execute(
+            "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), "
+            "COALESCE((SELECT MAX(id) FROM audit_log), 0) + 1, false)"
+        )
+    else:
+        for statement in SQLITE_ROW_TRIGGERS.values():
+            op.execute(statement)
