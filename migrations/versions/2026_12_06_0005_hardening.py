@@ -8,7 +8,6 @@ audit log that cannot be wiped and shows any rewrite.
   key. Each entry is recorded as a `term.added` audit entry naming its source and, when there
   were any, the conflicting definitions, so an admin can review them: a playbook whose term now
   disagrees with the catalog's owner needs the catalog owner's sign-off at its next publication.
-
 - `api_keys`: no two active keys share a name (a partial unique index). Existing duplicates are
   renamed first: among active keys with one name, the oldest keeps it and each other becomes
   `<name>-<id>` (an `api_key.renamed` audit entry records each).
@@ -230,11 +229,14 @@ def _delegations_by_key_id(connection: sa.Connection) -> None:
         )
         if delegator_id is None or delegate_id is None or delegator_id == delegate_id:
             connection.execute(sa.text("DELETE FROM delegations WHERE id = :id"), {"id": row_id})
-            why = (
-                f"{len(delegates)} active keys are named {delegate!r}"
-                if delegate_id is None
-                else f"no single active key is the delegator {delegator!r}"
-            )
+            if delegator_id is None:
+                why = f"no single active key is the delegator {delegator!r}"
+            elif len(delegates) != 1:
+                why = f"{len(delegates)} active keys are named {delegate!r}"
+            elif delegate_id is None:
+                why = f"the active key named {delegate!r} cannot decide approvals"
+            else:
+                why = "the delegate is the delegator's own key"
             log.warning("delegation of %r to %r dropped: %s", delegator, delegate, why)
             _audit(
                 connection,
@@ -254,8 +256,9 @@ def _delegations_by_key_id(connection: sa.Connection) -> None:
         )
 
     # Rebuilt in batch mode on SQLite (a column under a unique constraint cannot be dropped in
-    # place); nothing references `delegations`, so the rebuild loses nothing.
-    with op.batch_alter_table("delegations", recreate="always") as batch:
+    # place); nothing references `delegations`, so the rebuild loses nothing. PostgreSQL alters
+    # the table in place.
+    with op.batch_alter_table("delegations") as batch:
         batch.drop_index("ix_delegations_delegate")
         batch.drop_constraint("uq_delegations_delegator", type_="unique")
         batch.drop_column("delegator")
@@ -292,7 +295,7 @@ def _delegations_by_name_again() -> None:
             "delegate = (SELECT name FROM api_keys WHERE api_keys.id = delegate_key_id)"
         )
     )
-    with op.batch_alter_table("delegations", recreate="always") as batch:
+    with op.batch_alter_table("delegations") as batch:
         batch.drop_index("ix_delegations_delegate_key_id")
         batch.drop_constraint("fk_delegations_delegate_key_id_api_keys", type_="foreignkey")
         batch.drop_constraint("fk_delegations_delegator_key_id_api_keys", type_="foreignkey")
