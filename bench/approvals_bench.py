@@ -68,6 +68,7 @@ from sqlalchemy import (  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from governance.app import create_app  # noqa: E402  (also maps every model, for the Core tables)
+from governance.approvals import service as approval_service  # noqa: E402
 from governance.approvals.models import ApprovalRequest  # noqa: E402
 from governance.auth import service as auth_service  # noqa: E402
 from governance.auth.principal import SYSTEM  # noqa: E402
@@ -135,9 +136,14 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
     def call(
-        self, method: str, path: str, key: str, body: object | None = None
+        self,
+        method: str,
+        path: str,
+        key: str,
+        body: object | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes, float]:
-        headers = {"Authorization": f"Bearer {key}"}
+        headers = {"Authorization": f"Bearer {key}", **(extra or {})}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
@@ -148,8 +154,15 @@ class Client:
         data = response.read()
         return response.status, data, time.perf_counter() - started
 
-    def json(self, method: str, path: str, key: str, body: object | None = None) -> Any:
-        status, data, _ = self.call(method, path, key, body)
+    def json(
+        self,
+        method: str,
+        path: str,
+        key: str,
+        body: object | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> Any:
+        status, data, _ = self.call(method, path, key, body, extra)
         if status >= 300:
             raise SystemExit(f"{method} {path} -> {status}: {data[:500]!r}")
         return json.loads(data)
@@ -180,7 +193,10 @@ def make_keys(db_url: str) -> dict[str, str]:
             ("sam_sales_director", Role.approver, ["sales_director"]),
         ):
             secrets[name] = auth_service.create_key(
-                session, SYSTEM, ApiKeyCreate(name=name, role=role, groups=groups)
+                session,
+                SYSTEM,
+                ApiKeyCreate(name=name, role=role, groups=groups),
+                groups=approval_service.known_groups,
             )[1]
     db.dispose()
     return secrets
@@ -291,11 +307,14 @@ def submit_templates(client: Client, keys: Mapping[str, str]) -> dict[str, str]:
             if name == APPROVED[0]:  # legal, then finance (open once the director approved)
                 deciders += [("legal", "fin_legal"), ("finance", "fin_legal")]
             for group, who in deciders:
+                path = f"/v1/approvals/{by_group[group]}"
+                read = client.json("GET", path, keys[who])  # decisions name the version read
                 client.json(
                     "POST",
-                    f"/v1/approvals/{by_group[group]}/decision",
+                    f"{path}/decision",
                     keys[who],
                     {"decision": "approve"},
+                    {"If-Match": f'"{read["version"]}"'},
                 )
         out[name] = deal
     return out

@@ -17,6 +17,9 @@ from sqlalchemy import create_engine, make_url, text
 
 from governance import migrate
 from governance.app import create_app
+from governance.approvals import service as approval_service
+from governance.approvals.models import ApprovalGroup
+from governance.approvals.repository import ApprovalRepository
 from governance.auth import service as auth_service
 from governance.auth.principal import SYSTEM
 from governance.auth.schemas import ApiKeyCreate, Role
@@ -48,6 +51,21 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+def truncate_all(url: str) -> None:
+    """Empty every table of a PostgreSQL test database.
+
+    The audit log refuses TRUNCATE (it is evidence); a test database sets that trigger aside for
+    this one transaction, as only the table's owner can.
+    """
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_truncate"))
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_truncate"))
+    engine.dispose()
+
+
 @pytest.fixture
 def scratch_url(tmp_path: Path) -> Iterator[str]:
     """An empty database of the suite's kind, apart from the one other tests use."""
@@ -72,11 +90,7 @@ def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database for one test."""
     if PG_URL:
         yield PG_URL
-        engine = create_engine(PG_URL)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        truncate_all(PG_URL)
         return
     path = tmp_path / "test.db"
     shutil.copyfile(migrated_template, path)
@@ -123,9 +137,19 @@ class Keys:
         self.secrets: dict[str, str] = {}
 
     def create(self, name: str, role: Role, groups: list[str] | None = None) -> str:
+        """A key; its groups are created first when no playbook names them yet, as an admin
+        would with `PUT /v1/approval-groups/{group}` (keys may only join existing groups)."""
         with self.db.unit_of_work() as session:
+            known = approval_service.known_groups(session)
+            repo = ApprovalRepository(session)
+            for group in groups or []:
+                if group not in known:
+                    repo.add_group(ApprovalGroup(name=group))
             _key, secret = auth_service.create_key(
-                session, SYSTEM, ApiKeyCreate(name=name, role=role, groups=groups or [])
+                session,
+                SYSTEM,
+                ApiKeyCreate(name=name, role=role, groups=groups or []),
+                groups=approval_service.known_groups,
             )
         self.secrets[name] = secret
         return secret
@@ -143,6 +167,13 @@ def keys(db: Database) -> Keys:
     for group in ("finance", "legal", "sales", "product", "security"):
         made.create(f"approver_{group}", Role.approver, [group])
     return made
+
+
+async def request_etag(client: httpx.AsyncClient, keys: Keys, who: str, request_id: int) -> str:
+    """The approval request's ETag, as a decider reads it before deciding (If-Match)."""
+    response = await client.get(f"/v1/approvals/{request_id}", headers=keys.headers(who))
+    assert response.status_code == 200, response.text
+    return response.headers["ETag"]
 
 
 @pytest.fixture

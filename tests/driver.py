@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import respx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from tests.conftest import Keys
 
 from governance.auth.schemas import Role
-from governance.db import Database
+from governance.db import Database, utcnow
 from governance.notifications.models import Notification
 
 # --- people -------------------------------------------------------------------------------------
@@ -267,6 +268,16 @@ HOOK = "https://hooks.example.com/T000/B000/XXXX"
 FINANCE_HOOK = "https://hooks.example.com/T000/B111/YYYY"
 SECRET_PARTS = ("T000", "B000", "XXXX", "B111", "YYYY")
 """The path of a webhook URL is its secret: these parts must show nowhere."""
+
+
+def make_due(db: Database) -> None:
+    """Time passes until every pending notification may be tried again."""
+    with db.unit_of_work() as session:
+        session.execute(
+            update(Notification)
+            .where(Notification.status == "pending")
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
 
 
 def notifications(db: Database) -> list[dict[str, Any]]:

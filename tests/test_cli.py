@@ -60,9 +60,13 @@ def test_import_reports_the_exact_field(env: str, tmp_path: Path) -> None:
 
 
 def test_keys_create_prints_a_working_secret(env: str) -> None:
-    result = runner.invoke(
-        app, ["keys", "create", "--role", "approver", "--group", "finance", "--name", "cfo-office"]
-    )
+    command = ["keys", "create", "--role", "approver", "--group", "finance", "--name", "cfo-office"]
+    # No playbook names finance yet, so it is no group (a typo would look the same).
+    unknown = runner.invoke(app, command)
+    assert unknown.exit_code == 2, unknown.output
+    assert "groups[0]: no group 'finance' exists" in unknown.output
+    assert runner.invoke(app, ["demo"]).exit_code == 0
+    result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
     assert secret.startswith("gov_")
@@ -74,6 +78,25 @@ def test_keys_create_prints_a_working_secret(env: str) -> None:
     db.dispose()
     assert principal is not None
     assert principal.groups == frozenset({"finance"})
+
+
+def test_keys_create_refuses_an_active_keys_name(env: str) -> None:
+    first = runner.invoke(app, ["keys", "create", "--role", "rep", "--name", "crm"])
+    assert first.exit_code == 0, first.output
+    taken = runner.invoke(app, ["keys", "create", "--role", "rep", "--name", "crm"])
+    assert taken.exit_code == 2, taken.output
+    assert "already named 'crm'" in taken.output
+    # Without --name, a key gets the first free default name.
+    defaults = [runner.invoke(app, ["keys", "create", "--role", "rep"]) for _ in range(2)]
+    assert [r.exit_code for r in defaults] == [0, 0]
+    assert "(rep)" in defaults[1].output
+    db = Database(env)
+    with db.unit_of_work() as session:
+        from governance.auth.repository import ApiKeyRepository
+
+        names = [k.name for k in ApiKeyRepository(session).list()]
+    db.dispose()
+    assert names == ["crm", "rep-cli", "rep-cli-2"]
 
 
 def test_demo_loads_only_when_empty(env: str) -> None:

@@ -12,13 +12,12 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from sqlalchemy import create_engine, text
-from tests.conftest import DEMO, PG_URL
+from tests.conftest import DEMO, PG_URL, truncate_all
 
 from governance.app import create_app
 from governance.auth import service as auth_service
 from governance.auth.principal import SYSTEM
-from governance.db import Base, Database
+from governance.db import Database
 from governance.playbooks import formats
 from governance.playbooks import service as playbook_service
 from governance.settings import Settings
@@ -29,21 +28,13 @@ ADMIN_KEY = "gov_contract-test-admin-key-0123456789"
 schema = schemathesis.pytest.from_fixture("contract_schema")
 
 
-def _truncate(url: str) -> None:
-    engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def contract_app(
     migrated_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FastAPI]:
     if PG_URL:
         url = PG_URL
-        _truncate(url)
+        truncate_all(url)
     else:
         path = tmp_path_factory.mktemp("contract") / "contract.db"
         shutil.copyfile(migrated_template, path)
@@ -58,7 +49,7 @@ def contract_app(
     yield app
     app.state.db.dispose()
     if PG_URL:
-        _truncate(url)
+        truncate_all(url)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from governance import __version__
 from governance.analytics.router import router as analytics_router
+from governance.approvals import service as approval_service
 from governance.approvals.deal_router import router as review_router
 from governance.approvals.router import groups_router as approval_groups_router
 from governance.approvals.router import me_router
@@ -35,6 +36,7 @@ from governance.gate import KEYLESS_API_PATHS, Gate
 from governance.outcomes.router import router as outcomes_router
 from governance.playbooks.registry import PlaybookRegistry
 from governance.playbooks.router import router as playbooks_router
+from governance.playbooks.router import terms_router
 from governance.reps.router import router as reps_router
 from governance.salesforce.router import router as salesforce_router
 from governance.settings import Settings, get_settings
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.registry = PlaybookRegistry(db, settings.playbook_cache_seconds)
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
+    # Approver groups are defined above auth; key creation asks the approvals domain.
+    app.state.group_directory = approval_service.known_groups
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         me_router,
         approval_groups_router,
         playbooks_router,
+        terms_router,
         reps_router,
         api_keys_router,
         audit_router,

@@ -32,10 +32,12 @@ salesforce_app = typer.Typer(
     help="Check the Salesforce connection and mapping.", no_args_is_help=True
 )
 sync_app = typer.Typer(help="Sync opportunities with Salesforce.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the audit log.", no_args_is_help=True)
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(keys_app, name="keys")
 app.add_typer(salesforce_app, name="salesforce")
 app.add_typer(sync_app, name="sync")
+app.add_typer(audit_app, name="audit")
 
 DEMO_PLAYBOOKS = ("standard.yaml",)
 
@@ -179,14 +181,22 @@ def export_playbook(
 def create_key(
     role: Annotated[Role, typer.Option(help="admin, leadership, approver, rep or integration.")],
     group: Annotated[list[str] | None, typer.Option(help="Approver group (repeatable).")] = None,
-    name: Annotated[str | None, typer.Option(help="A name to recognise the key by.")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="A name to recognise the key by, unique among active keys."),
+    ] = None,
 ) -> None:
-    """Create an API key and print its secret (shown once)."""
+    """Create an API key and print its secret (shown once); its groups must exist."""
+    from governance.approvals import service as approval_service
+
     db = _db()
     try:
-        data = ApiKeyCreate(name=name or f"{role.value}-cli", role=role, groups=group or [])
         with db.unit_of_work() as session:
-            key, secret = auth_service.create_key(session, SYSTEM, data)
+            default = auth_service.free_name(session, f"{role.value}-cli")
+            data = ApiKeyCreate(name=name or default, role=role, groups=group or [])
+            key, secret = auth_service.create_key(
+                session, SYSTEM, data, groups=approval_service.known_groups
+            )
             typer.echo(
                 f"created key {key.id} ({key.role}{' ' + ','.join(key.groups) if key.groups else ''})"
             )
@@ -396,6 +406,27 @@ def sync_status() -> None:
         typer.echo(
             f"run {run.id} {run.kind} {run.status} at {run.started_at:%Y-%m-%d %H:%M}: {counts}"
         )
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain: "ok, N entries", or the first broken link (exit 1)."""
+    from governance.audit import service as audit_service
+
+    db = _db()
+    try:
+        with db.unit_of_work() as session:
+            report = audit_service.verify(session)
+    finally:
+        db.dispose()
+    if not report.ok:
+        typer.echo(
+            f"broken at entry {report.broken_at}: {report.problem} "
+            f"({report.entries} entries before it verified)",
+            err=True,
+        )
+        raise typer.Exit(code=1)
+    typer.echo(f"ok, {report.entries} entries")
 
 
 def main() -> None:

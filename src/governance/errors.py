@@ -96,6 +96,12 @@ class ContentTooLarge(GovernanceError):
     slug = "content-too-large"
 
 
+class PreconditionRequired(GovernanceError):
+    status_code = 428
+    title = "Send the version you read in If-Match"
+    slug = "precondition-required"
+
+
 class UnsupportedMediaType(GovernanceError):
     status_code = 415
     title = "Unsupported media type"
@@ -328,6 +334,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         412: "If-Match does not match the current version",
         413: "The request body is larger than this route accepts",
         415: "Unsupported media type",
+        428: "If-Match is required: send the ETag you read",
         422: "Invalid request: `errors` names each offending field",
     }
     return {

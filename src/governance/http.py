@@ -13,7 +13,13 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 
 from governance.db import Database
-from governance.errors import JSON_ONLY, PreconditionFailed, UnsupportedMediaType, is_json
+from governance.errors import (
+    JSON_ONLY,
+    PreconditionFailed,
+    PreconditionRequired,
+    UnsupportedMediaType,
+    is_json,
+)
 from governance.pagination import MAX_ID
 from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
@@ -73,7 +79,7 @@ RequestIfMatch = Annotated[
     str | None,
     Header(
         max_length=200,
-        description="The request's ETag; a stale one gets 412.",
+        description="Required: the request's ETag, as read; without it 428, a stale one 412.",
     ),
 ]
 PreparationIfMatch = Annotated[
@@ -95,6 +101,19 @@ VersionIfMatch = Annotated[
 def etag(version: int) -> str:
     """The strong ETag of a row's lock version."""
     return f'"{version}"'
+
+
+def required_if_match(value: str | None) -> int:
+    """The version an If-Match names, which the caller must have read: no header, or `*`
+    ("whatever is current"), is 428, so no one decides what they never looked at."""
+    if value is None or value.strip() == "*":
+        raise PreconditionRequired(
+            "send the ETag of the version you read (GET it first) as If-Match"
+            + ("; `*` does not say which version you read" if value is not None else "")
+        )
+    version = parse_if_match(value)
+    assert version is not None
+    return version
 
 
 def parse_if_match(value: str | None) -> int | None:

@@ -106,7 +106,12 @@ async def test_each_decision_stands_or_fails_on_its_own(
     )
     assert moved.status_code == 200, moved.text
     # A colleague already approved the fourth.
-    first = await results(client, keys, "lou_legal", {"id": decided["id"], "decision": "approve"})
+    first = await results(
+        client,
+        keys,
+        "lou_legal",
+        {"id": decided["id"], "decision": "approve", "version": decided["version"]},
+    )
     assert first[0]["status"] == 200, first
 
     out = await results(
@@ -115,10 +120,15 @@ async def test_each_decision_stands_or_fails_on_its_own(
         "lee_legal",
         {"id": approve["id"], "decision": "approve", "version": approve["version"]},
         {"id": stale["id"], "decision": "approve", "version": stale["version"]},
-        {"id": reject["id"], "decision": "reject", "reason": "Cap is too high"},
-        {"id": MISSING, "decision": "approve"},
-        {"id": not_mine["id"], "decision": "approve"},
-        {"id": decided["id"], "decision": "approve"},
+        {
+            "id": reject["id"],
+            "decision": "reject",
+            "reason": "Cap is too high",
+            "version": reject["version"],
+        },
+        {"id": MISSING, "decision": "approve", "version": 1},
+        {"id": not_mine["id"], "decision": "approve", "version": not_mine["version"]},
+        {"id": decided["id"], "decision": "approve", "version": decided["version"]},
         {"id": later["id"], "decision": "approve", "version": later["version"]},
     )
     assert [r["status"] for r in out] == [200, 412, 200, 404, 403, 409, 200]
@@ -180,8 +190,13 @@ async def test_items_run_in_order_each_seeing_the_ones_before(
         client,
         keys,
         "lee_legal",
-        {"id": twice["id"], "decision": "approve"},
-        {"id": twice["id"], "decision": "reject", "reason": "Changed my mind"},
+        {"id": twice["id"], "decision": "approve", "version": twice["version"]},
+        {
+            "id": twice["id"],
+            "decision": "reject",
+            "reason": "Changed my mind",
+            "version": twice["version"],
+        },
     )
     assert [r["status"] for r in out] == [200, 409]
     assert (await request_of(client, keys, twice["id"]))["status"] == "approved"
@@ -196,8 +211,8 @@ async def test_items_run_in_order_each_seeing_the_ones_before(
         client,
         keys,
         "dana_deal_desk",
-        {"id": finance["id"], "decision": "approve"},
-        {"id": sd["id"], "decision": "approve"},
+        {"id": finance["id"], "decision": "approve", "version": finance["version"]},
+        {"id": sd["id"], "decision": "approve", "version": sd["version"]},
     )
     assert [r["status"] for r in out] == [409, 200]
     assert "not open yet" in refused(out[0], 409, "conflict")["detail"]
@@ -205,15 +220,27 @@ async def test_items_run_in_order_each_seeing_the_ones_before(
     assert await deal_status(client, keys, "0065g00000BatchB02") == "in_review"
 
     in_order = await open_review(client, keys, "0065g00000BatchB03", discount_pct=30)
+    sd, finance = in_order[("sales_director", 1)], in_order[("finance", 2)]
     out = await results(
         client,
         keys,
         "dana_deal_desk",
-        {"id": in_order[("sales_director", 1)]["id"], "decision": "approve"},
-        {"id": in_order[("finance", 2)]["id"], "decision": "approve"},
+        {"id": sd["id"], "decision": "approve", "version": sd["version"]},
+        {"id": finance["id"], "decision": "approve", "version": finance["version"]},
     )
-    assert [r["status"] for r in out] == [200, 200]
-    assert out[1]["request"]["deal"]["status"] == "approved"
+    # The sales director's approval opened finance's step, which took a new version: Dana read
+    # it while it was waiting, so she reads it again before deciding.
+    assert [r["status"] for r in out] == [200, 412]
+    opened = await request_of(client, keys, finance["id"])
+    assert opened["status"] == "pending"
+    out = await results(
+        client,
+        keys,
+        "dana_deal_desk",
+        {"id": finance["id"], "decision": "approve", "version": opened["version"]},
+    )
+    assert [r["status"] for r in out] == [200]
+    assert out[0]["request"]["deal"]["status"] == "approved"
     assert await deal_status(client, keys, "0065g00000BatchB03") == "approved"
 
 
@@ -230,8 +257,8 @@ async def test_a_counter_outside_authority_fails_alone(
         keys,
         "sam_sales_director",
         # 28% would still need finance: more than the sales director may grant.
-        {"id": beyond["id"], "decision": "counter", "reason": "Meet me", "counter_terms": {"discount_pct": 28}},
-        {"id": within["id"], "decision": "counter", "reason": "22 at most", "counter_terms": {"discount_pct": 22}},
+        {"id": beyond["id"], "decision": "counter", "reason": "Meet me", "counter_terms": {"discount_pct": 28}, "version": beyond["version"]},
+        {"id": within["id"], "decision": "counter", "reason": "22 at most", "counter_terms": {"discount_pct": 22}, "version": within["version"]},
     )  # fmt: skip
     problem = refused(out[0], 422, "invalid-request")
     assert [e["field"] for e in problem["errors"]] == ["counter_terms.discount_pct"]
@@ -255,8 +282,8 @@ async def test_an_invalid_item_refuses_the_whole_batch(
         client,
         keys,
         "lee_legal",
-        {"id": good["id"], "decision": "approve"},
-        {"id": other["id"], "decision": "reject"},
+        {"id": good["id"], "decision": "approve", "version": good["version"]},
+        {"id": other["id"], "decision": "reject", "version": other["version"]},
     )
     assert no_reason.status_code == 422, no_reason.text
     assert no_reason.headers["content-type"] == "application/problem+json"
@@ -266,19 +293,40 @@ async def test_an_invalid_item_refuses_the_whole_batch(
         assert (await request_of(client, keys, request["id"]))["status"] == "pending"
     assert await decided_ids(client, keys) == []
 
+    # Each item names the version its decider read: an item without one refuses the batch.
+    unread = await batch(
+        client,
+        keys,
+        "lee_legal",
+        {"id": good["id"], "decision": "approve", "version": good["version"]},
+        {"id": other["id"], "decision": "approve"},
+    )
+    assert unread.status_code == 422, unread.text
+    assert [e["field"] for e in unread.json()["errors"]] == ["decisions[1].version"]
+    for request in (good, other):
+        assert (await request_of(client, keys, request["id"]))["status"] == "pending"
+
     empty = await batch(client, keys, "lee_legal")
     assert empty.status_code == 422, empty.text
     assert [e["field"] for e in empty.json()["errors"]] == ["decisions"]
 
     too_many = await batch(
-        client, keys, "lee_legal", *({"id": good["id"], "decision": "approve"} for _ in range(101))
+        client,
+        keys,
+        "lee_legal",
+        *(
+            {"id": good["id"], "decision": "approve", "version": good["version"]}
+            for _ in range(101)
+        ),
     )
     assert too_many.status_code == 422, too_many.text
     assert [e["field"] for e in too_many.json()["errors"]] == ["decisions"]
     assert (await request_of(client, keys, good["id"]))["status"] == "pending"
 
     # A rep may not decide at all.
-    rep = await batch(client, keys, "rita_rep", {"id": good["id"], "decision": "approve"})
+    rep = await batch(
+        client, keys, "rita_rep", {"id": good["id"], "decision": "approve", "version": 1}
+    )
     assert rep.status_code == 403, rep.text
     assert (await request_of(client, keys, good["id"]))["status"] == "pending"
     assert await deal_status(client, keys, "0065g00000BatchD01") == "in_review"

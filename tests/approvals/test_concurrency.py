@@ -179,7 +179,10 @@ def test_two_approvers_of_one_group_deciding_at_once_make_exactly_one_decision(
         again = http.post(
             f"/v1/approvals/{request_id}/decision",
             json={"decision": "approve"},
-            headers={**keys.headers((approver, rejecter)[1 - won]), "If-Match": "*"},
+            headers={
+                **keys.headers((approver, rejecter)[1 - won]),
+                "If-Match": read.headers["ETag"],
+            },
         )
         assert again.status_code == 409, again.text
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
-from tests.conftest import Keys
+from tests.conftest import Keys, request_etag
 from tests.driver import (
     add_people,
     create_and_submit,
@@ -74,10 +74,11 @@ async def sales_director_request(client: httpx.AsyncClient, keys: Keys) -> int:
 async def approve(
     client: httpx.AsyncClient, keys: Keys, who: str, request_id: int
 ) -> httpx.Response:
+    etag = await request_etag(client, keys, who, request_id)
     return await client.post(
         f"/v1/approvals/{request_id}/decision",
         json={"decision": "approve"},
-        headers=keys.headers(who),
+        headers={**keys.headers(who), "If-Match": etag},
     )
 
 
@@ -113,8 +114,10 @@ async def test_a_delegate_sees_and_decides_for_the_delegator(
     decided = await approve(client, people, "dana", request_id)
     assert decided.status_code == 200, decided.text
     decision = decided.json()["decision"]
+    sam = await key_id(client, people, "sam")
     assert decision["decided_by"].endswith(":dana")
-    assert decision["on_behalf_of"] == "sam"
+    # The delegator is named by key id, as the audit log names actors.
+    assert decision["on_behalf_of"] == f"key:{sam}:sam"
     assert decision["admin_override"] is False
     assert await deal_status(client, people, DEAL) == "approved"
     listed = (await client.get(f"/v1/deals/{DEAL}/approvals", headers=people.headers("rep"))).json()
@@ -127,7 +130,7 @@ async def test_a_delegate_sees_and_decides_for_the_delegator(
     )
     (entry,) = audit.json()["items"]
     assert entry["actor"].endswith(":dana")
-    assert entry["on_behalf_of"] == "sam"
+    assert entry["on_behalf_of"] == f"key:{sam}:sam"
 
 
 async def test_a_delegation_cannot_be_passed_on(client: httpx.AsyncClient, people: Keys) -> None:
@@ -170,10 +173,11 @@ async def test_a_delegation_gives_power_only_inside_its_window(
     assert held["held"] == []
 
     # Move the window into the past (a week away that is over).
+    sam = await key_id(client, people, "sam")
     with db.unit_of_work() as session:
         session.execute(
             update(Delegation)
-            .where(Delegation.delegator == "sam")
+            .where(Delegation.delegator_key_id == sam)
             .values(starts_at=utcnow() - timedelta(days=8), ends_at=utcnow() - timedelta(days=1))
         )
     assert await queue_ids(client, people, "dana") == []
@@ -251,15 +255,23 @@ async def test_ending_a_delegation_takes_the_power_away(
     audit = await client.get(
         "/v1/audit", params={"action": "delegation.removed"}, headers=people.headers("admin")
     )
-    assert [e["entity_id"] for e in audit.json()["items"]] == ["sam"]
+    assert [e["entity_id"] for e in audit.json()["items"]] == [
+        str(await key_id(client, people, "sam"))
+    ]
     # Sam decides himself again.
     assert (await approve(client, people, "sam", request_id)).status_code == 200
 
 
-async def key_id(client: httpx.AsyncClient, keys: Keys, name: str) -> int:
+async def key_id(
+    client: httpx.AsyncClient, keys: Keys, name: str, *, active_only: bool = False
+) -> int:
     listed = await client.get("/v1/api-keys", headers=keys.headers("admin"))
     assert listed.status_code == 200, listed.text
-    (found,) = [k["id"] for k in listed.json()["items"] if k["name"] == name]
+    (found,) = [
+        k["id"]
+        for k in listed.json()["items"]
+        if k["name"] == name and not (active_only and k["revoked_at"])
+    ]
     return int(found)
 
 
@@ -327,7 +339,7 @@ async def test_a_reassigned_later_step_opens_with_its_new_groups_sla(
     desk = await client.put(
         "/v1/approval-groups/deal_desk", json={"sla_hours": 2}, headers=people.headers("admin")
     )
-    assert desk.status_code == 201, desk.text
+    assert desk.status_code == 200, desk.text  # created for Dana's key by the keys fixture
 
     moved = await reassign(client, people, "admin", counsel_id, group="deal_desk")
     assert moved.status_code == 200, moved.text
@@ -402,3 +414,65 @@ async def test_a_revoked_delegators_delegation_carries_nothing(
     assert (await approve(client, people, "dana", request_id)).status_code == 403
     moved = await reassign(client, people, "admin", request_id)
     assert moved.status_code == 200, moved.text
+
+
+async def test_a_delegation_follows_the_key_not_its_name(
+    client: httpx.AsyncClient, people: Keys
+) -> None:
+    """A key that merely carries the delegate's name gains nothing."""
+    request_id = await sales_director_request(client, people)
+    given = await delegate(client, people, "sam", "dana")
+    assert given.status_code == 201, given.text
+    dana = await key_id(client, people, "dana")
+    assert given.json()["delegate_key_id"] == dana
+
+    # While Dana's key is active, no other key may take her name.
+    twin = await client.post(
+        "/v1/api-keys",
+        json={"name": "dana", "role": "approver", "groups": ["legal"]},
+        headers=people.headers("admin"),
+    )
+    assert twin.status_code == 409, twin.text
+    assert twin.headers["content-type"] == "application/problem+json"
+    assert fields(twin) == ["name"]
+
+    # Once her key is revoked the name is free again, but the new "dana" is someone else.
+    revoked = await client.delete(f"/v1/api-keys/{dana}", headers=people.headers("admin"))
+    assert revoked.status_code == 200, revoked.text
+    people.create("dana", Role.approver, ["legal"])
+    assert await key_id(client, people, "dana", active_only=True) != dana
+    assert await queue_ids(client, people, "dana") == []
+    assert (await approve(client, people, "dana", request_id)).status_code == 403
+    held = (await client.get("/v1/me/delegation", headers=people.headers("dana"))).json()
+    assert held["held"] == []
+    mine = (await client.get("/v1/me/delegation", headers=people.headers("sam"))).json()
+    assert (mine["given"]["delegate"], mine["given"]["delegate_key_id"]) == ("dana", dana)
+    assert await deal_status(client, people, DEAL) == "in_review"
+
+
+async def test_a_delegate_may_be_named_by_key_id(client: httpx.AsyncClient, people: Keys) -> None:
+    request_id = await sales_director_request(client, people)
+    dana = await key_id(client, people, "dana")
+    given = await client.put(
+        "/v1/me/delegation",
+        json={"delegate_key_id": dana, **window()},
+        headers=people.headers("sam"),
+    )
+    assert given.status_code == 201, given.text
+    body = given.json()
+    sam = await key_id(client, people, "sam")
+    assert (body["delegator"], body["delegator_key_id"]) == ("sam", sam)
+    assert (body["delegate"], body["delegate_key_id"]) == ("dana", dana)
+    assert (await approve(client, people, "dana", request_id)).status_code == 200
+
+    for payload, field in (
+        ({"delegate_key_id": 2_000_000_000}, "delegate_key_id"),
+        ({"delegate_key_id": sam}, "delegate_key_id"),
+        ({"delegate": "dana", "delegate_key_id": dana}, "delegate"),
+        ({}, "delegate"),
+    ):
+        refused = await client.put(
+            "/v1/me/delegation", json={**payload, **window()}, headers=people.headers("sam")
+        )
+        assert refused.status_code == 422, (payload, refused.text)
+        assert fields(refused) == [field], payload

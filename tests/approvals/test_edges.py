@@ -38,10 +38,36 @@ async def test_a_counter_of_null_is_a_422_naming_the_term(
     response = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "counter", "reason": "x", "counter_terms": {"discount_pct": None}},
-        headers=keys.headers("sam"),
+        headers={**keys.headers("sam"), "If-Match": f'"{request["version"]}"'},
     )
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == ["counter_terms.discount_pct"]
+
+
+@pytest.mark.parametrize("if_match", [None, "*", " * "], ids=["absent", "star", "spaced-star"])
+async def test_a_decision_without_the_version_read_is_a_428(
+    client: httpx.AsyncClient, keys: Keys, if_match: str | None
+) -> None:
+    """A client that never read the request cannot decide it."""
+    request = await open_request(client, keys)
+    headers = keys.headers("sam") | ({"If-Match": if_match} if if_match is not None else {})
+    response = await client.post(
+        f"/v1/approvals/{request['id']}/decision", json={"decision": "approve"}, headers=headers
+    )
+    assert response.status_code == 428, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/precondition-required")
+    assert "If-Match" in response.json()["detail"]
+    read = await client.get(f"/v1/approvals/{request['id']}", headers=keys.headers("sam"))
+    assert read.json()["status"] == "pending"
+    assert read.json()["decision"] is None
+
+    decided = await client.post(
+        f"/v1/approvals/{request['id']}/decision",
+        json={"decision": "approve"},
+        headers={**keys.headers("sam"), "If-Match": read.headers["ETag"]},
+    )
+    assert decided.status_code == 200, decided.text
 
 
 @pytest.mark.parametrize("etag", ['"²"', '"1x"', '"99999999999"', "garbage"])
@@ -108,7 +134,7 @@ async def test_a_countered_deal_is_not_chased_by_the_worker(
             "reason": "meet me at 17",
             "counter_terms": {"discount_pct": 17},
         },
-        headers=keys.headers("sam"),
+        headers={**keys.headers("sam"), "If-Match": f'"{request["version"]}"'},
     )
     assert countered.status_code == 200, countered.text
     # Long past legal's SLA: the deal is with the rep, so no reminder and no escalation.

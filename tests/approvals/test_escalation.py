@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from tests.conftest import Keys
+from tests.conftest import Keys, request_etag
 from tests.driver import (
     FINANCE_HOOK,
     HOOK,
@@ -161,7 +161,10 @@ async def test_an_overdue_request_escalates_to_the_next_tier(
     refused = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "approve"},
-        headers=people.headers("sam"),
+        headers={
+            **people.headers("sam"),
+            "If-Match": await request_etag(client, people, "sam", request["id"]),
+        },
     )
     assert refused.status_code == 403
 
@@ -174,7 +177,10 @@ async def test_an_overdue_request_escalates_to_the_next_tier(
     decided = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "approve"},
-        headers=people.headers("approver_finance"),
+        headers={
+            **people.headers("approver_finance"),
+            "If-Match": await request_etag(client, people, "approver_finance", request["id"]),
+        },
     )
     assert decided.status_code == 200, decided.text
     deal = await client.get(f"/v1/deals/{DEAL}", headers=people.headers("rep"))

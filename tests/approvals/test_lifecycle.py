@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 from tests import driver
-from tests.conftest import Keys
+from tests.conftest import Keys, request_etag
 from tests.driver import (
     add_people,
     deal_body,
@@ -62,10 +62,11 @@ async def deal_requests(
 async def decide(
     client: httpx.AsyncClient, keys: Keys, who: str, request_id: int, **body: object
 ) -> httpx.Response:
+    etag = await request_etag(client, keys, who, request_id)
     return await client.post(
         f"/v1/approvals/{request_id}/decision",
         json={"decision": "approve", **body},
-        headers=keys.headers(who),
+        headers={**keys.headers(who), "If-Match": etag},
     )
 
 

@@ -41,6 +41,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("DELETE", PB + "/rules/{rule_key}"): EDITORS,
     ("POST", PB + "/signoffs"): SIGNERS,
     ("POST", PB + "/publish"): EDITORS,
+    ("GET", "/v1/terms"): ALL,
+    ("GET", "/v1/terms/{term_key}"): ALL,
     ("POST", "/v1/checks"): ALL,
     ("GET", "/v1/deals"): ALL,
     ("PUT", "/v1/deals/{external_id}"): DEAL_WRITERS,

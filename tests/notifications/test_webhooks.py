@@ -13,13 +13,13 @@ from datetime import timedelta
 import httpx
 import pytest
 import respx
-from sqlalchemy import update
 from tests.conftest import Keys
 from tests.driver import (
     HOOK,
     SAMPLE_DEAL,
     SECRET_PARTS,
     configure_group,
+    make_due,
     notifications,
     posted,
     read_request,
@@ -27,7 +27,6 @@ from tests.driver import (
 )
 
 from governance.db import Database, utcnow
-from governance.notifications.models import Notification
 from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
 from governance.worker import PassReport, run_once
@@ -41,16 +40,6 @@ def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url, db_pool_size=5, webhook_allowed_hosts=["hooks.example.com"]
     )
-
-
-def make_due(db: Database) -> None:
-    """Time passes until every pending notification may be tried again."""
-    with db.unit_of_work() as session:
-        session.execute(
-            update(Notification)
-            .where(Notification.status == "pending")
-            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
-        )
 
 
 async def test_a_new_request_is_posted_by_the_worker_not_during_the_request(
@@ -110,7 +99,7 @@ async def test_decisions_are_posted_too(
     decided = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "reject", "reason": "Margin too thin"},
-        headers=people.headers("sam"),
+        headers={**people.headers("sam"), "If-Match": f'"{request["version"]}"'},
     )
     assert decided.status_code == 200, decided.text
     assert not webhook.calls
@@ -187,7 +176,7 @@ async def test_a_failing_webhook_never_blocks_or_undoes_a_decision(
     decided = await client.post(
         f"/v1/approvals/{request['id']}/decision",
         json={"decision": "approve"},
-        headers=people.headers("sam"),
+        headers={**people.headers("sam"), "If-Match": f'"{request["version"]}"'},
     )
     assert decided.status_code == 200, decided.text
     assert not webhook.calls

@@ -7,8 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from governance.auth.models import ApiKey
 from governance.db import Base, JSONType, Timestamped, UTCDateTime
 
 
@@ -125,14 +126,21 @@ class ApprovalGroup(Timestamped, Base):
 
 
 class Delegation(Timestamped, Base):
-    """While away, `delegator` lets `delegate` decide for the groups they held when delegating."""
+    """While away, the delegator's key lets the delegate's key decide for the groups the
+    delegator held when delegating. Both are named by key id: names can be reused, ids cannot."""
 
     __tablename__ = "delegations"
-    __table_args__ = (Index("ix_delegations_delegate", "delegate"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    delegator: Mapped[str] = mapped_column(String(100), unique=True)
+    delegator_key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), unique=True
+    )
     delegator_groups: Mapped[list[str]] = mapped_column(JSONType)
-    delegate: Mapped[str] = mapped_column(String(100))
+    delegate_key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    delegator: Mapped[ApiKey] = relationship(foreign_keys=[delegator_key_id], lazy="raise")
+    delegate: Mapped[ApiKey] = relationship(foreign_keys=[delegate_key_id], lazy="raise")

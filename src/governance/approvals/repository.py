@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session, aliased, contains_eager, joinedload, load_only
 
 from governance.approvals.models import (
     ApprovalGroup,
@@ -71,7 +71,7 @@ class ApprovalRepository:
         ).all()
 
     def claim_decision(
-        self, request_id: int, expected_version: int | None, values: dict[str, Any]
+        self, request_id: int, expected_version: int, values: dict[str, Any]
     ) -> bool:
         """Compare-and-set: decide the request only if it is still pending (at that version).
 
@@ -81,13 +81,13 @@ class ApprovalRepository:
         query = (
             update(ApprovalRequest)
             .where(
-                ApprovalRequest.id == request_id, ApprovalRequest.status == RequestStatus.pending
+                ApprovalRequest.id == request_id,
+                ApprovalRequest.status == RequestStatus.pending,
+                ApprovalRequest.lock_version == expected_version,
             )
             .values(lock_version=ApprovalRequest.lock_version + 1, **values)
             .execution_options(synchronize_session=False)
         )
-        if expected_version is not None:
-            query = query.where(ApprovalRequest.lock_version == expected_version)
         return self.session.execute(query).rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
     def queue(
@@ -204,30 +204,49 @@ class ApprovalRepository:
             select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
         ).all()
 
-    def active_key_names(self) -> set[str]:
-        return set(self.session.scalars(select(ApiKey.name).where(ApiKey.revoked_at.is_(None))))
+    def active_key(self, key_id: int) -> ApiKey | None:
+        return self.session.scalar(
+            select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        )
 
     # --- delegations ---------------------------------------------------------------------------
 
-    def delegation_of(self, delegator: str) -> Delegation | None:
-        return self.session.scalar(select(Delegation).where(Delegation.delegator == delegator))
+    def delegation_of(self, delegator_key_id: int) -> Delegation | None:
+        """The delegation this key gave, with both keys loaded."""
+        return self.session.scalar(
+            select(Delegation)
+            .where(Delegation.delegator_key_id == delegator_key_id)
+            .options(joinedload(Delegation.delegator), joinedload(Delegation.delegate))
+        )
 
-    def delegations_to(self, delegate: str, at: datetime) -> Sequence[Delegation]:
-        """Delegations `delegate` holds right now."""
+    def delegations_to(self, delegate_key_id: int, at: datetime) -> Sequence[Delegation]:
+        """Delegations this key holds at `at` from delegators whose keys are not revoked."""
         return self.session.scalars(
             select(Delegation)
+            .join(ApiKey, ApiKey.id == Delegation.delegator_key_id)
             .where(
-                Delegation.delegate == delegate,
+                Delegation.delegate_key_id == delegate_key_id,
                 Delegation.starts_at <= at,
                 Delegation.ends_at > at,
+                ApiKey.revoked_at.is_(None),
             )
-            .order_by(Delegation.delegator)
+            .options(contains_eager(Delegation.delegator), joinedload(Delegation.delegate))
+            .order_by(ApiKey.name, ApiKey.id)
         ).all()
 
-    def delegations_to_any(self, at: datetime) -> Sequence[Delegation]:
-        """Every delegation active at `at`."""
+    def delegations_between_active_keys(self, at: datetime) -> Sequence[Delegation]:
+        """Every delegation active at `at` whose delegator and delegate keys are not revoked."""
+        delegator, delegate = aliased(ApiKey), aliased(ApiKey)
         return self.session.scalars(
-            select(Delegation).where(Delegation.starts_at <= at, Delegation.ends_at > at)
+            select(Delegation)
+            .join(delegator, delegator.id == Delegation.delegator_key_id)
+            .join(delegate, delegate.id == Delegation.delegate_key_id)
+            .where(
+                Delegation.starts_at <= at,
+                Delegation.ends_at > at,
+                delegator.revoked_at.is_(None),
+                delegate.revoked_at.is_(None),
+            )
         ).all()
 
     def add_delegation(self, delegation: Delegation) -> Delegation:

@@ -43,7 +43,7 @@ from governance.http import (
     RequestId,
     RequestIfMatch,
     etag,
-    parse_if_match,
+    required_if_match,
 )
 from governance.pagination import decode_cursor, encode_cursor
 from governance.playbooks.registry import PlaybookRegistry
@@ -56,6 +56,7 @@ groups_router = APIRouter(prefix="/v1/approval-groups", tags=["approvals"])
 
 Decider = Annotated[Principal, Depends(require(Role.admin, Role.leadership, Role.approver))]
 WRITE = problem_responses(401, 403, 404, 409, 412, 422)
+DECIDE = problem_responses(401, 403, 404, 409, 412, 422, 428)
 
 
 # --- the queue and decisions ------------------------------------------------------------------
@@ -121,10 +122,10 @@ def get_request(
     "/{request_id:int}/decision",
     response_model=ApprovalRequestRead,
     summary="Approve, reject or counter a request",
-    description="Send the request's ETag as If-Match: a stale one gets 412, and a request "
-    "already decided gets 409. Reject and counter need a reason; a counter proposes values "
-    "within the approver's authority.",
-    responses=WRITE,
+    description="Send the request's ETag as If-Match: without it (or with `*`) 428, a stale one "
+    "412, and a request already decided 409. Reject and counter need a reason; a counter "
+    "proposes values within the approver's authority.",
+    responses=DECIDE,
 )
 def decide(
     request_id: RequestId,
@@ -136,9 +137,8 @@ def decide(
     response: Response,
     if_match: RequestIfMatch = None,
 ) -> ApprovalRequestRead:
-    row = approval_service.decide(
-        session, registry, principal, request_id, body, parse_if_match(if_match), settings
-    )
+    version = required_if_match(if_match)
+    row = approval_service.decide(session, registry, principal, request_id, body, version, settings)
     response.headers["ETag"] = etag(row.lock_version)
     return approval_service.get_request(session, row.id)
 
@@ -170,7 +170,8 @@ def _decide_one(
     response_model=BatchResult,
     summary="Decide several requests; each succeeds or fails on its own",
     description="Every item is its own transaction: one failure does not undo the others. "
-    "Each result carries the status that decision alone would have had.",
+    "Each result carries the status that decision alone would have had. Each item names the "
+    "`version` of the request it decides (its ETag), as read.",
     responses=problem_responses(401, 403, 422),
 )
 def decide_many(

@@ -197,8 +197,10 @@ class DecisionCreate(BaseModel):
 
 class BatchDecision(DecisionCreate):
     id: int = Field(ge=1, le=2**31 - 1)
-    version: int | None = Field(
-        default=None, ge=1, description="The version you read; a stale one fails that item."
+    version: int = Field(
+        ge=1,
+        le=2**31 - 1,
+        description="The version you read (the request's ETag); a stale one fails that item.",
     )
 
 
@@ -235,9 +237,28 @@ class Reassign(BaseModel):
 class DelegationWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    delegate: PersonName = Field(description="The name of the delegate's API key.")
+    delegate_key_id: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="The id of the delegate's API key."
+    )
+    # After `delegate_key_id`, so its validator sees it and a 422 names `delegate`.
+    delegate: PersonName | None = Field(
+        default=None,
+        validate_default=True,
+        description="Or the name of the delegate's API key, if no other active key has it. "
+        "Either way the delegation is stored and checked by key id.",
+    )
     starts_at: IsoDateTime
     ends_at: IsoDateTime
+
+    @field_validator("delegate")
+    @classmethod
+    def _one_delegate(cls, value: str | None, info: ValidationInfo) -> str | None:
+        by_id = info.data.get("delegate_key_id")
+        if value is None and by_id is None:
+            raise ValueError("name the delegate: `delegate` (a key name) or `delegate_key_id`")
+        if value is not None and by_id is not None:
+            raise ValueError("give `delegate` or `delegate_key_id`, not both")
+        return value
 
     @field_validator("starts_at", "ends_at")
     @classmethod
@@ -251,8 +272,10 @@ class DelegationWrite(BaseModel):
 
 
 class DelegationRead(BaseModel):
-    delegator: str
-    delegate: str
+    delegator: str = Field(description="The name of the delegator's API key.")
+    delegator_key_id: int
+    delegate: str = Field(description="The name of the delegate's API key.")
+    delegate_key_id: int
     groups: list[str]
     starts_at: datetime
     ends_at: datetime

@@ -1,4 +1,5 @@
-"""The append-only audit log (the database refuses updates and deletes on it)."""
+"""The append-only audit log: the database refuses to update, delete, truncate or replace its
+entries, and each entry's hash chains it to the one before (see `audit.chain`)."""
 
 from __future__ import annotations
 
@@ -29,5 +30,23 @@ class AuditEntry(Base):
     before: Mapped[Any | None] = mapped_column(JSONType)
     after: Mapped[Any | None] = mapped_column(JSONType)
     # Written once; kept for the "every table has both" convention.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The previous entry's `entry_hash` (GENESIS for the first), and sha256 over it and this
+    # entry's content: set when the transaction commits, in commit order (ids follow it).
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The chain's last link, one row (`id` 1). Writers update it to take their turn, so entries
+    join the chain one transaction at a time; `governance audit verify` checks the log ends
+    where it says."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_id: Mapped[int]
+    last_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

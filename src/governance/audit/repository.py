@@ -1,14 +1,19 @@
-"""SQL for the audit log: insert and read, never update."""
+"""SQL for the audit log: insert and read, never update; and the chain's head."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from governance.audit.models import AuditEntry
+from governance.audit.chain import GENESIS
+from governance.audit.models import AuditChainHead, AuditEntry
+from governance.db import utcnow
+
+HEAD_ID = 1
+CHAIN_LOCK_ID = 727_011  # pg_advisory_xact_lock key, only while the head row is rebuilt
 
 
 class AuditRepository:
@@ -17,6 +22,53 @@ class AuditRepository:
 
     def add(self, entry: AuditEntry) -> None:
         self.session.add(entry)
+
+    def lock_chain_head(self) -> tuple[int, str]:
+        """The chain's last id and hash, holding the head's row lock until the transaction ends.
+
+        An UPDATE, not a SELECT: on PostgreSQL a second writer waits for the first to commit
+        and then reads what it wrote; on SQLite it takes the database's write lock first.
+        """
+        touch = (
+            update(AuditChainHead)
+            .where(AuditChainHead.id == HEAD_ID)
+            .values(updated_at=utcnow())
+            .returning(AuditChainHead.last_id, AuditChainHead.last_hash)
+            .execution_options(synchronize_session=False)
+        )
+        row = self.session.execute(touch).one_or_none()
+        if row is not None:
+            return row[0], row[1]
+        # No head row (a database emptied by hand): rebuild it from the log, one writer at a time.
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": CHAIN_LOCK_ID})
+            row = self.session.execute(touch).one_or_none()
+            if row is not None:
+                return row[0], row[1]
+        last = self.session.execute(
+            select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
+        ).one_or_none()
+        last_id, last_hash = (last[0], last[1]) if last is not None else (0, GENESIS)
+        self.session.add(AuditChainHead(id=HEAD_ID, last_id=last_id, last_hash=last_hash))
+        self.session.flush()
+        return last_id, last_hash
+
+    def move_chain_head(self, last_id: int, last_hash: str) -> None:
+        self.session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.id == HEAD_ID)
+            .values(last_id=last_id, last_hash=last_hash, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+    def chain_head(self) -> AuditChainHead | None:
+        return self.session.get(AuditChainHead, HEAD_ID, populate_existing=True)
+
+    def in_chain_order(self, batch: int = 1000) -> Iterator[AuditEntry]:
+        """Every entry, oldest first, streamed."""
+        return self.session.scalars(
+            select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=batch)
+        )
 
     def page(
         self,

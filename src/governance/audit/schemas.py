@@ -21,6 +21,11 @@ class AuditEntryRead(BaseModel):
     entity_id: str
     before: Any | None
     after: Any | None
+    prev_hash: str = Field(description="The previous entry's `entry_hash`.")
+    entry_hash: str = Field(
+        description="sha256 over `prev_hash` and this entry's content: the hash chain "
+        "`governance audit verify` checks. Keep a recent one elsewhere to anchor the chain."
+    )
 
 
 class AuditPage(BaseModel):

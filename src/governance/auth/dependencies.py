@@ -110,6 +110,14 @@ def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
+def _group_directory(request: Request) -> auth_service.GroupDirectory:
+    directory: auth_service.GroupDirectory = request.app.state.group_directory
+    return directory
+
+
+GroupDirectory = Annotated[auth_service.GroupDirectory, Depends(_group_directory)]
+"""The app's directory of existing approver groups (see `auth.service.GroupDirectory`)."""
+
 ALL_ROLES = tuple(Role)
 Anyone = Annotated[Principal, Depends(require(*ALL_ROLES))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]

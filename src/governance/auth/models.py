@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, JSONType, Timestamped, UTCDateTime
@@ -12,6 +12,17 @@ from governance.db import Base, JSONType, Timestamped, UTCDateTime
 
 class ApiKey(Timestamped, Base):
     __tablename__ = "api_keys"
+    # A name picks out one active key (delegations are given by name), so no two active keys
+    # share one; a revoked key's name may be reused.
+    __table_args__ = (
+        Index(
+            "uq_api_keys_name_active",
+            "name",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+            sqlite_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))

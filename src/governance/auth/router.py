@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from governance.auth import service as auth_service
-from governance.auth.dependencies import Admin, KeyCache
+from governance.auth.dependencies import Admin, GroupDirectory, KeyCache
 from governance.auth.repository import ApiKeyRepository
 from governance.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, ApiKeyRead
 from governance.db import DbSession
@@ -22,10 +22,16 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
     status_code=201,
     response_model=ApiKeyCreated,
     summary="Create an API key; the secret is returned once",
-    responses=problem_responses(401, 403, 422),
+    description="Names are unique among active keys: an active key's name is 409. An "
+    "approver key's groups must exist (named by a published or draft playbook or the term "
+    "catalog, or created with `PUT /v1/approval-groups/{group}`): an unknown one is 422 "
+    "naming `groups[i]`.",
+    responses=problem_responses(401, 403, 409, 422),
 )
-def create_api_key(body: ApiKeyCreate, principal: Admin, session: DbSession) -> ApiKeyCreated:
-    key, secret = auth_service.create_key(session, principal, body)
+def create_api_key(
+    body: ApiKeyCreate, principal: Admin, session: DbSession, groups: GroupDirectory
+) -> ApiKeyCreated:
+    key, secret = auth_service.create_key(session, principal, body, groups=groups)
     return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), secret=secret)
 
 
@@ -44,7 +50,8 @@ def list_api_keys(principal: Admin, session: DbSession) -> ApiKeyPage:
     "/{key_id}",
     response_model=ApiKeyRead,
     summary="Revoke an API key",
-    responses=problem_responses(401, 403, 404, 422),
+    description="The last active admin key cannot be revoked (409).",
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 def revoke_api_key(
     key_id: Annotated[int, Path(ge=1, le=MAX_ID)],

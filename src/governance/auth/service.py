@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Collection
 
 from sqlalchemy.orm import Session
 
@@ -13,10 +14,20 @@ from governance.auth.principal import Principal
 from governance.auth.repository import ApiKeyRepository
 from governance.auth.schemas import ApiKeyCreate, Role
 from governance.db import utcnow
-from governance.errors import InvalidInput, NotFound
+from governance.errors import Conflict, InvalidInput, NotFound
 from governance.problems import Problem
 
 KEY_PREFIX = "gov_"
+
+GroupDirectory = Callable[[Session], Collection[str]]
+"""The approver groups that exist. Groups are defined above auth (by playbooks, the term catalog
+and approval group settings), so whoever creates a key passes the approvals domain's
+`known_groups`; keys without groups never consult it."""
+
+
+def no_groups(_session: Session) -> Collection[str]:
+    """A directory for keys that belong to no group (admin keys made at start-up)."""
+    return ()
 
 
 def hash_key(secret: str) -> str:
@@ -41,7 +52,12 @@ def verify(session: Session, secret: str) -> Principal | None:
 
 
 def create_key(
-    session: Session, actor: Principal, data: ApiKeyCreate, secret: str | None = None
+    session: Session,
+    actor: Principal,
+    data: ApiKeyCreate,
+    *,
+    groups: GroupDirectory,
+    secret: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Store a new key's hash; the secret is returned to be shown once."""
     if data.groups and data.role is not Role.approver:
@@ -49,9 +65,33 @@ def create_key(
             "groups only apply to approver keys",
             errors=[Problem(("groups",), "only approver keys belong to stakeholder groups")],
         )
+    if data.groups:
+        # A misspelt group would leave the key with an empty queue forever.
+        known = set(groups(session))
+        unknown = [
+            Problem(
+                ("groups", i),
+                f"no group {group!r} exists: name a group of a playbook or the term catalog, "
+                f"or create it with PUT /v1/approval-groups/{group}",
+            )
+            for i, group in enumerate(data.groups)
+            if group not in known
+        ]
+        if unknown:
+            raise InvalidInput("unknown approver groups", errors=unknown)
+    repo = ApiKeyRepository(session)
+    taken = repo.active_named(data.name)
+    if taken is not None:
+        # Delegations may name their delegate by key name: a second active key with the same
+        # name would be mistaken for the first.
+        raise Conflict(
+            f"an active API key is already named {data.name!r} (key {taken.id}); "
+            "choose another name",
+            errors=[Problem(("name",), f"{data.name!r} is the name of active key {taken.id}")],
+        )
     generated = secret is None
     secret = secret or new_secret()
-    key = ApiKeyRepository(session).add(
+    key = repo.add(
         ApiKey(
             name=data.name,
             role=data.role.value,
@@ -75,14 +115,31 @@ def create_key(
 
 
 def revoke_key(session: Session, actor: Principal, key_id: int) -> ApiKey:
-    key = ApiKeyRepository(session).get(key_id)
+    """Revoke a key; the last active admin key stays, so the API never locks out its admins."""
+    repo = ApiKeyRepository(session)
+    key = repo.get(key_id)
     if key is None:
         raise NotFound(f"API key {key_id} does not exist")
     if key.revoked_at is None:
+        if key.role == Role.admin and list(repo.lock_active_admins()) == [key.id]:
+            raise Conflict(
+                f"API key {key_id} is the last active admin key; create another admin key "
+                "before revoking this one"
+            )
         key.revoked_at = utcnow()
         session.flush()
         audit.record(session, actor, "api_key.revoked", "api_key", key.id, after={"name": key.name})
     return key
+
+
+def free_name(session: Session, base: str) -> str:
+    """`base`, or `base-2`, `base-3`…: the first name no active key has."""
+    repo = ApiKeyRepository(session)
+    name, n = base, 1
+    while repo.active_named(name) is not None:
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 MIN_BOOTSTRAP_LENGTH = 16
@@ -101,14 +158,18 @@ def ensure_admin_key(session: Session, actor: Principal, bootstrap: str | None) 
                 f"GOVERNANCE_BOOTSTRAP_ADMIN_KEY must be at least {MIN_BOOTSTRAP_LENGTH} characters"
             )
         if repo.by_hash(hash_key(bootstrap)) is None:
+            # A changed bootstrap key adds a key beside the previous one, under a free name.
             create_key(
                 session,
                 actor,
-                ApiKeyCreate(name="bootstrap-admin", role=Role.admin),
+                ApiKeyCreate(name=free_name(session, "bootstrap-admin"), role=Role.admin),
+                groups=no_groups,
                 secret=bootstrap,
             )
         return None
     if repo.count() > 0:
         return None
-    _key, secret = create_key(session, actor, ApiKeyCreate(name="first-admin", role=Role.admin))
+    _key, secret = create_key(
+        session, actor, ApiKeyCreate(name="first-admin", role=Role.admin), groups=no_groups
+    )
     return secret

@@ -56,6 +56,22 @@ class PlaybookVersion(Timestamped, Base):
     )
 
 
+class CatalogTerm(Timestamped, Base):
+    """A term key as the whole organization means it: one label, kind and owning group, whatever
+    playbook (of whatever scope) defines it. A playbook that defines or changes the term needs
+    this owner's sign-off, so a narrower playbook cannot loosen it behind the owner's back."""
+
+    __tablename__ = "term_catalog"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))
+    owner: Mapped[str] = mapped_column(String(64))
+    # The published playbook version (`key/number`) that last set the label or the owner.
+    source: Mapped[str] = mapped_column(String(100))
+
+
 class Signoff(Timestamped, Base):
     """An owner group's approval of a draft, valid only for the document it saw."""
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
-from governance.playbooks.models import Playbook, PlaybookVersion, Signoff, VersionStatus
+from governance.playbooks.models import (
+    CatalogTerm,
+    Playbook,
+    PlaybookVersion,
+    Signoff,
+    VersionStatus,
+)
 
 PUBLISH_LOCK_ID = 727_001  # pg_advisory_xact_lock key serialising publications
 
@@ -100,6 +107,14 @@ class PlaybookRepository:
         ).all()
         return [(v, p) for v, p in rows]
 
+    def live_documents(self) -> Sequence[dict[str, Any]]:
+        """The documents of every published and draft version."""
+        return self.session.scalars(
+            select(PlaybookVersion.document).where(
+                PlaybookVersion.status.in_((VersionStatus.published, VersionStatus.draft))
+            )
+        ).all()
+
     def bump_lock(self, version: PlaybookVersion, expected: int) -> bool:
         """Compare-and-set the draft's lock version; False when someone else changed it first."""
         result = self.session.execute(
@@ -112,6 +127,29 @@ class PlaybookRepository:
             return False
         version.lock_version = expected + 1
         return True
+
+    # --- the term catalog ------------------------------------------------------------------------
+
+    def catalog(self, keys: Collection[str]) -> dict[str, CatalogTerm]:
+        """The catalog's entries for these term keys."""
+        if not keys:
+            return {}
+        rows = self.session.scalars(select(CatalogTerm).where(CatalogTerm.key.in_(keys)))
+        return {term.key: term for term in rows}
+
+    def catalog_terms(self, *, owner: str | None = None) -> Sequence[CatalogTerm]:
+        query = select(CatalogTerm).order_by(CatalogTerm.key)
+        if owner is not None:
+            query = query.where(CatalogTerm.owner == owner)
+        return self.session.scalars(query).all()
+
+    def catalog_term(self, key: str) -> CatalogTerm | None:
+        return self.session.scalar(select(CatalogTerm).where(CatalogTerm.key == key))
+
+    def add_catalog_term(self, term: CatalogTerm) -> CatalogTerm:
+        self.session.add(term)
+        self.session.flush()
+        return term
 
     def lock_publication(self) -> None:
         """Serialise publications so two conflicting scopes cannot both go live."""

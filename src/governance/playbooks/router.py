@@ -19,10 +19,12 @@ from governance.engine.document import (
 )
 from governance.errors import InvalidPlaybook, problem_responses
 from governance.http import AppDatabase, Registry, VersionIfMatch
-from governance.playbooks import formats
+from governance.playbooks import catalog, formats
 from governance.playbooks import service as playbook_service
 from governance.playbooks.models import PlaybookVersion, VersionStatus
 from governance.playbooks.schemas import (
+    CatalogPage,
+    CatalogTermRead,
     ImportResult,
     NewVersion,
     PlaybookList,
@@ -33,6 +35,7 @@ from governance.playbooks.schemas import (
 from governance.problems import Problem
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
+terms_router = APIRouter(prefix="/v1/terms", tags=["playbooks"])
 
 PlaybookKeyPath = Annotated[str, Path(pattern=PLAYBOOK_KEY_PATTERN, max_length=64)]
 Number = Annotated[int, Path(ge=1, le=1_000_000)]
@@ -320,6 +323,36 @@ def publish(
     # Drop the cached index only once committed, so no reader reloads the old one.
     after_commit(session, registry.invalidate)
     return _version_response(session, response, key, version)
+
+
+@terms_router.get(
+    "",
+    response_model=CatalogPage,
+    summary="The org-wide term catalog: every term key with its label, kind and owner",
+    description="Read-only: a term enters the catalog, or changes owner, when a playbook its "
+    "owners signed off is published.",
+    responses=problem_responses(401, 403, 422),
+)
+def list_terms(
+    principal: Anyone,
+    session: DbSession,
+    owner: Annotated[
+        str | None, Query(pattern=KEY_PATTERN, description="Only the terms this group owns.")
+    ] = None,
+) -> CatalogPage:
+    return CatalogPage(
+        items=[CatalogTermRead.model_validate(t) for t in catalog.list_terms(session, owner)]
+    )
+
+
+@terms_router.get(
+    "/{term_key}",
+    response_model=CatalogTermRead,
+    summary="One term of the catalog",
+    responses=READ,
+)
+def get_term(term_key: TermKeyPath, principal: Anyone, session: DbSession) -> CatalogTermRead:
+    return CatalogTermRead.model_validate(catalog.get_term(session, term_key))
 
 
 def _same_key(path_key: str, body_key: str) -> None:

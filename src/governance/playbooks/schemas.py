@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from governance.engine.document import GroupName, PlaybookDocument
+from governance.playbooks.catalog import SignoffReason
 from governance.playbooks.models import VersionStatus
 
 
@@ -29,6 +30,17 @@ class SignoffRead(BaseModel):
     current: bool = Field(description="False when the draft changed after this sign-off.")
 
 
+class TermSignoffRead(BaseModel):
+    term: str
+    reason: SignoffReason = Field(
+        description="`new_term` (its owner enters it in the term catalog), `defined` (this "
+        "playbook newly defines a catalog term), `changed`, `owner_change` (the catalog's "
+        "owner and the new owner sign) or `removed`."
+    )
+    groups: list[str] = Field(description="Who must sign off for this term.")
+    missing: list[str] = Field(description="Of those, who has not signed the current draft.")
+
+
 class VersionSummary(BaseModel):
     number: int
     status: VersionStatus
@@ -43,11 +55,16 @@ class VersionRead(VersionSummary):
     etag: str = Field(description="Send back as If-Match to update this draft safely.")
     document: PlaybookDocument
     changed_terms: list[str] = Field(
-        description="Terms whose definition differs from the published version (added, removed "
-        "or changed, including by a rule that targets them)."
+        description="Terms that need sign-off: their definition differs from the published "
+        "version (added, removed or changed, including by a rule that targets them), or their "
+        "owner differs from the term catalog's."
     )
-    required_signoffs: list[str] = Field(description="Owner groups that must sign off to publish.")
+    required_signoffs: list[str] = Field(
+        description="Groups that must sign off to publish: the term catalog's owners of the "
+        "changed terms (and a new owner taking a term over)."
+    )
     missing_signoffs: list[str]
+    term_signoffs: list[TermSignoffRead] = Field(description="Who must sign off, term by term.")
     signoffs: list[SignoffRead]
 
 
@@ -79,6 +96,25 @@ class ImportResult(BaseModel):
     version: int
     status: VersionStatus
     outcome: str = Field(description="`created`, `updated`, `unchanged` or `published`.")
+
+
+class CatalogTermRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    label: str | None
+    kind: Literal["number", "choice", "flag"]
+    owner: str = Field(description="The group that owns the term in every playbook.")
+    source: str = Field(
+        description="The published playbook version (`key/number`) that last set its owner or "
+        "label."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class CatalogPage(BaseModel):
+    items: list[CatalogTermRead]
 
 
 JsonDocument = dict[str, Any]

@@ -21,11 +21,13 @@ from governance.engine.document import (
     semantic_problems,
 )
 from governance.errors import Conflict, Forbidden, InvalidPlaybook, NotFound, PreconditionFailed
+from governance.playbooks import catalog
 from governance.playbooks.models import Playbook, PlaybookVersion, Signoff, VersionStatus
 from governance.playbooks.repository import PlaybookRepository
 from governance.playbooks.schemas import (
     PlaybookRead,
     SignoffRead,
+    TermSignoffRead,
     VersionRead,
     VersionSummary,
 )
@@ -117,18 +119,27 @@ def _summary(version: PlaybookVersion) -> VersionSummary:
 
 
 def read_version(session: Session, playbook: Playbook, version: PlaybookVersion) -> VersionRead:
-    changed, required = _changes(session, playbook, version)
+    needed = _signoffs_needed(session, playbook, version)
     signoffs = PlaybookRepository(session).signoffs(version.id)
     current = {s.group for s in signoffs if s.document_hash == version.document_hash}
+    is_draft = version.status == VersionStatus.draft
+    required = catalog.required_groups(needed)
     return VersionRead(
         key=playbook.key,
         etag=etag(version),
         document=load_document(version.document),
-        changed_terms=changed,
+        changed_terms=[n.key for n in needed],
         required_signoffs=required,
-        missing_signoffs=[g for g in required if g not in current]
-        if version.status == VersionStatus.draft
-        else [],
+        missing_signoffs=[g for g in required if g not in current] if is_draft else [],
+        term_signoffs=[
+            TermSignoffRead(
+                term=n.key,
+                reason=n.reason,
+                groups=list(n.groups),
+                missing=[g for g in n.groups if g not in current] if is_draft else [],
+            )
+            for n in needed
+        ],
         signoffs=[
             SignoffRead(
                 group=s.group,
@@ -147,10 +158,11 @@ def read_version(session: Session, playbook: Playbook, version: PlaybookVersion)
 # --- what changed, and who must sign ---------------------------------------------------------
 
 
-def _changes(
+def _signoffs_needed(
     session: Session, playbook: Playbook, version: PlaybookVersion
-) -> tuple[list[str], list[str]]:
-    """Changed term keys and the owner groups that must sign off, against the live version."""
+) -> list[catalog.TermSignoff]:
+    """The terms that need sign-off and from whom: changes against the live version, owners
+    from the org-wide term catalog (see `playbooks.catalog`)."""
     repo = PlaybookRepository(session)
     if version.status == VersionStatus.draft:
         baseline = repo.published_version(playbook.id)
@@ -158,41 +170,15 @@ def _changes(
         # For history, compare with the version this one replaced.
         baseline = repo.version(playbook.id, version.number - 1) if version.number > 1 else None
     base_doc = load_document(baseline.document) if baseline else None
-    return changed_terms(base_doc, load_document(version.document))
+    doc = load_document(version.document)
+    return catalog.signoffs_needed(catalog.catalog_for(session, base_doc, doc), base_doc, doc)
 
 
-def changed_terms(
-    before: PlaybookDocument | None, after: PlaybookDocument
-) -> tuple[list[str], list[str]]:
-    """Terms whose definition changed (a rule targeting a term is part of its definition)."""
-    old_terms = {t.key: t for t in before.terms} if before else {}
-    new_terms = {t.key: t for t in after.terms}
-    changed: set[str] = set()
-    for key in old_terms.keys() | new_terms.keys():
-        old, new = old_terms.get(key), new_terms.get(key)
-        if old is None or new is None or old.model_dump() != new.model_dump():
-            changed.add(key)
-    old_rules = {r.key: r for r in before.rules} if before else {}
-    new_rules = {r.key: r for r in after.rules}
-    for key in old_rules.keys() | new_rules.keys():
-        old_rule, new_rule = old_rules.get(key), new_rules.get(key)
-        if (
-            old_rule is not None
-            and new_rule is not None
-            and old_rule.model_dump() == new_rule.model_dump()
-        ):
-            continue
-        for rule in (old_rule, new_rule):
-            if rule is not None:
-                changed.update(action.term for action in rule.then)
-    groups: set[str] = set()
-    for key in changed:
-        for terms in (old_terms, new_terms):
-            if key in terms:
-                groups.add(terms[key].owner)
-    ordered = [t.key for t in after.terms if t.key in changed]
-    ordered += sorted(k for k in changed if k not in new_terms)
-    return ordered, sorted(groups)
+def _check_catalog_kinds(session: Session, doc: PlaybookDocument) -> None:
+    """A term key keeps its catalog kind in every playbook (422 naming `terms[i].kind`)."""
+    problems = catalog.kind_problems(catalog.catalog_for(session, doc), doc)
+    if problems:
+        raise InvalidPlaybook(errors=problems)
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -201,6 +187,7 @@ def changed_terms(
 def create_playbook(session: Session, actor: Principal, doc: PlaybookDocument) -> PlaybookVersion:
     """A new playbook with its first draft."""
     validate(doc)
+    _check_catalog_kinds(session, doc)
     repo = PlaybookRepository(session)
     if repo.by_key(doc.key) is not None:
         raise Conflict(
@@ -256,6 +243,7 @@ def create_version(
         doc = load_document(latest.document)
     _check_key(doc, key)
     validate(doc)
+    _check_catalog_kinds(session, doc)
     return _add_draft(session, actor, playbook, doc)
 
 
@@ -298,6 +286,7 @@ def update_version(
     playbook, version = _editable(session, key, number, if_match)
     _check_key(doc, key)
     validate(doc)
+    _check_catalog_kinds(session, doc)
     return _save(session, actor, playbook, version, doc, "playbook.version_updated")
 
 
@@ -346,6 +335,7 @@ def _edit(
     change(raw)
     doc = _revalidate(raw)
     validate(doc)
+    _check_catalog_kinds(session, doc)
     return _save(session, actor, playbook, version, doc, action)
 
 
@@ -428,7 +418,7 @@ def sign_off(
     override = actor.role is Role.admin and not actor.in_group(group)
     if not actor.in_group(group) and actor.role is not Role.admin:
         raise Forbidden(f"only members of {group!r} (or an admin) may sign off for {group!r}")
-    _changed, required = _changes(session, playbook, version)
+    required = catalog.required_groups(_signoffs_needed(session, playbook, version))
     if group not in required:
         needed = ", ".join(required) or "none"
         raise Conflict(
@@ -460,6 +450,20 @@ def sign_off(
     return signoff
 
 
+_REASONS = {
+    catalog.SignoffReason.new_term: "a new term: its owner enters it in the term catalog",
+    catalog.SignoffReason.defined: "this playbook defines it: the term catalog's owner signs",
+    catalog.SignoffReason.changed: "its definition changed: the term catalog's owner signs",
+    catalog.SignoffReason.owner_change: "another owner than the term catalog's: the current "
+    "owner hands it over and the new owner takes it",
+    catalog.SignoffReason.removed: "removed: the term catalog's owner signs",
+}
+
+
+def _missing_message(needed: catalog.TermSignoff, missing: list[str]) -> str:
+    return f"sign-off missing from {', '.join(missing)} ({_REASONS[needed.reason]})"
+
+
 def scopes_collide(a: dict[str, str], b: dict[str, str]) -> bool:
     """Could one deal match both scopes with equal specificity?"""
     if len(a) != len(b):
@@ -474,16 +478,29 @@ def publish(session: Session, actor: Principal, key: str, number: int) -> Playbo
     playbook, version = get_version(session, key, number)
     if version.status != VersionStatus.draft:
         raise Conflict(f"version {number} of {key!r} is already {version.status}")
-    changed, required = _changes(session, playbook, version)
+    doc = document_of(version)
+    # Read the catalog only now, under the publication lock: a term that changed owner since
+    # the draft was signed needs its new owner.
+    needed = _signoffs_needed(session, playbook, version)
+    changed = [n.key for n in needed]
     signed = {
         s.group for s in repo.signoffs(version.id) if s.document_hash == version.document_hash
     }
-    missing = [g for g in required if g not in signed]
-    if missing:
+    unsigned = [
+        (n, missing) for n in needed if (missing := [g for g in n.groups if g not in signed])
+    ]
+    if unsigned:
+        missing = sorted({g for _n, groups in unsigned for g in groups})
         raise Conflict(
             f"cannot publish: sign-off missing from {', '.join(missing)} "
-            f"(changed terms: {', '.join(changed)})"
+            f"(for terms: {', '.join(n.key for n, _groups in unsigned)})",
+            errors=[
+                Problem(("terms", n.key), _missing_message(n, groups)) for n, groups in unsigned
+            ],
         )
+    kinds = catalog.kind_problems(catalog.catalog_for(session, doc), doc)
+    if kinds:
+        raise Conflict("cannot publish: terms change their kind in the term catalog", errors=kinds)
     for other, other_playbook in repo.all_published():
         if other_playbook.id != playbook.id and scopes_collide(version.scope, other.scope):
             raise Conflict(
@@ -510,6 +527,7 @@ def publish(session: Session, actor: Principal, key: str, number: int) -> Playbo
     version.published_by = actor.actor
     playbook.name = str(version.document.get("name", playbook.name))
     session.flush()
+    catalog.publish_terms(session, actor, doc, needed, f"{key}/{number}")
     audit.record(
         session,
         actor,
@@ -555,10 +573,23 @@ def import_document(
     if actor.role is not Role.admin:
         raise Forbidden("only an admin may publish on import")
     playbook = get_playbook(session, doc.key)
-    _changed, required = _changes(session, playbook, version)
+    required = catalog.required_groups(_signoffs_needed(session, playbook, version))
     for group in required:
         sign_off(session, actor, doc.key, version.number, group, "admin sign-off on import")
     return publish(session, actor, doc.key, version.number), "published"
+
+
+def group_names(session: Session) -> set[str]:
+    """Every group a published or draft playbook names (term owners, tier approvers, rule
+    approvers) or that owns a term of the catalog."""
+    names = catalog.owner_groups(session)
+    for doc in PlaybookRepository(session).live_documents():
+        for term in doc.get("terms", []):
+            names.add(term["owner"])
+            names.update(tier["approver"] for tier in term.get("tiers", []))
+        for rule in doc.get("rules", []):
+            names.update(action["approver"] for action in rule["then"] if "approver" in action)
+    return names
 
 
 def playbooks_exist(session: Session) -> bool:

@@ -30,7 +30,13 @@ from governance.approvals.service.delegation import (
     visible_groups,
 )
 from governance.approvals.service.escalation import WORKER, SweepReport, sweep
-from governance.approvals.service.groups import list_groups, put_group, read_group, sla_hours
+from governance.approvals.service.groups import (
+    known_groups,
+    list_groups,
+    put_group,
+    read_group,
+    sla_hours,
+)
 from governance.approvals.service.lifecycle import (
     Submission,
     accept_counter,
@@ -61,6 +67,7 @@ __all__ = [
     "decide",
     "delegated_groups",
     "get_request",
+    "known_groups",
     "list_groups",
     "my_delegations",
     "open_refs",

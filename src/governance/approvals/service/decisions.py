@@ -152,10 +152,10 @@ def decide(
     actor: Principal,
     request_id: int,
     body: DecisionCreate,
-    if_match: int | None,
+    if_match: int,
     settings: Settings,
 ) -> ApprovalRequest:
-    """Record one decision; the deal's status follows."""
+    """Record one decision on the version the decider read; the deal's status follows."""
     repo = ApprovalRepository(session)
     row, deal = _locked(session, request_id)
     grant = authority(session, actor, row.group)
@@ -163,7 +163,7 @@ def decide(
         raise Conflict(f"request {request_id} is not open yet: an earlier step must approve first")
     if row.status != RequestStatus.pending:
         raise Conflict(f"request {request_id} was already decided: {row.status}")
-    if if_match is not None and if_match != row.lock_version:
+    if if_match != row.lock_version:
         raise PreconditionFailed(
             f"request {request_id} changed since you read it (now version {row.lock_version}); "
             "read it again"
@@ -256,13 +256,7 @@ def reassign(
         raise Conflict(f"request {request_id} is {row.status}; only open requests move")
     now = utcnow()
     held = repo.active_member_groups()
-    active = repo.active_key_names()
-    delegated = {
-        g
-        for d in repo.delegations_to_any(now)
-        if d.delegator in active and d.delegate in active
-        for g in d.delegator_groups
-    }
+    delegated = {g for d in repo.delegations_between_active_keys(now) for g in d.delegator_groups}
     if row.group in held or row.group in delegated:
         raise Conflict(
             f"group {row.group!r} has active members; ask them or their delegates instead"

@@ -14,6 +14,7 @@ from governance.auth.principal import Principal
 from governance.errors import InvalidInput
 from governance.notifications import service as notifications
 from governance.notifications import targets
+from governance.playbooks import service as playbook_service
 from governance.playbooks.registry import Published
 from governance.problems import Problem
 from governance.settings import Settings
@@ -81,6 +82,14 @@ def _check_webhook(url: str, settings: Settings) -> None:
     except targets.UnsafeWebhook as exc:
         message = f"{exc.reason}; webhooks must point at a public address"
         raise InvalidInput(errors=[Problem(("webhook_url",), message)]) from None
+
+
+def known_groups(session: Session) -> set[str]:
+    """The groups that exist: named by a published or draft playbook or the term catalog, or
+    created with `PUT /v1/approval-groups/{group}`. Approver keys may only belong to these."""
+    return playbook_service.group_names(session) | {
+        g.name for g in ApprovalRepository(session).groups()
+    }
 
 
 def list_groups(session: Session, settings: Settings) -> list[GroupRead]:

@@ -15,8 +15,10 @@ import httpx
 import pytest
 import respx
 from fastapi import FastAPI
-from tests.approvals.test_worker import make_due, outbox, submit
 from tests.conftest import Keys
+from tests.driver import make_due
+from tests.driver import notifications as outbox
+from tests.driver import submit_sample as submit
 
 from governance.app import create_app
 from governance.auth.schemas import Role
