@@ -25,6 +25,10 @@ MAX_LENGTH = 100
 MAX_DIGITS = 30
 MAX_PLACES = 60
 _fullmatch = _STRICT.fullmatch
+# Plain notation this short is always inside the bounds.
+_SHORT = 25
+# Letters a number-like word can start with: NaN, sNaN, inf, Infinity.
+_MAYBE_NUMBER_WORD = frozenset("nNsSiI")
 _ZERO = Decimal(0)
 # What Python, YAML 1.1 or a spreadsheet would read as a number: Unicode digits, separators,
 # surrounding space, a bare point, hex/octal/binary prefixes, NaN and the infinities.
@@ -98,9 +102,13 @@ def looks_like_number(text: str) -> bool:
 def checked_text(text: str) -> str:
     """Free text as stored: text that reads as a number must be written as one (else
     ValueError); a number's leading '+' and the sign of a zero are dropped ("-0" → "0")."""
-    if len(text) <= MAX_LENGTH and _STRICT.fullmatch(text):
-        value = parse_decimal(text)  # range
-        if text[0] == "+" or (text[0] == "-" and value.is_zero()):
+    first = text[:1]
+    if first.isalpha() and first not in _MAYBE_NUMBER_WORD:
+        return text  # the common case, an option or a name: not a number by its first letter
+    if len(text) <= MAX_LENGTH and _fullmatch(text):
+        if len(text) > _SHORT or "e" in text or "E" in text:
+            parse_decimal(text)  # bounds
+        if first == "+" or (first == "-" and not text.strip("-0.")):
             return text[1:]
         return text
     if looks_like_number(text):

@@ -33,16 +33,16 @@ ExternalId = Annotated[
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 ShortText = Annotated[str, StringConstraints(max_length=100)]
 StrictText = Annotated[str, StringConstraints(max_length=100, strict=True)]
-# Text that reads as a number must be written as one ("1_000", " 5 ", "NaN" are refused), so
-# a value is never text here and a number there (see `governance.number_text`).
-TermInput = Annotated[
+CheckedTermInput = Annotated[
     StrictBool | StrictInt | FiniteFloat | StrictText | None,
-    AfterValidator(text_checked),
     Field(
         description='Numbers as JSON numbers or decimal strings ("18.5"), options as strings, '
         "flags as booleans; null means not stated.",
     ),
 ]
+# Text that reads as a number must be written as one ("1_000", " 5 ", "NaN" are refused), so a
+# value is never stored as text to be read as a number later (see `governance.number_text`).
+TermInput = Annotated[CheckedTermInput, AfterValidator(text_checked)]
 ExtraAttribute = Annotated[
     StrictBool
     | StrictInt
@@ -51,6 +51,10 @@ ExtraAttribute = Annotated[
     AfterValidator(text_checked),
 ]
 TermMap = Annotated[dict[TermKey, TermInput], Field(max_length=200)]
+# A check stores nothing and the engine reads every term it checks strictly (numbers by
+# `number_text.parse_decimal`, options and flags exactly), naming the term: the hot path skips
+# the per-value check.
+CheckedTermMap = Annotated[dict[TermKey, CheckedTermInput], Field(max_length=200)]
 # `Amount` with `ge=0` among its own constraints (placed after its text reader, the bound would
 # be checked apart and drop out of the JSON schema).
 NonNegativeAmount = Annotated[
@@ -104,7 +108,7 @@ class CheckRequest(BaseModel):
         default=None, description="Check against this playbook; by default the scope decides."
     )
     attributes: DealAttributes = Field(default_factory=DealAttributes)
-    terms: TermMap = {}
+    terms: CheckedTermMap = {}
 
 
 class PlaybookRef(BaseModel):
