@@ -22,11 +22,11 @@ from governance.deals.schemas import (
 )
 from governance.engine.results import Verdict
 from governance.errors import problem_responses
-from governance.http import ExternalIdPath, registry_of
+from governance.http import ExternalIdPath, StrictRoute, read_json, registry_of
 from governance.pagination import decode_cursor, encode_cursor
 
-checks_router = APIRouter(prefix="/v1/checks", tags=["checks"])
-router = APIRouter(prefix="/v1/deals", tags=["deals"])
+checks_router = APIRouter(prefix="/v1/checks", tags=["checks"], route_class=StrictRoute)
+router = APIRouter(prefix="/v1/deals", tags=["deals"], route_class=StrictRoute)
 
 
 @checks_router.post(
@@ -48,7 +48,7 @@ async def check_terms(request: Request) -> Response:
     # dependency and body machinery: same contract and errors, less work per request.
     await authenticate(request)  # every role may check
     try:
-        body = CheckRequest.model_validate_json(await request.body())
+        body = CheckRequest.model_validate(await read_json(request))
     except ValidationError as exc:
         raise RequestValidationError(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]

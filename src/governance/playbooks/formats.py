@@ -10,8 +10,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from governance import strict_json
 from governance.engine.document import PlaybookDocument
-from governance.errors import InvalidPlaybook, UnsupportedMediaType
+from governance.errors import InvalidInput, InvalidPlaybook, UnsupportedMediaType
 from governance.problems import Problem
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -53,13 +54,13 @@ def parse_text(text: str, media_type: str) -> PlaybookDocument:
     media_type = media_type.split(";")[0].strip().lower()
     if media_type in JSON_TYPES:
         try:
-            raw = json.loads(text)
-        except RecursionError:
-            raise InvalidPlaybook("the document is nested too deeply") from None
+            raw = strict_json.loads(text)
         except json.JSONDecodeError as exc:
             raise InvalidPlaybook(
                 f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
+        except InvalidInput as exc:  # duplicate keys, NUL characters, numbers out of range
+            raise InvalidPlaybook(errors=exc.errors) from None
     elif media_type in YAML_TYPES or media_type in ("", "text/plain"):
         try:
             raw = yaml.safe_load(text)

@@ -18,7 +18,7 @@ from governance.engine.document import (
     Term,
 )
 from governance.errors import InvalidPlaybook, problem_responses
-from governance.http import AppDatabase, Registry, VersionIfMatch
+from governance.http import AppDatabase, Registry, StrictRoute, VersionIfMatch
 from governance.playbooks import formats
 from governance.playbooks import service as playbook_service
 from governance.playbooks.models import PlaybookVersion, VersionStatus
@@ -32,7 +32,7 @@ from governance.playbooks.schemas import (
 )
 from governance.problems import Problem
 
-router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
+router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"], route_class=StrictRoute)
 
 PlaybookKeyPath = Annotated[str, Path(pattern=PLAYBOOK_KEY_PATTERN, max_length=64)]
 Number = Annotated[int, Path(ge=1, le=1_000_000)]
