@@ -43,7 +43,7 @@ class Refused:
 
 
 def duplicate_key(key: object) -> Refused:
-    return Refused(f"duplicate key {key!r}: a key may appear only once in an object")
+    return Refused(f"duplicate key {key!r}: each key may appear only once")
 
 
 def integer_out_of_range(text: str) -> Refused:

@@ -93,10 +93,13 @@ async def import_playbook(
     db: AppDatabase,
     publish: Annotated[bool, Query(description="Publish at once (admin only).")] = False,
 ) -> ImportResult:
-    text = (await request.body()).decode("utf-8", errors="replace")
-    doc = formats.parse_text(text, request.headers.get("content-type", "application/yaml"))
+    body = await request.body()
+    media_type = request.headers.get("content-type", "application/yaml")
 
     def work() -> ImportResult:
+        # Parsed here, in the threadpool: a large or hostile document never holds the event
+        # loop (and so every other request) while it is read.
+        doc = formats.parse_text(body.decode("utf-8", errors="replace"), media_type)
         with db.unit_of_work() as session:
             version, outcome = playbook_service.import_document(
                 session, principal, doc, publish_now=publish
