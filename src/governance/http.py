@@ -1,5 +1,5 @@
-"""What every router shares: the app's per-process state as typed dependencies, path ids,
-If-Match headers and ETags.
+"""What every router shares: the route class that reads requests strictly, the app's
+per-process state as typed dependencies, path ids, If-Match headers and ETags.
 
 Routers take these as parameters (`settings: AppSettings`) instead of reading
 `request.app.state`, so a route's signature says what it uses.
@@ -7,21 +7,32 @@ Routers take these as parameters (`settings: AppSettings`) instead of reading
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Annotated
+import types
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Path, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 
+from governance import strict_json
 from governance.db import Database
 from governance.errors import (
     JSON_ONLY,
+    InvalidInput,
     PreconditionFailed,
     PreconditionRequired,
     UnsupportedMediaType,
     is_json,
 )
+from governance.number_text import parse_decimal
 from governance.pagination import MAX_ID
 from governance.playbooks.registry import PlaybookRegistry
+from governance.problems import Problem
 from governance.settings import Settings
 
 
@@ -124,3 +135,129 @@ def parse_if_match(value: str | None) -> int | None:
     if not re.fullmatch(r"[0-9]{1,10}", text):
         raise PreconditionFailed(f"If-Match {value!r} is not an ETag this API issued")
     return int(text)
+
+
+# --- the door every route shares ---------------------------------------------------------------
+
+NumberKind = Literal["integer", "decimal"]
+_INTEGER = re.compile(r"[-+]?[0-9]{1,30}")  # `[0-9]`: `\d` and int() take any Unicode digit
+
+
+class StrictRequest(Request):
+    """A request whose JSON body is read by `strict_json` (FastAPI reads the body through
+    `json()`; the route reads it first, so a refusal is a 422 and not FastAPI's generic 400)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = strict_json.loads(await self.body())
+        return self._json
+
+
+class StrictRoute(APIRoute):
+    """The route class of every router: before FastAPI parses anything, a JSON body is read
+    by `strict_json` (duplicate keys, NUL characters, non-finite or oversized numbers are 422s
+    naming the field), query and path parameters may not hold a NUL, and numeric ones are
+    read as `governance.number_text` reads numbers ("1_0", " 5", "١" are refused, not 10, 5
+    and 1). Routes that read their body by hand (`POST /v1/checks`, the import) call
+    `strict_json` themselves."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        numbers = dict(_number_parameters(self.dependant))
+        reads_json = self.body_field is not None
+
+        async def strict(request: Request) -> Response:
+            check_parameters(request, numbers)
+            request = StrictRequest(request.scope, request.receive)
+            content_type = request.headers.get("content-type")
+            if reads_json and _is_json(content_type) and await request.body():
+                await read_json(request)  # kept for FastAPI, which reads it through `json()`
+            return await handler(request)
+
+        return strict
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body, read strictly; a body that is not JSON is a 400 as FastAPI
+    gives it, a refused value a 422 naming it."""
+    try:
+        if isinstance(request, StrictRequest):
+            return await request.json()
+        return strict_json.loads(await request.body())
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", exc.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": exc.msg},
+                }
+            ]
+        ) from None
+
+
+def check_parameters(request: Request, numbers: dict[tuple[str, str], NumberKind]) -> None:
+    """422 for a NUL in any query or path parameter, and for a numeric one not written as a
+    number."""
+    if not request.scope.get("query_string") and not request.scope.get("path_params"):
+        return  # the common case (`POST /v1/checks`): nothing to look at
+    problems: list[Problem] = []
+    for where, items in (
+        ("query", request.query_params.multi_items()),
+        ("path", request.path_params.items()),
+    ):
+        for name, value in items:
+            if strict_json.NUL in name or strict_json.NUL in value:
+                shown = name.replace(strict_json.NUL, "\\u0000")
+                problems.append(Problem((where, shown), strict_json.NUL_MESSAGE))
+                continue
+            kind = numbers.get((where, name))
+            if kind == "integer" and not _INTEGER.fullmatch(value):
+                problems.append(
+                    Problem((where, name), f"{value[:40]!r} is not an integer: write ASCII digits")
+                )
+            elif kind == "decimal":
+                try:
+                    parse_decimal(value)
+                except ValueError as exc:
+                    problems.append(Problem((where, name), str(exc)))
+    if problems:
+        raise InvalidInput(errors=problems)
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _number_parameters(dependant: Dependant) -> dict[tuple[str, str], NumberKind]:
+    """The numeric query and path parameters of a route and its dependencies."""
+    found: dict[tuple[str, str], NumberKind] = {}
+    for where, fields in (("query", dependant.query_params), ("path", dependant.path_params)):
+        for field in fields:
+            kind = _number_kind(field.field_info.annotation)
+            if kind is not None:
+                found[(where, field.alias)] = kind
+    for sub in dependant.dependencies:
+        found.update(_number_parameters(sub))
+    return found
+
+
+def _number_kind(annotation: Any) -> NumberKind | None:
+    origin = get_origin(annotation)
+    if origin is Annotated or origin is list:
+        return _number_kind(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        kinds = {_number_kind(arg) for arg in get_args(annotation)} - {None}
+        return kinds.pop() if len(kinds) == 1 else None
+    if annotation is int:
+        return "integer"
+    if annotation is float or annotation is Decimal:
+        return "decimal"
+    return None

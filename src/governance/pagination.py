@@ -24,6 +24,8 @@ def decode_cursor(cursor: str | None) -> int | None:
         kind, _, value = raw.partition(":")
         if kind != "id":
             raise ValueError(kind)
+        if not value.isascii() or not value.isdigit():  # int() also reads "1_0", " 7", "٧"
+            raise ValueError(value)
         last_id = int(value)
         if not 0 < last_id <= MAX_ID:
             raise ValueError(value)

@@ -147,13 +147,13 @@ def test_large_and_tiny_numbers_still_evaluate(three: CompiledPlaybook, run: Che
 
 def test_numbers_with_absurd_precision_are_refused(three: CompiledPlaybook) -> None:
     # "1e-999999999" is a billion digits once written out: refused, naming the term.
-    with pytest.raises(DealInputError, match="c: '1e-999999999' has more than 12 decimal places"):
+    with pytest.raises(DealInputError, match="c: '1e-999999999' is out of range"):
         three.parse_terms({"c": "1e-999999999"})
     # Trailing zeros past the limit are only notation: the value is kept.
     assert three.parse_terms({"c": "2." + "0" * 30}) == {"c": D(2)}
 
 
-@pytest.mark.parametrize(("raw", "parsed"), [(7, D(7)), ("7.25", D("7.25")), (" 3 ", D(3))])
+@pytest.mark.parametrize(("raw", "parsed"), [(7, D(7)), ("7.25", D("7.25")), ("-0", D(0))])
 def test_numbers_arrive_as_int_text_or_decimal(
     three: CompiledPlaybook, raw: object, parsed: D
 ) -> None:

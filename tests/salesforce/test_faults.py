@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import ORMExecuteState
 from tests.conftest import Keys, ManualClock
 
 from fake_salesforce import FakeSalesforce, FiredFault, sample_opportunities
@@ -122,18 +122,20 @@ def killed_at_deal(db: Database, nth: int) -> Iterator[None]:
     never reached."""
     created = 0
 
-    def after_flush(session: Session, _context: UOWTransaction) -> None:
+    def before_insert(state: ORMExecuteState) -> None:
+        # Each deal is written first by one INSERT … ON CONFLICT DO NOTHING (all are new here).
         nonlocal created
-        if created < nth:
-            created += sum(isinstance(obj, Deal) for obj in session.new)
+        mapper = state.bind_mapper
+        if created < nth and state.is_insert and mapper is not None and mapper.class_ is Deal:
+            created += 1
             if created == nth:
                 raise KeyboardInterrupt
 
-    event.listen(db.sessionmaker, "after_flush", after_flush)
+    event.listen(db.sessionmaker, "do_orm_execute", before_insert)
     try:
         yield
     finally:
-        event.remove(db.sessionmaker, "after_flush", after_flush)
+        event.remove(db.sessionmaker, "do_orm_execute", before_insert)
 
 
 def load_org(fake: FakeSalesforce, count: int) -> list[str]:

@@ -18,6 +18,7 @@ of `deals.zero_terms`, counted from the deals and added to the histogram as valu
 
 from __future__ import annotations
 
+import json
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from governance.analytics.schemas import Across, Dimension, Filters
@@ -404,22 +406,44 @@ class AnalyticsRepository:
         term = DealTermCheck.term_key.label(f"g{width}")
         outside = _n(DealTermCheck.status.in_(("exception", "blocked")))
         rows = self.histogram(fact, [*groups, term], DealTermCheck.variance_ratio_micro, (outside,))
-        # The zero counts are a few numbers per group and term: written in as constants.
-        parts: list[Any] = [rows]
-        for key, counts in zeros.items():
-            for term_key, count in counts.items():
-                if count:
-                    parts.append(
-                        select(
-                            *(literal(value).label(f"g{i}") for i, value in enumerate(key)),
-                            literal(term_key).label(f"g{width}"),
-                            literal(0, BigInteger).label("v"),
-                            literal(count, BigInteger).label("n"),
-                            literal(0, BigInteger).label("e0"),
-                        )
-                    )
-        histogram = union_all(*parts) if len(parts) > 1 else rows
+        counted = [
+            [*key, term_key, count]
+            for key, counts in zeros.items()
+            for term_key, count in counts.items()
+            if count
+        ]
+        histogram = union_all(rows, self._zero_rows(dimensions, counted)) if counted else rows
         return self.distributions(histogram, width + 1, 1, (width + 1,))[width + 1]
+
+    def _zero_rows(self, dimensions: Sequence[Dimension], counted: list[list[Any]]) -> Select[Any]:
+        """Histogram rows (g0…, term, v = 0, n, e0 = 0) read from one JSON parameter holding
+        `[*group key, term, count]` per group and term. One row per group and term written as
+        its own SELECT made the statement grow with the groups, past SQLite's 500 parts of a
+        compound SELECT and PostgreSQL's stack depth (42 reps × 12 terms); a parameter keeps
+        the statement the same size however many groups there are."""
+        width = len(dimensions)
+        types: list[Any] = [Integer if d is Dimension.version else String for d in dimensions]
+        types.append(String)
+        document = json.dumps(counted)
+        if self.dialect == "postgresql":
+            elements = func.jsonb_array_elements(cast(literal(document), JSONB))
+            item = elements.table_valued("value").alias("z")
+
+            def at(index: int, type_: Any) -> Any:
+                return cast(item.c.value.op("->>")(literal_column(str(index))), type_)
+
+        else:
+            item = func.json_each(literal(document)).table_valued("value").alias("z")
+
+            def at(index: int, type_: Any) -> Any:
+                return cast(func.json_extract(item.c.value, f"$[{index}]"), type_)
+
+        return select(
+            *(at(i, type_).label(f"g{i}") for i, type_ in enumerate(types)),
+            literal_column("0", BigInteger).label("v"),
+            at(width + 1, BigInteger).label("n"),
+            literal_column("0", BigInteger).label("e0"),
+        ).select_from(item)
 
     def concessions_by_term(self, filters: Filters, dimensions: Sequence[Dimension]) -> list[Row]:
         """Per group and term, over won deals: stated, conceded, share sum and count, held,

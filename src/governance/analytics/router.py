@@ -31,11 +31,12 @@ from governance.auth.dependencies import AnalyticsReader
 from governance.db import DbSession
 from governance.engine.document import KEY_PATTERN, PLAYBOOK_KEY_PATTERN
 from governance.errors import InvalidInput, problem_responses
+from governance.http import StrictRoute
 from governance.problems import Problem
 from governance.reps.schemas import Style
 from governance.types import IsoDate
 
-router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+router = APIRouter(prefix="/v1/analytics", tags=["analytics"], route_class=StrictRoute)
 
 CSV = "text/csv"
 RESPONSES: dict[int | str, dict[str, Any]] = {

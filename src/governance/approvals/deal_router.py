@@ -27,9 +27,9 @@ from governance.deals.schemas import (
     salesforce_id_18,
 )
 from governance.errors import problem_responses
-from governance.http import AppSettings, ExternalIdPath, Registry
+from governance.http import AppSettings, ExternalIdPath, Registry, StrictRoute
 
-router = APIRouter(prefix="/v1/deals")
+router = APIRouter(prefix="/v1/deals", route_class=StrictRoute)
 
 
 def _submission(submission: approval_service.Submission) -> SubmissionRead:

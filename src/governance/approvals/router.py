@@ -42,6 +42,7 @@ from governance.http import (
     Registry,
     RequestId,
     RequestIfMatch,
+    StrictRoute,
     etag,
     required_if_match,
 )
@@ -50,9 +51,9 @@ from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
-me_router = APIRouter(prefix="/v1/me", tags=["approvals"])
-groups_router = APIRouter(prefix="/v1/approval-groups", tags=["approvals"])
+router = APIRouter(prefix="/v1/approvals", tags=["approvals"], route_class=StrictRoute)
+me_router = APIRouter(prefix="/v1/me", tags=["approvals"], route_class=StrictRoute)
+groups_router = APIRouter(prefix="/v1/approval-groups", tags=["approvals"], route_class=StrictRoute)
 
 Decider = Annotated[Principal, Depends(require(Role.admin, Role.leadership, Role.approver))]
 WRITE = problem_responses(401, 403, 404, 409, 412, 422)

@@ -11,10 +11,11 @@ from governance.audit.schemas import AuditEntryRead, AuditPage
 from governance.auth.dependencies import AuditReader
 from governance.db import DbSession
 from governance.errors import problem_responses
+from governance.http import StrictRoute
 from governance.pagination import decode_cursor, encode_cursor
 from governance.types import IsoDateTime
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=StrictRoute)
 
 
 @router.get(

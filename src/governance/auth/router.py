@@ -12,9 +12,10 @@ from governance.auth.repository import ApiKeyRepository
 from governance.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, ApiKeyRead
 from governance.db import DbSession
 from governance.errors import problem_responses
+from governance.http import StrictRoute
 from governance.pagination import MAX_ID
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], route_class=StrictRoute)
 
 
 @router.post(

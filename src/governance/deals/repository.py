@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from governance.db import utcnow
-from governance.deals.models import AnalyticsTermBit, Deal, DealCheck, DealTermCheck
+from governance.deals.models import AnalyticsTermBit, Deal, DealCheck, DealStatus, DealTermCheck
 
 
 def zero_term_mask(
@@ -70,10 +70,27 @@ class DealRepository:
             .execution_options(populate_existing=True)
         ).one()
 
-    def add(self, deal: Deal) -> Deal:
-        self.session.add(deal)
-        self.session.flush()
-        return deal
+    def insert_if_absent(self, external_id: str) -> bool:
+        """Create an empty draft deal for this Opportunity Id unless one exists (deleted or
+        not); True when this call created it. One statement, so concurrent first writes of a
+        deal cannot collide: the loser waits for the winner's commit and inserts nothing."""
+        now = utcnow()
+        insert_ = (pg_insert if self._dialect() == "postgresql" else sqlite_insert)(Deal)
+        created = self.session.execute(
+            insert_.values(
+                external_id=external_id,
+                status=DealStatus.draft,
+                lock_version=1,
+                approval_round=1,
+                terms={},
+                extra_attributes={},
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[Deal.external_id])
+            .returning(Deal.id)
+        ).scalar_one_or_none()
+        return created is not None
 
     def page(
         self,

@@ -22,11 +22,11 @@ from governance.deals.schemas import (
 )
 from governance.engine.results import Verdict
 from governance.errors import problem_responses
-from governance.http import ExternalIdPath, registry_of, require_json
+from governance.http import ExternalIdPath, StrictRoute, read_json, registry_of, require_json
 from governance.pagination import decode_cursor, encode_cursor
 
-checks_router = APIRouter(prefix="/v1/checks", tags=["checks"])
-router = APIRouter(prefix="/v1/deals", tags=["deals"])
+checks_router = APIRouter(prefix="/v1/checks", tags=["checks"], route_class=StrictRoute)
+router = APIRouter(prefix="/v1/deals", tags=["deals"], route_class=StrictRoute)
 
 
 @checks_router.post(
@@ -49,7 +49,7 @@ async def check_terms(request: Request) -> Response:
     await authenticate(request)  # every role may check
     require_json(request)
     try:
-        body = CheckRequest.model_validate_json(await request.body())
+        body = CheckRequest.model_validate(await read_json(request))
     except ValidationError as exc:
         raise RequestValidationError(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]

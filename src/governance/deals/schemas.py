@@ -9,7 +9,9 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -19,8 +21,9 @@ from pydantic import (
 )
 
 from governance.deals.models import DealStatus
-from governance.engine.document import KEY_PATTERN, Amount, PlaybookKey, TermKey
+from governance.engine.document import KEY_PATTERN, PlaybookKey, TermKey
 from governance.engine.results import Status, Verdict
+from governance.number_text import number_from_text, text_checked
 from governance.types import IsoDate
 
 ExternalId = Annotated[
@@ -30,20 +33,35 @@ ExternalId = Annotated[
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 ShortText = Annotated[str, StringConstraints(max_length=100)]
 StrictText = Annotated[str, StringConstraints(max_length=100, strict=True)]
-TermInput = Annotated[
+CheckedTermInput = Annotated[
     StrictBool | StrictInt | FiniteFloat | StrictText | None,
     Field(
         description='Numbers as JSON numbers or decimal strings ("18.5"), options as strings, '
         "flags as booleans; null means not stated.",
     ),
 ]
-ExtraAttribute = (
+# Text that reads as a number must be written as one ("1_000", " 5 ", "NaN" are refused), so a
+# value is never stored as text to be read as a number later (see `governance.number_text`).
+TermInput = Annotated[CheckedTermInput, AfterValidator(text_checked)]
+ExtraAttribute = Annotated[
     StrictBool
     | StrictInt
     | FiniteFloat
-    | Annotated[str, StringConstraints(max_length=200, strict=True)]
-)
+    | Annotated[str, StringConstraints(max_length=200, strict=True)],
+    AfterValidator(text_checked),
+]
 TermMap = Annotated[dict[TermKey, TermInput], Field(max_length=200)]
+# A check stores nothing and the engine reads every term it checks strictly (numbers by
+# `number_text.parse_decimal`, options and flags exactly), naming the term: the hot path skips
+# the per-value check.
+CheckedTermMap = Annotated[dict[TermKey, CheckedTermInput], Field(max_length=200)]
+# `Amount` with `ge=0` among its own constraints (placed after its text reader, the bound would
+# be checked apart and drop out of the JSON schema).
+NonNegativeAmount = Annotated[
+    Decimal,
+    Field(ge=0, allow_inf_nan=False, max_digits=24, decimal_places=8),
+    BeforeValidator(number_from_text),
+]
 
 
 class ValuePosition(StrEnum):
@@ -66,7 +84,7 @@ class DealAttributes(BaseModel):
     product_line: ShortText | None = None
     team: ShortText | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
-    amount: Annotated[Amount, Field(ge=0)] | None = None
+    amount: NonNegativeAmount | None = None
     stage: ShortText | None = None
     close_date: IsoDate | None = None
     owner_rep: ShortText | None = None
@@ -90,7 +108,7 @@ class CheckRequest(BaseModel):
         default=None, description="Check against this playbook; by default the scope decides."
     )
     attributes: DealAttributes = Field(default_factory=DealAttributes)
-    terms: TermMap = {}
+    terms: CheckedTermMap = {}
 
 
 class PlaybookRef(BaseModel):

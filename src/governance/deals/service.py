@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from governance.audit import service as audit
 from governance.auth.principal import Principal
 from governance.db import utcnow
-from governance.deals.models import REVIEWING, Deal, DealCheck, DealStatus
+from governance.deals.models import REVIEWING, Deal, DealCheck
 from governance.deals.repository import DealRepository
 from governance.deals.schemas import (
     CheckRequest,
@@ -178,12 +178,12 @@ def upsert_deal(
     """
     external_id = salesforce_id_18(external_id)
     repo = DealRepository(session)
+    # Insert-or-lock: concurrent first PUTs of one deal all succeed, one of them creating it.
+    created = repo.insert_if_absent(external_id)
     deal = repo.by_external_id(external_id, for_update=True)
-    created = deal is None
-    before = None if deal is None else _snapshot(deal)
-    if deal is None:
-        deal = Deal(external_id=external_id, status=DealStatus.draft, lock_version=1)
-    else:
+    assert deal is not None  # inserted above, or already there; deals are never removed
+    before = None if created else _snapshot(deal)
+    if not created:
         deal.lock_version += 1
         deal.deleted_at = None
     deal.name = data.name
@@ -191,9 +191,7 @@ def upsert_deal(
         setattr(deal, column, value)
     deal.terms = _stored_terms(data.terms)
     deal.playbook_key = data.playbook
-    if created:
-        repo.add(deal)
-    else:
+    if not created:
         repo.follow_context(deal)
     session.flush()
     audit.record(

@@ -8,14 +8,27 @@ returns every problem with the exact path of the offending field.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 from governance.engine.expression import MAX_LENGTH, ExpressionError
 from governance.engine.expression import parse as parse_expression
+from governance.number_text import (
+    number_from_text,
+    text_checked,
+    to_decimal,
+)
 from governance.problems import Loc, Problem
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -27,11 +40,19 @@ GroupName = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 AttributeName = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Option = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Amount = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=24, decimal_places=8)]
+
+
+Amount = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False, max_digits=24, decimal_places=8),
+    BeforeValidator(number_from_text),
+]
 ScopeValue = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 # Left to right: real booleans, then anything that reads as a number (so "36" and 36 agree after
 # a JSON round trip), then text.
-ConditionScalar = Annotated[StrictBool | Amount | Option, Field(union_mode="left_to_right")]
+ConditionScalar = Annotated[
+    StrictBool | Amount | Option, Field(union_mode="left_to_right"), AfterValidator(text_checked)
+]
 
 
 class Direction(StrEnum):
@@ -358,7 +379,7 @@ def _condition_problems(cond: Condition, terms: dict[str, Any], loc: Loc) -> Ite
     if cond.term is None:
         if (
             cond.op in ORDERING_OPERATORS
-            and _as_decimal(values[0]) is None
+            and to_decimal(values[0]) is None
             and not isinstance(values[0], str)
         ):
             yield Problem((*loc, "value"), f"operator {cond.op.value!r} needs a number or a date")
@@ -372,7 +393,7 @@ def _condition_problems(cond: Condition, terms: dict[str, Any], loc: Loc) -> Ite
         return
     if isinstance(term, NumberTerm):
         for value in values:
-            if isinstance(value, bool) or _as_decimal(value) is None:
+            if isinstance(value, bool) or to_decimal(value) is None:
                 yield Problem(
                     (*loc, "value"), f"{cond.term} is a number term; {value!r} is not a number"
                 )
@@ -420,17 +441,3 @@ def _action_problems(action: Action, terms: dict[str, Any], loc: Loc) -> Iterato
         yield Problem(
             (*loc, "approver"), f"{action.term} has no tiers whose approver could be replaced"
         )
-
-
-def _as_decimal(value: object) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    if isinstance(value, int | str):
-        try:
-            parsed = Decimal(str(value).strip())
-        except (InvalidOperation, ValueError):
-            return None
-        return parsed if parsed.is_finite() else None
-    return None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from governance.engine.document import Direction, NumberTerm
 from governance.engine.results import EffectiveBand, Status, TermResult, TermValue
 from governance.engine.terms import ONE, ZERO, CompiledTerm, dedupe
+from governance.number_text import HOW, NotANumber, OutOfRange, parse_decimal, to_decimal
+
+__all__ = ["CompiledNumber", "to_decimal"]
 
 # Deal numbers must be below 10**MAX_DIGITS in size. Anything larger is not a commercial term,
 # and refusing it here keeps every later subtraction and weighted sum far from Decimal's exponent
@@ -26,21 +29,6 @@ _new = tuple.__new__
 # (shift, edge, walk-away, tier limits, span, band) of a number term after a shift.
 ShiftedGeometry = tuple[Decimal, Decimal, Decimal, tuple[Decimal, ...], Decimal, EffectiveBand]
 _MAX_SHIFTED = 64
-
-
-def to_decimal(value: object) -> Decimal | None:
-    """A finite Decimal from a number or numeric text; None for anything else (booleans too)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    if isinstance(value, int | float | str):
-        try:
-            parsed = Decimal(str(value).strip())
-        except (InvalidOperation, ValueError):
-            return None
-        return parsed if parsed.is_finite() else None
-    return None
 
 
 class CompiledNumber(CompiledTerm):
@@ -109,13 +97,19 @@ class CompiledNumber(CompiledTerm):
             value = Decimal(raw)  # type: ignore[arg-type]
         elif kind is str:
             try:
-                value = Decimal(raw.strip())  # type: ignore[attr-defined]
-            except (InvalidOperation, ValueError):
-                value = None
+                value = parse_decimal(raw)  # type: ignore[arg-type]
+            except OutOfRange as exc:
+                raise ValueError(f"{self.key}: {exc}") from None
+            except NotANumber:
+                raise ValueError(
+                    f"{self.key} is a number term; {raw!r} is not a finite number ({HOW})"
+                ) from None
         else:
             value = to_decimal(raw)
         if value is None or not value.is_finite():
             raise ValueError(f"{self.key} is a number term; {raw!r} is not a finite number")
+        if not value:
+            value = value.copy_abs()  # -0 is 0
         if value and value.adjusted() >= MAX_DIGITS:
             raise ValueError(
                 f"{self.key}: {raw!r} is out of range; numbers must be below 10^{MAX_DIGITS}"

@@ -7,7 +7,14 @@ from fastapi import APIRouter, Response
 from governance.auth.dependencies import Anyone, DealWriter
 from governance.db import DbSession
 from governance.errors import problem_responses
-from governance.http import ExternalIdPath, PreparationIfMatch, Registry, etag, parse_if_match
+from governance.http import (
+    ExternalIdPath,
+    PreparationIfMatch,
+    Registry,
+    StrictRoute,
+    etag,
+    parse_if_match,
+)
 from governance.outcomes import service as outcome_service
 from governance.outcomes.schemas import (
     AfterActionReviewRead,
@@ -18,7 +25,7 @@ from governance.outcomes.schemas import (
     PreparationWrite,
 )
 
-router = APIRouter(prefix="/v1/deals", tags=["outcomes"])
+router = APIRouter(prefix="/v1/deals", tags=["outcomes"], route_class=StrictRoute)
 
 
 @router.post(

@@ -18,7 +18,7 @@ from governance.engine.document import (
     Term,
 )
 from governance.errors import InvalidPlaybook, problem_responses
-from governance.http import AppDatabase, Registry, VersionIfMatch
+from governance.http import AppDatabase, Registry, StrictRoute, VersionIfMatch
 from governance.playbooks import catalog, formats
 from governance.playbooks import service as playbook_service
 from governance.playbooks.models import PlaybookVersion, VersionStatus
@@ -34,8 +34,8 @@ from governance.playbooks.schemas import (
 )
 from governance.problems import Problem
 
-router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
-terms_router = APIRouter(prefix="/v1/terms", tags=["playbooks"])
+router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"], route_class=StrictRoute)
+terms_router = APIRouter(prefix="/v1/terms", tags=["playbooks"], route_class=StrictRoute)
 
 PlaybookKeyPath = Annotated[str, Path(pattern=PLAYBOOK_KEY_PATTERN, max_length=64)]
 Number = Annotated[int, Path(ge=1, le=1_000_000)]
@@ -96,13 +96,13 @@ async def import_playbook(
     db: AppDatabase,
     publish: Annotated[bool, Query(description="Publish at once (admin only).")] = False,
 ) -> ImportResult:
-    text = (await request.body()).decode("utf-8", errors="replace")
+    body = await request.body()
     media_type = request.headers.get("content-type", "application/yaml")
 
     def work() -> ImportResult:
-        # Parsed here, off the event loop: YAML parses at seconds per MiB, and other requests
-        # (health checks among them) must not wait for it.
-        doc = formats.parse_text(text, media_type)
+        # Parsed here, in the threadpool: a large or hostile document never holds the event
+        # loop (and so every other request) while it is read.
+        doc = formats.parse_text(body.decode("utf-8", errors="replace"), media_type)
         with db.unit_of_work() as session:
             version, outcome = playbook_service.import_document(
                 session, principal, doc, publish_now=publish

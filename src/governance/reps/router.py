@@ -9,11 +9,12 @@ from fastapi import APIRouter, Path, Query, Response
 from governance.auth.dependencies import Admin, Anyone, PlaybookEditor
 from governance.db import DbSession
 from governance.errors import problem_responses
+from governance.http import StrictRoute
 from governance.pagination import decode_cursor, encode_cursor
 from governance.reps import service as rep_service
 from governance.reps.schemas import REP_PATTERN, RepPage, RepRead, RepWrite, Style
 
-router = APIRouter(prefix="/v1/reps", tags=["reps"])
+router = APIRouter(prefix="/v1/reps", tags=["reps"], route_class=StrictRoute)
 
 RepPath = Annotated[
     str,

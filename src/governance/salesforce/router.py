@@ -12,13 +12,13 @@ from governance.auth.principal import Principal
 from governance.auth.schemas import Role
 from governance.db import DbSession
 from governance.errors import problem_responses
-from governance.http import AppDatabase, AppSettings
+from governance.http import AppDatabase, AppSettings, StrictRoute
 from governance.pagination import MAX_ID, decode_cursor, encode_cursor
 from governance.salesforce import service as sf_service
 from governance.salesforce.repository import SalesforceRepository
 from governance.salesforce.schemas import OutboxItemRead, OutboxPage, SyncStatus
 
-router = APIRouter(prefix="/v1/salesforce", tags=["salesforce"])
+router = APIRouter(prefix="/v1/salesforce", tags=["salesforce"], route_class=StrictRoute)
 
 Operator = Annotated[Principal, Depends(require(Role.admin, Role.integration, Role.leadership))]
 
