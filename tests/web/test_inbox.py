@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -31,8 +32,22 @@ async def api_request(client: httpx.AsyncClient, keys: Keys, request_id: int) ->
     return body
 
 
-def row_ids(html: str) -> list[int]:
-    return [int(n) for n in re.findall(r'<li class="row [a-z]+" id="row-(\d+)"', html)]
+def outcome(response: httpx.Response) -> int:
+    """What a form post came to: htmx gets 200 with the refusal's status in a header (so the
+    browser logs no failed request); a plain form post gets the status itself."""
+    assert response.status_code == 200, response.text
+    return int(response.headers.get("X-Governance-Status", "200"))
+
+
+def shown_of(card: str) -> str:
+    """What a card's form says it showed (the hidden `shown` field)."""
+    found = re.search(r'name="shown" value="([^"]+)"', card)
+    assert found, card
+    return html.unescape(found.group(1))
+
+
+def row_ids(page: str) -> list[int]:
+    return [int(n) for n in re.findall(r'<li class="row [a-z]+" id="row-(\d+)"', page)]
 
 
 async def test_the_inbox_lists_the_callers_queue_overdue_first(
@@ -192,7 +207,12 @@ async def test_a_reject_needs_a_reason_shown_by_the_field(
         {"decision": "reject", "version": "1", "reason": "  "},
         htmx=True,
     )
-    assert response.status_code == 422
+    assert outcome(response) == 422
+    plain = await sam.post(
+        f"/requests/{request_id}/decision", {"decision": "reject", "version": "1"}
+    )
+    assert plain.status_code == 422  # a form posted without htmx: the whole page, and its status
+    assert "<html" in plain.text
     assert 'id="reason-' in response.text
     assert 'aria-invalid="true"' in response.text
     assert "a reason is required to reject" in response.text
@@ -224,7 +244,7 @@ async def test_a_counter_must_stay_within_authority(
         },
         htmx=True,
     )
-    assert worse.status_code == 422
+    assert outcome(worse) == 422
     assert "32 is worse for us than the 30 asked" in worse.text
     assert 'id="counter-' in worse.text
     assert "-discount_pct-error" in worse.text
@@ -234,7 +254,7 @@ async def test_a_counter_must_stay_within_authority(
         {"decision": "counter", "version": "1", "reason": "x", "counter.discount_pct": "29"},
         htmx=True,
     )
-    assert beyond.status_code == 422
+    assert outcome(beyond) == 422
     assert "beyond what sales_director may approve at step 1" in beyond.text
     countered = await sam.post(
         f"/requests/{request_id}/decision",
@@ -254,9 +274,7 @@ async def test_a_stale_card_says_what_changed_and_decides_nothing(
     submission = await submit_deal(client, people, 1)
     request_id = request_of(submission, "legal")["id"]
     lee = await signed_in(consoles, people, "lee_legal")
-    card = await lee.page(f"/requests/{request_id}/card")
-    shown = re.search(r'name="shown" value="([^"]+)"', card.text)
-    assert shown
+    shown = shown_of((await lee.page(f"/requests/{request_id}/card")).text)
     # The rep moves the liability cap while Lee reads the card.
     moved = await client.patch(
         f"/v1/deals/{deal_id(1)}",
@@ -264,14 +282,12 @@ async def test_a_stale_card_says_what_changed_and_decides_nothing(
         headers=people.headers("rita_rep"),
     )
     assert moved.status_code == 200
-    import html as html_lib
-
     stale = await lee.post(
         f"/requests/{request_id}/decision",
-        {"decision": "approve", "version": "1", "shown": html_lib.unescape(shown.group(1))},
+        {"decision": "approve", "version": "1", "shown": shown},
         htmx=True,
     )
-    assert stale.status_code == 412
+    assert outcome(stale) == 412
     assert "This request changed since you opened it. Nothing was decided." in stale.text
     assert "Liability cap: 1.5 x ACV → 1.8 x ACV" in stale.text
     assert 'name="version" value="2"' in stale.text  # the re-rendered card decides on v2
@@ -290,16 +306,27 @@ async def test_a_request_decided_by_someone_else_says_so(
     request_id = request_of(submission, "sales_director")["id"]
     sam = await signed_in(consoles, people, "sam_sales_director")
     sara = await signed_in(consoles, people, "sara_sales_director")
+    shown = shown_of((await sam.page(f"/requests/{request_id}/card")).text)
     first = await sara.post(
         f"/requests/{request_id}/decision", {"decision": "approve", "version": "1"}, htmx=True
     )
     assert first.status_code == 200
     late = await sam.post(
+        f"/requests/{request_id}/decision",
+        {"decision": "reject", "version": "1", "reason": "No", "shown": shown},
+        htmx=True,
+    )
+    assert outcome(late) == 409
+    assert "This request changed since you opened it. Nothing was decided." in late.text
+    assert "Status: pending → approved by sara_sales_director" in late.text
+    assert 'action="/requests/' not in late.text  # nothing left to decide
+    assert (await api_request(client, people, request_id))["status"] == "approved"
+    # Without what the card showed (an old form), the refusal still says why.
+    bare = await sam.post(
         f"/requests/{request_id}/decision", {"decision": "approve", "version": "1"}, htmx=True
     )
-    assert late.status_code == 409
-    assert "was already decided: approved" in late.text
-    assert "sara_sales_director" in late.text  # the card now shows who decided
+    assert outcome(bare) == 409
+    assert "was already decided: approved" in bare.text
 
 
 async def test_bulk_approve_decides_each_with_its_own_version(

@@ -24,7 +24,7 @@ from governance.engine.document import PlaybookDocument
 from governance.errors import Forbidden, GovernanceError
 from governance.playbooks import service as playbook_service
 from governance.playbooks.registry import PlaybookRegistry
-from governance.web.rendering import duration, label, term_value
+from governance.web.rendering import actor, duration, label, term_value, when
 from governance.web.terms import TermView, view
 
 
@@ -130,7 +130,7 @@ class Card:
     decidable: bool
     why_not: str | None
     on_behalf_of: str | None
-    shown: str  # the covered values the card showed, for "what changed" after a 412
+    shown: str  # what the card showed (status, values), for "what changed" after a 412/409
     names: TermNames
     attributes: list[tuple[str, str]] = field(default_factory=list)
     other_terms: list[tuple[str, str]] = field(default_factory=list)
@@ -186,11 +186,15 @@ def term_names(doc: PlaybookDocument | None) -> TermNames:
 
 
 def shown_values(request: Mapping[str, Any]) -> str:
-    return json.dumps({t["key"]: t["value"] for t in request["terms"]}, sort_keys=True)
+    """What a card showed, carried by its form: status and covered values."""
+    return json.dumps(
+        {"status": request["status"], "terms": {t["key"]: t["value"] for t in request["terms"]}},
+        sort_keys=True,
+    )
 
 
 def changes_since(shown: str, request: Mapping[str, Any]) -> list[str]:
-    """What moved between the values a card showed and the request's values now."""
+    """What changed between what a card showed and the request now, in words."""
     try:
         before = json.loads(shown) if shown else {}
     except ValueError:
@@ -198,15 +202,24 @@ def changes_since(shown: str, request: Mapping[str, Any]) -> list[str]:
     if not isinstance(before, dict):
         before = {}
     out = []
+    decision = request.get("decision")
+    if before.get("status") not in (None, request["status"]):
+        line = f"Status: {label(before['status'])} → {label(request['status'])}"
+        if decision and decision.get("decided_by"):
+            line += f" by {actor(decision['decided_by'])}, {when(decision['decided_at'])}"
+        out.append(line)
+    values = before.get("terms")
+    values = values if isinstance(values, dict) else {}
+    covered = {t["key"] for t in request["terms"]}
     for term in request["terms"]:
-        was = before.get(term["key"], ...)
-        if was is ... or was != term["value"]:
+        was = values.get(term["key"], ...)
+        if values and (was is ... or was != term["value"]):
             old = "not covered" if was is ... else term_value(was, term["unit"], term["kind"])
             new = term_value(term["value"], term["unit"], term["kind"])
             out.append(f"{term['label']}: {old} → {new}")
-    for key in before:
-        if key not in {t["key"] for t in request["terms"]}:
-            out.append(f"{label(key)} is no longer part of this request")
+    out.extend(
+        f"{label(key)} is no longer part of this request" for key in values if key not in covered
+    )
     return out
 
 

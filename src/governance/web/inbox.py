@@ -176,6 +176,10 @@ def _card_response(
 ) -> Response:
     form = form or {}
     field_errors = field_errors or {}
+    if card.request["status"] not in (RequestStatus.pending, RequestStatus.waiting):
+        # The inbox row of this request shows it is decided (static/app.js).
+        event = {"decided": {"id": card.request["id"], "status": card.request["status"]}}
+        headers = {**(headers or {}), "HX-Trigger": json.dumps(event)}
     context = {
         "card": card,
         "notice": notice,
@@ -317,22 +321,18 @@ def decide(
             request, card, status_code=422, problem=problem, field_errors=errors, form=raw
         )
     except Conflict as exc:
+        # Decided (or reopened) by someone else since the card was opened: say what changed.
         card = _fresh_card(db, registry, viewer, request_id)
+        changes = cards.changes_since(text_field(form, "shown"), card.request)
+        if changes:
+            return _card_response(request, card, status_code=409, changes=changes)
         return _card_response(request, card, status_code=409, problem=problem_body(exc))
     card = _fresh_card(db, registry, viewer, request_id)
     done = {"approve": "Approved", "reject": "Rejected", "counter": "Countered"}[
         decision.decision.value
     ]
     return _card_response(
-        request,
-        card,
-        notice=f"{done}. The rep and the other approvers see it now.",
-        # The inbox row of this request shows the decision (static/app.js).
-        headers={
-            "HX-Trigger": json.dumps(
-                {"decided": {"id": request_id, "status": card.request["status"]}}
-            )
-        },
+        request, card, notice=f"{done}. The rep and the other approvers see it now."
     )
 
 

@@ -155,8 +155,20 @@ def _context(request: Request, context: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _response(html: str, status_code: int, headers: Mapping[str, str] | None) -> HTMLResponse:
-    response = HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+OUTCOME_HEADER = "X-Governance-Status"
+
+
+def _response(
+    request: Request, html: str, status_code: int, headers: Mapping[str, str] | None
+) -> HTMLResponse:
+    headers = dict(headers or {})
+    if 400 <= status_code < 500 and request.headers.get("hx-request") == "true":
+        # A refusal htmx swaps in (a card with a stale-version message, a field's error) is a
+        # page answering as designed: 200, with the refusal's status in a header. A 4xx would
+        # also be logged by the browser as a failed request in the console.
+        headers[OUTCOME_HEADER] = str(status_code)
+        status_code = 200
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
     # Pages show deals and decisions: never stored by a shared cache or the browser's disk.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Vary"] = "HX-Request, Cookie"
@@ -186,7 +198,7 @@ def render_page(
         html = "".join(block(compiled.new_context(values)))
     else:
         html = compiled.render(values)
-    return _response(html, status_code, headers)
+    return _response(request, html, status_code, headers)
 
 
 def render_partial(
@@ -199,4 +211,4 @@ def render_partial(
 ) -> HTMLResponse:
     """A fragment template, as htmx swaps it in (also embedded by full pages)."""
     html = ENV.get_template(template).render(_context(request, context))
-    return _response(html, status_code, headers)
+    return _response(request, html, status_code, headers)

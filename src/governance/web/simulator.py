@@ -121,7 +121,7 @@ def simulate(index: tuple[Published, ...], params: QueryParams) -> Simulation:
         Field(
             f"a.{name}",
             name,
-            label(name),
+            label(name).capitalize(),
             "choice" if name == "value_position" else "text",
             _value(params, f"a.{name}"),
             options=[p.value for p in ValuePosition] if name == "value_position" else [],

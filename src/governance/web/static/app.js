@@ -119,6 +119,12 @@
     if (state) {
       state.textContent = detail.status;
     }
+    var sla = row.querySelector(".sla");
+    if (sla) {
+      sla.textContent = "decided";
+      sla.className = "sla sla-closed";
+    }
+    row.classList.remove("overdue", "soon");
     updateSelection();
   });
 
