@@ -38,6 +38,8 @@ LAUNCH_ARGS = [
     "--no-first-run",
 ]
 
+expect.set_options(timeout=20_000)  # a busy CI machine; a failure still fails, only later
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -193,7 +195,7 @@ def watch(server: Server) -> Iterator[Watch]:
 
 def person(chromium: Any, server: Server, watch: Watch, viewport: dict[str, int] = LAPTOP) -> Any:
     context = chromium.new_context(viewport=viewport, base_url=server.base)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)
     watch.attach(context)
     return context.new_page()
 
@@ -349,9 +351,14 @@ def test_every_main_page_renders_offline(
     expect(page.get_by_role("heading", name="My delegation")).to_be_visible()
     shot(page, f"delegation-{width}")
     page.goto("/docs")
-    expect(page.locator(".swagger-ui .info")).to_contain_text("Deal Governance Service")
+    # The docs bundles are large (1-2 MB of script to parse): slow on a busy machine.
+    expect(page.locator(".swagger-ui .info")).to_contain_text(
+        "Deal Governance Service", timeout=60_000
+    )
     shot(page, f"docs-{width}", full_page=False)  # the API docs pages are very long
     page.goto("/redoc")
-    expect(page.locator("h1").first).to_contain_text("Deal Governance Service (0.1.0)")
+    expect(page.locator("h1").first).to_contain_text(
+        "Deal Governance Service (0.1.0)", timeout=60_000
+    )
     shot(page, f"redoc-{width}", full_page=False)
     page.context.close()
