@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from tests.conftest import Keys
-from tests.web.conftest import Console
+from tests.web.conftest import SIGN_IN_TOKEN, Console
 
 from governance.auth.schemas import Role
 from governance.db import Database, utcnow
@@ -238,3 +239,69 @@ async def test_frame_ancestors_are_a_setting(settings: Settings) -> None:
     app.state.db.dispose()
     assert f"frame-ancestors {origins}" in response.headers["content-security-policy"]
     assert "x-frame-options" not in response.headers  # it would forbid Salesforce's frame
+
+
+async def test_every_unsafe_page_route_needs_the_csrf_token(
+    consoles: Callable[[], Console], keys: Keys, app: FastAPI
+) -> None:
+    from governance.web.dependencies import PageRoute
+    from governance.web.router import router
+
+    def page_routes(routes: list[Any]) -> list[PageRoute]:
+        found = []
+        for route in routes:
+            if isinstance(route, PageRoute):
+                found.append(route)
+            included = getattr(route, "original_router", None)  # an included router
+            found.extend(page_routes(included.routes if included else getattr(route, "routes", [])))
+        return found
+
+    unsafe = sorted(
+        {
+            route.path.replace("{request_id}", "1")
+            for route in page_routes(router.routes)
+            if route.methods - {"GET", "HEAD"}
+            and route.path != "/sign-in"  # before a session: its own signed token (above)
+        }
+    )
+    assert {"/sign-out", "/inbox/approve", "/delegation"} <= set(unsafe)
+    console = consoles()
+    await console.sign_in(keys.secrets["admin"])
+    for path in unsafe:
+        refused = await console.post(path, {"decision": "approve", "version": "1"}, token=False)
+        assert refused.status_code == 403, path
+        assert "This form has expired" in refused.text, path
+
+
+async def test_signing_in_again_ends_the_earlier_session(
+    consoles: Callable[[], Console], keys: Keys
+) -> None:
+    console = consoles()
+    await console.sign_in(keys.secrets["admin"])
+    first = console.http.cookies[COOKIE]
+    # Another window of the same browser: it has the session, and a sign-in form got before.
+    window = consoles()
+    form = await window.http.get("/sign-in")
+    token = SIGN_IN_TOKEN.search(form.text)
+    assert token
+    window.http.cookies.set(COOKIE, first)
+    again = await window.http.post(
+        "/sign-in", data={"api_key": keys.secrets["approver"], "csrf_token": token.group(1)}
+    )
+    assert again.status_code == 303
+    assert again.headers["location"] == "/inbox"
+    new = next(h for h in again.headers.get_list("set-cookie") if h.startswith(COOKIE))
+    assert first not in new
+    assert (await console.http.get("/inbox")).status_code == 303  # the admin session ended
+
+
+async def test_a_proxied_origin_is_this_site(consoles: Callable[[], Console], keys: Keys) -> None:
+    console = consoles()
+    await console.sign_in(keys.secrets["admin"])
+    behind_proxy = await console.http.post(
+        "/delegation/end",
+        data={"csrf_token": console.csrf},
+        headers={"Origin": "https://deals.example", "X-Forwarded-Host": "deals.example"},
+    )
+    assert behind_proxy.status_code == 200
+    assert "You had no delegation to end." in behind_proxy.text

@@ -105,6 +105,15 @@ class PageRoute(APIRoute):
                     for e in exc.errors()
                 )
                 return error_response(request, 422, "This address is not valid", fields)
+            except Exception:
+                log.exception("console page %s failed", request.url.path)
+                return error_response(
+                    request,
+                    500,
+                    "Something went wrong",
+                    "This is a bug in the console; it has been logged. Nothing you did was lost "
+                    "unless the page says so: reload to see the current state.",
+                )
 
         return handler
 
@@ -149,13 +158,20 @@ DeciderViewer = Annotated[Viewer, Depends(require(Role.admin, Role.leadership, R
 
 
 def same_origin(request: Request) -> bool:
-    """A browser's own statement that the request comes from this site (when it makes one)."""
+    """A browser's own statement that the request comes from this site (when it makes one).
+
+    The site is the Host the request was sent to, the host a proxy forwarded it for, or the
+    configured public URL's.
+    """
     if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
         return False
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    forwarded = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+    public = urlsplit(request.app.state.settings.public_url).netloc
+    ours = {request.headers.get("host", ""), forwarded, public} - {""}
+    return urlsplit(origin).netloc in ours
 
 
 async def checked_form(request: Request, viewer: AnyViewer) -> FormData:

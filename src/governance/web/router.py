@@ -122,9 +122,15 @@ async def sign_in(request: Request, settings: AppSettings) -> Response:
         )
     db = request.app.state.db
 
+    previous = request.cookies.get(COOKIE)
+
     def start() -> tuple[str, Role] | None:
         with db.unit_of_work() as session:
+            before = sessions.current(session, previous)
             started = sessions.start(session, key)
+            if started is not None and before is not None:
+                # Signing in again (as someone else, say) ends the sign-in this browser had.
+                sessions.end(session, before)
         return None if started is None else (started[0], started[1].principal.role)
 
     started = await run_in_threadpool(start)
