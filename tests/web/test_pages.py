@@ -229,3 +229,29 @@ async def test_the_vendored_files_are_there_with_their_licenses() -> None:
 async def test_pages_stay_out_of_the_openapi_contract(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert all(p.startswith(("/v1/", "/healthz", "/readyz")) for p in paths)
+
+
+async def test_when_scope_picks_another_playbook_its_terms_replace_the_form(
+    client: httpx.AsyncClient, people: Keys, consoles: Callable[[], Console], demo_yaml: str
+) -> None:
+    regional = demo_yaml.replace("key: standard", "key: north_america", 1)
+    regional = regional.replace("name: Standard B2B SaaS terms", "name: North America terms", 1)
+    regional = regional.replace("scope: {}", "scope: {region: NA}", 1)
+    regional = regional.replace("band: {low: 0, high: 15}", "band: {low: 0, high: 12}", 1)
+    imported = await client.post(
+        "/v1/playbooks/import?publish=true",
+        content=regional,
+        headers={**people.headers("admin"), "Content-Type": "application/yaml"},
+    )
+    assert imported.status_code == 200, imported.text
+    rita = await signed_in(consoles, people, "rita_rep")
+    result = await rita.page(
+        "/simulator/result",
+        params={"fields_for": "standard", "a.region": "NA", "t.discount_pct": "14"},
+        headers={"HX-Request": "true"},
+    )
+    assert 'id="sim-fields" hx-swap-oob="outerHTML"' in result.text
+    assert "Terms of North America terms" in result.text
+    assert 'name="fields_for" value="north_america"' in result.text
+    assert "badge-needs_approval" in result.text  # 14 is past North America's band edge of 12
+    assert 'value="14"' in result.text  # what was typed survives the new form
