@@ -40,6 +40,7 @@ from governance.playbooks.router import terms_router
 from governance.reps.router import router as reps_router
 from governance.salesforce.router import router as salesforce_router
 from governance.settings import Settings, get_settings
+from governance.web import install as install_console
 
 DESCRIPTION = """
 Stores a company's commercial terms library (playbooks), checks proposed deals against it,
@@ -86,6 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         separate_input_output_schemas=False,
+        # The console serves /docs and /redoc itself, with its own copies of their assets.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -130,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         analytics_router,
     ):
         app.include_router(router)
+    install_console(app, settings)  # the web console: pages, static files, /docs and /redoc
     _complete_openapi(app)
     return app
 

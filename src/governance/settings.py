@@ -198,6 +198,29 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How often `governance worker` looks for due work."
     )
     log_level: str = "INFO"
+    # The web console (governance.web): browser sessions and the headers its pages carry.
+    session_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs the console's session cookies (32+ characters). When unset, one is "
+        "generated on first use and kept in the database, so restarts and every worker agree.",
+    )
+    session_hours: float = Field(
+        default=8.0, gt=0, le=24 * 30, description="How long a console sign-in lasts."
+    )
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description="Mark the session cookie Secure. Unset: when the request came over https "
+        "or public_url is https.",
+    )
+    frame_ancestors: str = Field(
+        default="'self'",
+        max_length=2000,
+        # Sources only: no `;` or line breaks that would add other directives or headers.
+        pattern=r"^[A-Za-z0-9 :/*.'_-]+$",
+        description="Who may embed console pages in a frame (the CSP frame-ancestors source "
+        "list), e.g. \"'self' https://acme.lightning.force.com\".",
+    )
 
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod
