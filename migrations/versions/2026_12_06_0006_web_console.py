@@ -1,7 +1,7 @@
 """Web console: browser sessions and the generated session-signing secret.
 
-Revision ID: 0005_web_console
-Revises: 0004_outcomes_analytics
+Revision ID: 0006_web_console
+Revises: 0005_hardening
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_web_console"
-down_revision = "0004_outcomes_analytics"
+revision = "0006_web_console"
+down_revision = "0005_hardening"
 branch_labels = None
 depends_on = None
 
