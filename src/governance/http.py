@@ -208,7 +208,9 @@ def check_parameters(request: Request, numbers: dict[tuple[str, str], NumberKind
         ("query", request.query_params.multi_items()),
         ("path", request.path_params.items()),
     ):
-        for name, value in items:
+        for name, raw in items:
+            # A path convertor (`{request_id:int}`) has already made its value a number.
+            value = raw if isinstance(raw, str) else str(raw)
             if strict_json.NUL in name or strict_json.NUL in value:
                 shown = name.replace(strict_json.NUL, "\\u0000")
                 problems.append(Problem((where, shown), strict_json.NUL_MESSAGE))
