@@ -168,10 +168,10 @@ class StrictRoute(APIRoute):
 
         async def strict(request: Request) -> Response:
             check_parameters(request, numbers)
-            request = StrictRequest(request.scope, request.receive)
-            content_type = request.headers.get("content-type")
-            if reads_json and _is_json(content_type) and await request.body():
-                await read_json(request)  # kept for FastAPI, which reads it through `json()`
+            if reads_json and _is_json(request.headers.get("content-type")):
+                request = StrictRequest(request.scope, request.receive)
+                if await request.body():
+                    await read_json(request)  # kept for FastAPI, which reads it via `json()`
             return await handler(request)
 
         return strict
