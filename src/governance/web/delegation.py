@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from governance.approvals import service as approval_service
 from governance.approvals.schemas import DelegationWrite
@@ -27,7 +27,7 @@ def _local(moment: datetime) -> str:
 
 def _page(
     request: Request,
-    session: Any,
+    session: Session,
     viewer: Viewer,
     *,
     status_code: int = 200,

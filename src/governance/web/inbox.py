@@ -12,9 +12,11 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from governance.approvals import service as approval_service
@@ -53,14 +55,14 @@ RequestIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 @dataclass(frozen=True, slots=True)
 class Filters:
+    """The inbox's filters, as the API's queue takes them (age in hours)."""
+
     status: str
     group: str
     age: str
     cursor: str
 
     def query(self) -> str:
-        from urllib.parse import urlencode
-
         pairs = {"status": self.status, "group": self.group, "age": self.age}
         return urlencode({k: v for k, v in pairs.items() if v})
 
@@ -85,7 +87,7 @@ def _filters(status: str | None, group: str | None, age: str | None, cursor: str
 
 def _inbox(
     request: Request,
-    session: Any,
+    session: Session,
     registry: PlaybookRegistry,
     viewer: Viewer,
     filters: Filters,
