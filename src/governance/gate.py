@@ -129,7 +129,9 @@ def _with_security_headers(send: Send, *, no_store: bool) -> Send:
 
     async def secured(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = [*message.get("headers", ()), NOSNIFF]
+            headers = list(message.get("headers", ()))
+            if not any(name.lower() == NOSNIFF[0] for name, _ in headers):
+                headers.append(NOSNIFF)  # once, even when an inner layer set it already
             if no_store and not any(name.lower() == b"cache-control" for name, _ in headers):
                 headers.append(NO_STORE)
             message = {**message, "headers": headers}

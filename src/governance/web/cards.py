@@ -258,7 +258,8 @@ def card_of(
         try:
             grant = approval_service.authority(session, principal, read["group"])
             decidable = True
-            on_behalf_of = grant.on_behalf_of
+            # Decisions record the delegator as `key:<id>:<name>`; a person reads the name.
+            on_behalf_of = grant.on_behalf_of and grant.on_behalf_of.split(":", 2)[-1]
             if grant.admin_override:
                 why_not = "You are deciding as an admin: the decision is recorded as an override."
         except Forbidden as exc:
