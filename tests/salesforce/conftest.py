@@ -54,7 +54,7 @@ SECRET = "outbound-secret-0123456789"
 
 @pytest.fixture
 def fake() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce("59.0") as org:
+    with FakeSalesforce("59.0", timeout_sleep=4.0) as org:
         org.username, org.password, org.security_token = "sync@example.com", "pw", "tok"
         yield org
         assert org.internal_errors == []
@@ -79,7 +79,7 @@ def settings(database_url: str, fake: FakeSalesforce, mapping_file: Path) -> Set
             password=SecretStr("pw"),
             security_token=SecretStr("tok"),
             integration_user_id=INTEGRATION_USER_ID,
-            timeout_seconds=1.0,
+            timeout_seconds=2.5,  # generous for a loaded machine; the fake's timeout fault sleeps 4 s
             mapping_file=mapping_file,
             overlap_seconds=60,
             retry_base_seconds=1,

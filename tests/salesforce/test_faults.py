@@ -173,7 +173,7 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
 ) -> None:
     ids = load_org(fake, 500)
     fake.batch_size = 100
-    fake.timeout_sleep = 2  # longer than the client's 1 s timeout
+    fake.timeout_sleep = 4  # longer than the client's 2.5 s timeout
     logins = len(fake.issued_tokens)
 
     def pull(progress: Callable[[int, int], None] | None = None) -> inbound.PullReport:
