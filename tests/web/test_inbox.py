@@ -130,6 +130,7 @@ async def test_a_card_has_everything_to_decide(
     # The deal's attributes and its other terms.
     assert "EMEA" in html
     assert "240000" in html
+    assert "240000.0" not in html  # PostgreSQL keeps 8 places; people read 240000
     assert "Payment terms" in html
     assert 'name="version" value="1"' in html
     full = await sam.page(f"/requests/{request_id}")

@@ -24,7 +24,7 @@ from governance.engine.document import PlaybookDocument
 from governance.errors import Forbidden, GovernanceError
 from governance.playbooks import service as playbook_service
 from governance.playbooks.registry import PlaybookRegistry
-from governance.web.rendering import actor, duration, label, term_value, when
+from governance.web.rendering import actor, attribute_rows, duration, label, term_value, when
 from governance.web.terms import TermView, view
 
 
@@ -267,9 +267,7 @@ def card_of(
     elif read["status"] == RequestStatus.waiting:
         why_not = "An earlier step of this chain must approve first."
     covered = {t["key"] for t in read["terms"]}
-    attributes = [
-        (label(k), str(v)) for k, v in read["deal"]["attributes"].items() if v is not None
-    ]
+    attributes = attribute_rows(read["deal"]["attributes"])
     other_terms = [
         (names.labels.get(k, label(k)), names.value(k, v))
         for k, v in sorted(read["deal"]["terms"].items())

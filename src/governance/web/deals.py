@@ -18,7 +18,7 @@ from governance.http import Registry
 from governance.outcomes import service as outcome_service
 from governance.web import cards
 from governance.web.dependencies import AnyViewer, PageRoute
-from governance.web.rendering import label, render_page
+from governance.web.rendering import attribute_rows, label, render_page
 from governance.web.terms import view
 
 router = APIRouter(route_class=PageRoute)
@@ -119,10 +119,7 @@ def deal_page(
         "deal.html",
         title=read.name or read.external_id,
         deal=read,
-        attributes=[
-            (label(k), str(v))
-            for k, v in read.attributes.model_dump(mode="json", exclude_none=True).items()
-        ],
+        attributes=attribute_rows(read.attributes.model_dump(mode="json", exclude_none=True)),
         terms=[(names.labels.get(k, label(k)), names.value(k, v)) for k, v in read.terms.items()],
         current=current,
         checks=checks,

@@ -84,6 +84,16 @@ def term_value(value: object, unit: str | None = None, kind: str = "number") -> 
     return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
 
 
+def attribute_rows(attributes: Mapping[str, object]) -> list[tuple[str, str]]:
+    """A deal's attributes as (name, value) rows: amounts as people write them
+    (PostgreSQL keeps 240000.00000000), unset ones left out."""
+    return [
+        (label(name).capitalize(), plain_number(value) if name == "amount" else str(value))
+        for name, value in attributes.items()
+        if value is not None
+    ]
+
+
 def label(text: object) -> str:
     """A key or status as words: "needs_approval" → "needs approval"."""
     return str(text).replace("_", " ")
