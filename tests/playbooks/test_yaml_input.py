@@ -146,7 +146,9 @@ async def test_a_large_import_does_not_hold_other_requests(
         await asyncio.sleep(0.001)
     longest_wait = max(longest_wait, time.perf_counter() - last)
     _refused(await importing, None, "once aliases expand")
-    assert longest_wait < parsing / 3, (longest_wait, parsing)
+    # On the loop the longest wait is the whole parse (measured: 0.85 of `parsing` on a busy
+    # machine); off it, the probe waits at most for its share of the interpreter.
+    assert longest_wait < parsing * 0.6, (longest_wait, parsing)
 
 
 def test_the_cli_refuses_them_too(
