@@ -35,9 +35,12 @@ migrate: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-## Lint, then the whole suite (SQLite, or GOVERNANCE_TEST_DATABASE_URL for PostgreSQL).
+## Lint, then the whole suite (SQLite, or GOVERNANCE_TEST_DATABASE_URL for PostgreSQL), one
+## pytest-xdist worker per core (TEST_WORKERS=0 runs it in one process); on PostgreSQL each
+## worker uses its own database beside the one named (test_gw0, test_gw1, ...).
+TEST_WORKERS ?= auto
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations scripts

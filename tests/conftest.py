@@ -27,7 +27,29 @@ from governance.db import Base, Database, utcnow
 from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
 
-PG_URL = os.environ.get("GOVERNANCE_TEST_DATABASE_URL")
+
+
+def _suite_database(url: str | None) -> str | None:
+    """The PostgreSQL database this test process uses: the one named, or under pytest-xdist one
+    per worker beside it (`test_gw0`, `test_gw1`), created on first use, so workers never
+    truncate each other's rows."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+        if exists is None:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+PG_URL = _suite_database(os.environ.get("GOVERNANCE_TEST_DATABASE_URL"))
 DEMO = Path(__file__).resolve().parents[1] / "src" / "governance" / "demo" / "standard.yaml"
 
 
