@@ -28,7 +28,6 @@ from governance.playbooks.registry import PlaybookRegistry
 from governance.settings import Settings
 
 
-
 def _suite_database(url: str | None) -> str | None:
     """The PostgreSQL database this test process uses: the one named, or under pytest-xdist one
     per worker beside it (`test_gw0`, `test_gw1`), created on first use, so workers never
