@@ -190,6 +190,16 @@ async def test_a_filter_narrows_the_figures_and_the_form_keeps_it(
     by_team = (await console.page("/analytics/variance", params={"group_by": "team"})).text
     assert '<option value="team" selected>' in by_team
     assert "Variance score by team" in by_team
+    # No grouping: the whole history at once, each term on its own.
+    nothing = re.search(r'<option value="([^"]+)">nothing', by_team)
+    assert nothing
+    ungrouped = await console.page("/analytics/variance", params={"group_by": nothing.group(1)})
+    assert ungrouped.status_code == 200
+    assert f'<option value="{nothing.group(1)}" selected>nothing' in ungrouped.text
+    assert "Deals with the term outside its band" in ungrouped.text
+    total = shown_rows(ungrouped.text)[0]  # term empty: every deal, every region
+    assert total[0] == ""
+    assert int(total[1]) == sum(int(row[2]) for row in every if row[1] == "")
 
 
 async def test_invalid_filters_are_shown_at_their_fields(

@@ -13,7 +13,6 @@ import io
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
@@ -37,7 +36,7 @@ from governance.analytics.schemas import (
     VerdictReport,
     VersionReport,
 )
-from governance.db import DbSession
+from governance.db import DbSession, utcnow
 from governance.reps.schemas import Style
 from governance.web.charts import Chart, Series, series
 from governance.web.dependencies import DeciderViewer, PageError, PageRoute
@@ -457,7 +456,7 @@ def download(request: Request, slug: str, viewer: DeciderViewer, session: DbSess
         )
     report = board.run(session, asked)
     text = report_csv(report, _dimensions_of(report, asked))
-    filename = f"{board.slug}-{date.today().isoformat()}.csv"
+    filename = f"{board.slug}-{utcnow().date().isoformat()}.csv"
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -489,7 +488,7 @@ def dashboard(request: Request, slug: str, viewer: DeciderViewer, session: DbSes
         asked=asked,
         filters=[f for f in FILTERS if board.dated or f[0] not in ("from", "to")],
         styles=STYLES,
-        none=NONE,
+        no_grouping=NONE,
         acrosses=tuple(a.value for a in Across),
         charts=charts,
         header=header,
