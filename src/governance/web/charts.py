@@ -160,10 +160,14 @@ def _draw(chart: Chart) -> Markup:
         ).format(w=WIDTH, t=title_id, d=desc_id, title=chart.title, x=WIDTH // 2)
 
     count = len(chart.labels)
-    plot_width = WIDTH - LEFT - RIGHT
-    slot = plot_width / count
     longest = max(len(_short(label)) for label in chart.labels)
-    rotate = longest * 7.2 > slot
+    rotate = longest * 7.2 > (WIDTH - LEFT - RIGHT) / count
+    # A slanted first label reaches left of its bar: make room so it is not cut off.
+    left = (
+        max(LEFT, round(longest * 5.1 - (WIDTH - LEFT - RIGHT) / count / 2 + 6)) if rotate else LEFT
+    )
+    plot_width = WIDTH - left - RIGHT
+    slot = plot_width / count
     every = max(1, math.ceil(count / 24)) if rotate else max(1, math.ceil(count * 40 / plot_width))
     bottom = (longest * 5.4 + 22) if rotate else 30
     legend = LEGEND if len(chart.series) > 1 else 0
@@ -183,7 +187,7 @@ def _draw(chart: Chart) -> Markup:
     ]
     # Legend (several series only), left to right.
     if legend:
-        x = float(LEFT)
+        x = float(left)
         for i, s in enumerate(chart.series):
             parts.append(
                 f'<rect class="swatch {_tone(chart, i)}" x="{_fmt(x)}" y="{TOP - 4}" '
@@ -199,20 +203,20 @@ def _draw(chart: Chart) -> Markup:
         at = _fmt(y(value))
         cls = "grid zero" if abs(value) < step / 1e6 else "grid"
         parts.append(
-            f'<line class="{cls}" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{at}" y2="{at}"></line>'
-            f'<text class="chart-tick" x="{LEFT - 6}" y="{at}" dy="4" text-anchor="end">'
+            f'<line class="{cls}" x1="{left}" x2="{WIDTH - RIGHT}" y1="{at}" y2="{at}"></line>'
+            f'<text class="chart-tick" x="{left - 6}" y="{at}" dy="4" text-anchor="end">'
             f"{escape(_tick_text(value, chart.unit))}</text>"
         )
     if chart.kind == "line":
-        parts += _lines(chart, slot, y)
+        parts += _lines(chart, left, slot, y)
     else:
-        parts += _bars(chart, slot, y)
+        parts += _bars(chart, left, slot, y)
     # Category labels, thinned out when they would overlap.
     base = top + PLOT_HEIGHT
     for i, label in enumerate(chart.labels):
         if i % every:
             continue
-        cx = _fmt(LEFT + slot * (i + 0.5))
+        cx = _fmt(left + slot * (i + 0.5))
         text = escape(_short(label))
         if rotate:
             parts.append(
@@ -233,14 +237,14 @@ def _point_title(chart: Chart, label: str, series: Series, value: Number) -> str
     return str(escape(f"{label}: {name}{number(value, chart.unit)}"))
 
 
-def _bars(chart: Chart, slot: float, y: Scale) -> list[str]:
+def _bars(chart: Chart, left: int, slot: float, y: Scale) -> list[str]:
     parts: list[str] = []
     zero = y(0.0)
     group = slot * 0.72
     side_by_side = chart.kind == "bar" and len(chart.series) > 1
     width = group / len(chart.series) if side_by_side else group
     for i, label in enumerate(chart.labels):
-        x0 = LEFT + slot * i + (slot - group) / 2
+        x0 = left + slot * i + (slot - group) / 2
         above, below = 0.0, 0.0  # stacked: running totals on each side of zero
         for j, s in enumerate(chart.series):
             value = s.values[i]
@@ -268,7 +272,7 @@ def _bars(chart: Chart, slot: float, y: Scale) -> list[str]:
     return parts
 
 
-def _lines(chart: Chart, slot: float, y: Scale) -> list[str]:
+def _lines(chart: Chart, left: int, slot: float, y: Scale) -> list[str]:
     parts: list[str] = []
     for j, s in enumerate(chart.series):
         tone = _tone(chart, j)
@@ -281,7 +285,7 @@ def _lines(chart: Chart, slot: float, y: Scale) -> list[str]:
                     runs.append(run)
                 run = []
                 continue
-            cx, cy = _fmt(LEFT + slot * (i + 0.5)), _fmt(y(float(value)))
+            cx, cy = _fmt(left + slot * (i + 0.5)), _fmt(y(float(value)))
             run.append(f"{cx},{cy}")
             points.append(
                 f'<circle class="dot {tone}" cx="{cx}" cy="{cy}" r="4" '

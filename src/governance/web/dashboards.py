@@ -274,6 +274,9 @@ def _review_charts(report: ReviewReport, asked: Asked) -> list[Chart]:
               tuple(series(name, [getattr(r, name) for r in report.rows])
                     for name in ("instrumental", "process", "relationship", "self")),
               axis=axis, summary="Mean scores of the reviews of closed deals, per dimension."),
+        Chart("reviews-overall", "bar", "Overall review score (1–7)", groups,
+              (series("overall", [r.overall for r in report.rows]),), axis=axis,
+              summary="The mean of the four dimensions."),
     ]  # fmt: skip
 
 
