@@ -93,6 +93,8 @@ class Asked:
 
 @dataclass(frozen=True)
 class Dashboard:
+    """One question: the report it runs, the charts it draws, the groupings it offers."""
+
     slug: str
     title: str
     question: str
