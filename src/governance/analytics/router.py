@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -14,6 +12,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from governance.analytics import service as analytics
+from governance.analytics.export import report_csv
 from governance.analytics.schemas import (
     Across,
     ApprovalReport,
@@ -150,42 +149,12 @@ class Common:
         self.dimensions = _dimensions(list(group_by))
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> str:
-    """A CSV cell. Text a spreadsheet would run as a formula (a team named `=HYPERLINK(…)`
-    synced from Salesforce) gets a leading apostrophe; numbers are left as they are."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    if text.startswith(_FORMULA_START):
-        try:
-            Decimal(text)
-        except ArithmeticError:
-            return "'" + text
-    return text
-
-
 def _respond(request: Request, report: BaseModel, dimensions: list[Dimension]) -> Any:
     """The report, or its rows as CSV when the caller asks for CSV before JSON."""
     accept = request.headers.get("accept", "")
     if CSV not in accept or accept.find(CSV) > accept.find("json") >= 0:
         return report
-    rows = report.model_dump(mode="json")["rows"]
-    (row_model,) = get_args(type(report).model_fields["rows"].annotation)
-    fields = [name for name in row_model.model_fields if name != "group"]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([d.value for d in dimensions] + fields)
-    for row in rows:
-        group = row.get("group", {})
-        writer.writerow(
-            [_cell(group.get(d.value)) for d in dimensions] + [_cell(row[f]) for f in fields]
-        )
-    return Response(out.getvalue(), media_type=f"{CSV}; charset=utf-8")
+    return Response(report_csv(report, dimensions), media_type=f"{CSV}; charset=utf-8")
 
 
 Grouped = Annotated[Common, Depends()]

@@ -1,5 +1,6 @@
 """The console's routes: sign-in and sign-out, the home redirect, the API docs pages, and the
-pages of `inbox`, `deals`, `simulator` and `delegation`. None is in the OpenAPI contract."""
+pages of `inbox`, `deals`, `simulator`, `delegation`, `dashboards` (analytics) and `audit`.
+None is in the OpenAPI contract."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from governance.auth.schemas import Role
 from governance.db import DbSession
 from governance.http import AppSettings
-from governance.web import deals, delegation, inbox, simulator
+from governance.web import audit, dashboards, deals, delegation, inbox, simulator
 from governance.web.dependencies import (
     CheckedForm,
     MaybeViewer,
@@ -28,6 +29,8 @@ from governance.web.sessions import COOKIE, SIGN_IN_COOKIE
 
 router = APIRouter(route_class=PageRoute)
 for pages in (inbox.router, deals.router, simulator.router, delegation.router):
+    router.include_router(pages)
+for pages in (dashboards.router, audit.router):
     router.include_router(pages)
 
 SIGN_IN_MAX_AGE = 3600
