@@ -141,7 +141,8 @@ async def test_a_version_is_a_table_of_terms_in_priority_order_with_bars(
     assert "up to 25%: sales director · up to 35%: finance" in html
     assert "walk-away 35%" in html
     assert (
-        "multi year widens discount (when contract months &gt;= 36): +5% on the worse side" in html
+        '<strong>multi year widens discount</strong>: +5% on the worse side<span class="pb-rule-when">when contract months &gt;= 36</span>'
+        in html
     )
     assert "public case study" in html  # the gets
     assert "Export YAML" in html

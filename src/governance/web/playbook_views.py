@@ -34,7 +34,7 @@ class TermRow:
     target: str
     opening: str
     gets: list[str]
-    rules: list[str]
+    rules: list[tuple[str, str, str]]  # rule, when, effect
     direction: str = ""
 
 
@@ -131,7 +131,7 @@ def row_of(term: DocTerm, doc: PlaybookDocument) -> TermRow:
     for rule in doc.rules:
         effects = _rule_effect(rule, term.key, term)
         if effects:
-            rules.append(f"{label(rule.key)} (when {rule_text(rule)}): {'; '.join(effects)}")
+            rules.append((label(rule.key), rule_text(rule), "; ".join(effects)))
     if isinstance(term, FlagTerm):
         walk, target, opening = "—", "—", "—"
         direction = ""
@@ -168,9 +168,19 @@ def row_of(term: DocTerm, doc: PlaybookDocument) -> TermRow:
     )
 
 
+def labels_of(doc: PlaybookDocument, other: PlaybookDocument | None) -> dict[str, str]:
+    """Term labels by key (of both versions: a removed term keeps its name)."""
+    terms = [*(other.terms if other else []), *doc.terms]
+    return {t.key: t.label or label(t.key) for t in terms}
+
+
 def rows_of(doc: PlaybookDocument) -> list[TermRow]:
     """The version's terms in priority order."""
     return [row_of(t, doc) for t in sorted(doc.terms, key=lambda t: t.priority)]
+
+
+def _rules_line(row: TermRow) -> str:
+    return "; ".join(f"{name}: {effect} when {when}" for name, when, effect in row.rules) or "—"
 
 
 def changes(live: PlaybookDocument | None, draft: PlaybookDocument) -> list[TermChange]:
@@ -196,7 +206,7 @@ def changes(live: PlaybookDocument | None, draft: PlaybookDocument) -> list[Term
             ("target", old_row.target, new_row.target),
             ("opening", old_row.opening, new_row.opening),
             ("gets", ", ".join(old_row.gets) or "—", ", ".join(new_row.gets) or "—"),
-            ("rules", "; ".join(old_row.rules) or "—", "; ".join(new_row.rules) or "—"),
+            ("rules", _rules_line(old_row), _rules_line(new_row)),
         ):
             if a != b:
                 differences.append((what, a, b))
