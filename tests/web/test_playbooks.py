@@ -368,3 +368,38 @@ async def test_yaml_export_and_import_from_the_pages(
     assert broken.status_code == 422
     assert "Not imported." in broken.text
     assert "terms[0].band.low" in broken.text
+
+
+async def test_choice_and_flag_terms_have_their_own_forms(
+    people: Keys, consoles: Callable[[], Console], client: httpx.AsyncClient
+) -> None:
+    lead = await signed_in(consoles, people, "leadership")
+    await start_draft(lead)
+    choice = await lead.page(f"{DRAFT}/terms/support_level")
+    assert choice.status_code == 200
+    assert 'name="band.allowed" value="standard, premium"' in choice.text
+    assert 'name="tiers[0].options" value="platinum"' in choice.text
+    etag = unescape(ETAG.search(choice.text).group(1))  # type: ignore[union-attr]
+    form = {
+        "etag": etag, "kind": "choice", "tier_rows": "2", "label": "Support level included",
+        "owner": "product", "priority": "6", "gets": "", "options": "standard\npremium\nplatinum",
+        "band.allowed": "standard", "target": "standard", "opening": "standard",
+        "tiers[0].options": "premium", "tiers[0].approver": "product",
+        "tiers[1].options": "diamond", "tiers[1].approver": "product",
+    }  # fmt: skip
+    refused = await lead.post(f"{DRAFT}/terms/support_level", form)
+    assert refused.status_code == 422
+    assert "&#39;diamond&#39; is not one of the term&#39;s options" in refused.text
+    assert "terms[5].tiers[1].options[0]" in refused.text
+    form["tiers[1].options"] = "platinum"
+    assert (await lead.post(f"{DRAFT}/terms/support_level", form)).status_code == 303
+
+    flag = await lead.page(f"{DRAFT}/terms/uncapped_liability")
+    assert flag.status_code == 200
+    assert '<option value="false" selected>no</option>' in flag.text
+    assert 'name="tiers[1].approver" value="general_counsel"' in flag.text
+
+    doc = (await client.get("/v1/playbooks/standard/versions/2", headers=people.headers("admin"))).json()["document"]  # fmt: skip
+    support = next(t for t in doc["terms"] if t["key"] == "support_level")
+    assert support["band"] == {"allowed": ["standard"]}
+    assert [t["options"] for t in support["tiers"]] == [["premium"], ["platinum"]]
