@@ -98,3 +98,44 @@ async def test_only_recent_deals_of_this_playbook_up_to_the_limit(
         bounded = deal_impact.impact(session, "standard", live, draft, days=10**6, limit=10**9)
     assert (bounded.days, bounded.limit) == (deal_impact.MAX_DAYS, deal_impact.MAX_LIMIT)
     assert bounded.changed == 3
+
+
+async def test_the_api_measures_a_draft_for_leadership_and_approvers(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    await checked(client, keys, 1, {"discount_pct": 17})
+    none_yet = await client.get(
+        "/v1/playbooks/standard/versions/1/impact", headers=keys.headers("leadership")
+    )
+    assert none_yet.status_code == 409
+    assert "no published or earlier version" in none_yet.json()["detail"]
+    draft = await client.post("/v1/playbooks/standard/versions", headers=keys.headers("leadership"))
+    assert draft.status_code == 201
+    term = next(t for t in draft.json()["document"]["terms"] if t["key"] == "discount_pct")
+    term["band"]["high"] = "18"
+    saved = await client.put(
+        "/v1/playbooks/standard/versions/2/terms/discount_pct",
+        json=term,
+        headers={**keys.headers("leadership"), "If-Match": draft.headers["ETag"]},
+    )
+    assert saved.status_code == 200, saved.text
+    for who in ("leadership", "approver", "admin"):
+        measured = await client.get(
+            "/v1/playbooks/standard/versions/2/impact?days=30&limit=10", headers=keys.headers(who)
+        )
+        assert measured.status_code == 200, measured.text
+        body = measured.json()
+        assert (body["version"], body["baseline"], body["deals"], body["changed"]) == (2, 1, 1, 1)
+        assert body["moves"] == [{"before": "needs_approval", "after": "auto_approved", "deals": 1}]
+        assert body["terms"] == [
+            {"term": "discount_pct", "label": "Discount off list price", "start": 0, "stop": 1}
+        ]
+        assert body["groups"] == [{"group": "sales_director", "before": 1, "after": 0}]
+    refused = await client.get(
+        "/v1/playbooks/standard/versions/2/impact", headers=keys.headers("rep")
+    )
+    assert refused.status_code == 403
+    bad = await client.get(
+        "/v1/playbooks/standard/versions/2/impact?days=0", headers=keys.headers("admin")
+    )
+    assert bad.status_code == 422

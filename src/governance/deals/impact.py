@@ -16,6 +16,9 @@ from governance.engine import DealInputError, compile_playbook, evaluate
 from governance.engine.compiler import CompiledPlaybook
 from governance.engine.document import PlaybookDocument
 from governance.engine.results import CheckResult, Status
+from governance.playbooks import service as playbook_service
+from governance.playbooks.models import VersionStatus
+from governance.playbooks.repository import PlaybookRepository
 
 DEFAULT_DAYS = 90
 MAX_DAYS = 3650
@@ -49,6 +52,9 @@ class GroupImpact:
 
 @dataclass(slots=True)
 class Impact:
+    key: str
+    version: int | None  # the version measured
+    baseline: int | None  # the version it is measured against
     days: int
     limit: int
     since: datetime
@@ -88,13 +94,17 @@ def impact(
     days: int = DEFAULT_DAYS,
     limit: int = DEFAULT_LIMIT,
     now: datetime | None = None,
+    version: int | None = None,
+    baseline: int | None = None,
 ) -> Impact:
     """Re-check the newest `limit` deals last checked against `playbook_key` in the last `days`
     under `live` and under `draft`; count what the draft changes."""
     days = min(max(days, 1), MAX_DAYS)
     limit = min(max(limit, 1), MAX_LIMIT)
     since = (now or utcnow()) - timedelta(days=days)
-    out = Impact(days=days, limit=limit, since=since)
+    out = Impact(
+        key=playbook_key, version=version, baseline=baseline, days=days, limit=limit, since=since
+    )
     before_plan, after_plan = compile_playbook(live, 1), compile_playbook(draft, 2)
     labels = {t.key: t.label or t.key for t in (*live.terms, *draft.terms)}
     starts: Counter[str] = Counter()
@@ -142,3 +152,48 @@ def impact(
     out.verdicts_before = dict(verdicts_before)
     out.verdicts_after = dict(verdicts_after)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybookVersionRef:
+    number: int
+    document: PlaybookDocument
+
+
+def baseline_of(session: Session, key: str, number: int) -> PlaybookVersionRef | None:
+    """What a version is measured against: a draft against the published version, a published
+    or superseded one against the version before it."""
+    playbook, version = playbook_service.get_version(session, key, number)
+    repo = PlaybookRepository(session)
+    if version.status == VersionStatus.draft:
+        base = repo.published_version(playbook.id)
+    else:
+        base = repo.version(playbook.id, number - 1) if number > 1 else None
+    if base is None:
+        return None
+    return PlaybookVersionRef(base.number, playbook_service.document_of(base))
+
+
+def impact_of_version(
+    session: Session,
+    key: str,
+    number: int,
+    *,
+    days: int = DEFAULT_DAYS,
+    limit: int = DEFAULT_LIMIT,
+) -> Impact | None:
+    """The version's effect on recent deals against its baseline (None without one)."""
+    _playbook, version = playbook_service.get_version(session, key, number)
+    base = baseline_of(session, key, number)
+    if base is None:
+        return None
+    return impact(
+        session,
+        key,
+        base.document,
+        playbook_service.document_of(version),
+        days=days,
+        limit=limit,
+        version=number,
+        baseline=base.number,
+    )

@@ -27,7 +27,6 @@ from governance.http import Registry
 from governance.playbooks import formats
 from governance.playbooks import service as playbook_service
 from governance.playbooks.models import Playbook, PlaybookVersion, VersionStatus
-from governance.playbooks.repository import PlaybookRepository
 from governance.problems import format_loc
 from governance.web import playbook_forms as forms
 from governance.web import playbook_views as views
@@ -579,25 +578,16 @@ def changes_page(
 ) -> Response:
     playbook, version = playbook_service.get_version(session, key, number)
     read = playbook_service.read_version(session, playbook, version)
-    live_version = PlaybookRepository(session).published_version(playbook.id)
-    if version.status != VersionStatus.draft:
-        # A published or superseded version: what it changed against the one before.
-        live_version = (
-            PlaybookRepository(session).version(playbook.id, number - 1) if number > 1 else None
-        )
-    live = playbook_service.document_of(live_version) if live_version else None
-    measured = (
-        deal_impact.impact(session, key, live, read.document, days=days, limit=limit)
-        if live is not None
-        else None
-    )
+    base = deal_impact.baseline_of(session, key, number)
+    live = base.document if base else None
+    measured = deal_impact.impact_of_version(session, key, number, days=days, limit=limit)
     return render_page(
         request,
         "playbooks/changes.html",
         title=f"What changes · {key} version {number}",
         playbook=playbook_service.read_playbook(playbook),
         v=read,
-        live_number=live_version.number if live_version else None,
+        live_number=base.number if base else None,
         changes=views.changes(live, read.document),
         labels=views.labels_of(read.document, live),
         impact=measured,
