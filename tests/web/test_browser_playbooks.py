@@ -82,6 +82,11 @@ def test_leadership_changes_a_band_and_publishes_it(
     expect(page.locator("#notice")).to_contain_text("Saved.")
     expect(page.locator("#term-discount_pct")).to_contain_text("Band 0% to 18%")
     expect(page.locator("#missing-signoffs")).to_contain_text("finance")
+    page.get_by_role("link", name="Playbooks", exact=True).first.click()
+    expect(page.locator(".pb-library")).to_contain_text("version 2")
+    expect(page.locator(".pb-library .badge-pending")).to_contain_text("finance")
+    shot(page, "playbooks-library-draft-laptop")
+    page.goto("/playbooks/standard/versions/2")
 
     # What it changes: one of the three recent deals no longer needs the sales director.
     page.get_by_role("link", name="What changes").click()
