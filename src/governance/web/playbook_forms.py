@@ -16,16 +16,12 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from governance.problems import Problem, format_loc
+from governance.web.dependencies import text_field
 
 BLANK_TIER_ROWS = 2
 MAX_TIER_ROWS = 22  # the document allows 20 tiers; two more show as typed
 TERM_KINDS = ("number", "choice", "flag")
 DIRECTIONS = ("lower_is_better", "higher_is_better")
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
 
 
 def _lines(text: str) -> list[str]:
@@ -158,15 +154,15 @@ def read_form(form: FormData, key: str, kind: str) -> TermForm:
         "label", "owner", "priority", "gets", "unit", "direction", "target", "opening",
         "walk_away", "band.low", "band.high", "band.allowed", "options", "preferred",
     )  # fmt: skip
-    values = {name: _text(form, name) for name in names}
-    count = _text(form, "tier_rows")
+    values = {name: text_field(form, name) for name in names}
+    count = text_field(form, "tier_rows")
     rows = []
     for j in range(min(int(count), MAX_TIER_ROWS) if count.isdigit() else 0):
         rows.append(
             TierRow(
-                limit=_text(form, f"tiers[{j}].limit"),
-                options=_text(form, f"tiers[{j}].options"),
-                approver=_text(form, f"tiers[{j}].approver"),
+                limit=text_field(form, f"tiers[{j}].limit"),
+                options=text_field(form, f"tiers[{j}].options"),
+                approver=text_field(form, f"tiers[{j}].approver"),
             )
         )
     return TermForm(key=key, kind=kind, values=values, tiers=rows)

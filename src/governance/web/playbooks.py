@@ -30,7 +30,13 @@ from governance.playbooks.models import Playbook, PlaybookVersion, VersionStatus
 from governance.problems import format_loc
 from governance.web import playbook_forms as forms
 from governance.web import playbook_views as views
-from governance.web.dependencies import CheckedForm, DeciderViewer, PageError, PageRoute
+from governance.web.dependencies import (
+    CheckedForm,
+    DeciderViewer,
+    PageError,
+    PageRoute,
+    text_field,
+)
 from governance.web.rendering import render_page, render_partial, wants_fragment
 from governance.web.sessions import Viewer
 
@@ -76,7 +82,7 @@ def _done(request: Request, location: str) -> Response:
 
 def _if_match(form: FormData) -> str:
     """The draft's ETag the form was rendered with: a save against a newer draft is refused."""
-    return forms._text(form, "etag") or '"none"'
+    return text_field(form, "etag") or '"none"'
 
 
 STALE = (
@@ -119,7 +125,7 @@ def import_yaml(
     request: Request, viewer: DeciderViewer, form: CheckedForm, session: DbSession
 ) -> Response:
     _editor(viewer)
-    text = forms._text(form, "yaml")
+    text = text_field(form, "yaml")
     upload = form.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
         raw = upload.file.read(MAX_IMPORT_BYTES + 1)
@@ -360,7 +366,7 @@ def _read_term(
     raw = copy.deepcopy(version.document)
     index = _term_index(raw, term)
     stored = raw["terms"][index] if index is not None else None
-    kind = stored["kind"] if stored else forms._text(form, "kind")
+    kind = stored["kind"] if stored else text_field(form, "kind")
     if kind not in forms.TERM_KINDS:
         raise PageError(422, "Unknown kind of term", "A term is a number, a choice or a flag.")
     term_form = forms.read_form(form, term, kind)
@@ -473,7 +479,7 @@ def move_term(
     at = next((i for i, t in enumerate(ordered) if t["key"] == term), None)
     if at is None:
         raise PageError(404, f"Version {number} has no term {term!r}")
-    other = at - 1 if forms._text(form, "direction") == "up" else at + 1
+    other = at - 1 if text_field(form, "direction") == "up" else at + 1
     if 0 <= other < len(ordered):
         ordered[at]["priority"], ordered[other]["priority"] = (
             ordered[other]["priority"],
@@ -506,7 +512,7 @@ def save_rule(
     """Add a rule, or replace the rule with its key, from its YAML."""
     _editor(viewer)
     _playbook, version = _draft(session, key, number)
-    text = forms._text(form, "rule")
+    text = text_field(form, "rule")
 
     def refused(problems: list[tuple[str, str]], status: int = 422) -> Response:
         return _version_page(
@@ -609,7 +615,7 @@ def sign_off(
     form: CheckedForm,
     session: DbSession,
 ) -> Response:
-    group = forms._text(form, "group")
+    group = text_field(form, "group")
     if viewer.principal.role not in (Role.admin, Role.approver):
         raise PageError(
             403,
@@ -617,9 +623,9 @@ def sign_off(
             "Sign-off is for the approvers of the owning group (or an admin).",
         )
     playbook_service.sign_off(
-        session, viewer.principal, key, number, group, forms._text(form, "note") or None
+        session, viewer.principal, key, number, group, text_field(form, "note") or None
     )
-    back = forms._text(form, "back")
+    back = text_field(form, "back")
     tail = "/changes" if back == "changes" else ""
     return _done(request, _url(key, number, f"{tail}?done=signed#signoff"))
 
