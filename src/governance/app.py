@@ -23,7 +23,7 @@ from governance.audit.router import router as audit_router
 from governance.auth.dependencies import SECURITY_SCHEME, KeyCache
 from governance.auth.router import router as api_keys_router
 from governance.db import Database
-from governance.deals.router import checks_router
+from governance.deals.router import checks_router, impact_router
 from governance.deals.router import router as deals_router
 from governance.deals.schemas import CheckRequest
 from governance.errors import (
@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         me_router,
         approval_groups_router,
         playbooks_router,
+        impact_router,
         terms_router,
         reps_router,
         api_keys_router,

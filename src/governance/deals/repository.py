@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -120,6 +121,19 @@ class DealRepository:
         if owner_rep is not None:
             query = query.where(Deal.owner_rep == owner_rep)
         return self.session.scalars(query).all()
+
+    def recently_checked(self, playbook_key: str, since: datetime, limit: int) -> Sequence[Deal]:
+        """The deals last checked against this playbook since `since`, newest first."""
+        return self.session.scalars(
+            select(Deal)
+            .where(
+                Deal.checked_playbook == playbook_key,
+                Deal.last_checked_at >= since,
+                Deal.deleted_at.is_(None),
+            )
+            .order_by(Deal.last_checked_at.desc(), Deal.id.desc())
+            .limit(limit)
+        ).all()
 
     def check(self, check_id: int) -> DealCheck | None:
         return self.session.get(DealCheck, check_id)

@@ -268,3 +268,42 @@ def salesforce_id_18(external_id: str) -> str:
                 bits |= 1 << i
         suffix += _ID_SUFFIX[bits]
     return external_id + suffix
+
+
+class VerdictMove(BaseModel):
+    before: Verdict
+    after: Verdict
+    deals: int
+
+
+class TermImpactRead(BaseModel):
+    term: str
+    label: str
+    start: int = Field(description="Deals where the term newly needs approval (or is blocked).")
+    stop: int = Field(description="Deals where the term no longer needs approval.")
+
+
+class GroupImpactRead(BaseModel):
+    group: str
+    before: int = Field(description="Deals this approver group is asked to approve now.")
+    after: int = Field(description="Deals it would be asked to approve under the version.")
+
+
+class ImpactRead(BaseModel):
+    """A version's effect on recent deals: each deal's latest terms re-checked under the version
+    and under its baseline (for a draft, the published version), nothing stored."""
+
+    key: str
+    version: int
+    baseline: int = Field(description="The version it is measured against.")
+    days: int
+    limit: int
+    since: datetime
+    deals: int = Field(description="Deals last checked against this playbook since `since`.")
+    skipped: int = Field(description="Deals whose terms no longer fit one of the versions.")
+    changed: int = Field(description="Deals whose verdict would change.")
+    verdicts_before: dict[str, int]
+    verdicts_after: dict[str, int]
+    moves: list[VerdictMove]
+    terms: list[TermImpactRead]
+    groups: list[GroupImpactRead]

@@ -348,6 +348,35 @@ def _revalidate(raw: dict[str, Any]) -> PlaybookDocument:
         ) from None
 
 
+_TERM_KINDS = frozenset({"number", "choice", "flag"})
+
+
+def _document_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """A pydantic location as the document names it: `terms.2.number.band` → `terms[2].band`
+    (the union's tag is pydantic's, not a field of the document)."""
+    parts = list(loc)
+    if len(parts) > 2 and parts[0] == "terms" and parts[2] in _TERM_KINDS:
+        del parts[2]
+    return tuple(parts)
+
+
+def check_document(session: Session, raw: dict[str, Any]) -> PlaybookDocument:
+    """Every rule a saved draft must pass (shape, cross-field rules, catalog kinds), without
+    saving: the editor's before-save check. Raises InvalidPlaybook naming each field."""
+    try:
+        doc = PlaybookDocument.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidPlaybook(
+            errors=[
+                Problem(_document_loc(tuple(e["loc"])), e["msg"].removeprefix("Value error, "))
+                for e in exc.errors()
+            ]
+        ) from None
+    validate(doc)
+    _check_catalog_kinds(session, doc)
+    return doc
+
+
 def put_term(
     session: Session, actor: Principal, key: str, number: int, term: Term, if_match: str | None
 ) -> PlaybookVersion:

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from governance.auth.schemas import Role
 from governance.db import DbSession
 from governance.http import AppSettings
-from governance.web import audit, dashboards, deals, delegation, inbox, simulator
+from governance.web import audit, dashboards, deals, delegation, inbox, playbooks, simulator
 from governance.web.dependencies import (
     CheckedForm,
     MaybeViewer,
@@ -28,7 +28,7 @@ from governance.web.security import docs_policy
 from governance.web.sessions import COOKIE, SIGN_IN_COOKIE
 
 router = APIRouter(route_class=PageRoute)
-for pages in (inbox.router, deals.router, simulator.router, delegation.router):
+for pages in (inbox.router, deals.router, simulator.router, delegation.router, playbooks.router):
     router.include_router(pages)
 for pages in (dashboards.router, audit.router):
     router.include_router(pages)
