@@ -159,10 +159,7 @@ def test_the_component_edits_the_fields_the_mapping_reads_for_each_term(
     """The What-if tab writes each term to the field the sync reads it from."""
     source = (DEFAULT / "lwc" / "dealGovernance" / "termFields.js").read_text(encoding="utf-8")
     body = source.split("TERM_FIELDS = {", 1)[1].split("};", 1)[0]
-    pairs = dict(
-        (part.split(":")[0].strip(), part.split(":")[1].strip().strip("'\""))
-        for part in body.replace("\n", "").split(",")
-        if ":" in part
-    )
+    entries = [part.split(":") for part in body.replace("\n", "").split(",") if ":" in part]
+    pairs = {key.strip(): field.strip().strip("'\"") for key, field in entries}
     expected = {key: s.field for key, s in default_mapping.terms.items()}
     assert pairs == expected
