@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export GOVERNANCE_DATABASE_URL ?= sqlite:///./governance.db
 
-.PHONY: run worker test lint format openapi bench migrate demo clean install
+.PHONY: run worker test lint format openapi bench migrate demo clean install package-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench migrations scripts
 	$(BIN)/ruff format src tests bench migrations scripts
+
+## The Salesforce package (salesforce/): ESLint, Prettier (it parses every Apex class with
+## Salesforce's own parser) and the dealGovernance component's Jest tests. Needs Node 20 and npm.
+package-test:
+	cd salesforce && npm ci --no-audit --no-fund --loglevel=error && npm test
 
 ## Regenerate the committed OpenAPI contract from the app.
 openapi: $(STAMP)
