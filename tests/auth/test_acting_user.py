@@ -10,6 +10,8 @@ import pytest
 from tests.conftest import Keys, request_etag
 from tests.driver import add_people, deal_body, deal_path, put_deal
 
+from governance.web.rendering import actor
+
 pytestmark = pytest.mark.usefixtures("demo_published")
 
 REP_15 = "005Dn000001AbCd"
@@ -114,3 +116,8 @@ async def test_a_value_that_is_not_a_salesforce_id_is_refused_naming_the_header(
     assert refused.status_code == 400, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in refused.json()["errors"]] == ["header.X-Acting-User"]
+
+
+def test_the_console_names_the_rep_behind_the_integration_key() -> None:
+    assert actor(f"key:3:salesforce for sf:{REP}") == f"Salesforce user {REP} (via salesforce)"
+    assert actor("key:7:fiona") == "fiona"
