@@ -4,6 +4,7 @@ permission sets grant it; and the package ships no governance field the mapping 
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,25 @@ def test_the_component_edits_the_fields_the_mapping_reads_for_each_term(
     pairs = {key.strip(): field.strip().strip("'\"") for key, field in entries}
     expected = {key: s.field for key, s in default_mapping.terms.items()}
     assert pairs == expected
+
+
+OUTBOUND = ROOT / "salesforce" / "outbound-message" / "workflows" / "Opportunity.workflow"
+
+
+def test_the_outbound_message_watches_the_fields_the_sync_reads_and_only_those(
+    default_mapping: sync_mapping.SyncMapping,
+) -> None:
+    root = ET.parse(OUTBOUND).getroot()
+    message = root.find("md:outboundMessages", NS)
+    assert message is not None
+    endpoint = text(message, "endpointUrl") or ""
+    assert endpoint.split("?")[0].endswith("/v1/salesforce/outbound-messages")
+    assert "secret=" in endpoint
+    assert [f.text for f in message.iterfind("md:fields", NS)] == ["Id"]
+    rule = root.find("md:rules", NS)
+    assert rule is not None
+    formula = text(rule, "formula") or ""
+    watched = set(re.findall(r"ISCHANGED\((\w+)\)", formula))
+    inputs = custom([s.field for s in default_mapping.terms.values()])
+    # The service's own write-backs must not fire it: only the inputs are watched.
+    assert watched == inputs | custom([default_mapping.submit_field or ""])
