@@ -389,6 +389,10 @@ export default class DealGovernance extends LightningElement {
             attributes: request.attributes,
             terms: request.terms
         };
+        if (this.current?.deal?.playbook) {
+            // A deal the sync pinned to a playbook stays pinned.
+            deal.playbook = this.current.deal.playbook;
+        }
         const justifications = {};
         for (const [key, text] of Object.entries(this.justifications)) {
             if (text && text.trim()) {
