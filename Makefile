@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export GOVERNANCE_DATABASE_URL ?= sqlite:///./governance.db
 
-.PHONY: run worker test lint format openapi bench migrate demo clean install
+.PHONY: run worker test lint format openapi bench migrate demo clean install package-test package-preview
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,17 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench migrations scripts
 	$(BIN)/ruff format src tests bench migrations scripts
+
+## The Salesforce package (salesforce/): ESLint, Prettier (it parses every Apex class with
+## Salesforce's own parser) and the dealGovernance component's Jest tests. Needs Node 20 and npm.
+package-test:
+	cd salesforce && npm ci --no-audit --no-fund --loglevel=error && npm test
+
+## The component without an org (LWC OSS, lightning-base-components, SLDS; the service's
+## answers from the package's fixtures), rendered by headless Chromium to
+## salesforce/preview/preview.png. Not part of CI: the build takes a minute or two.
+package-preview:
+	cd salesforce/preview && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run screenshot
 
 ## Regenerate the committed OpenAPI contract from the app.
 openapi: $(STAMP)

@@ -165,7 +165,10 @@ def _complete_openapi(app: FastAPI) -> None:
             SECURITY_SCHEME: {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "An API key: `Authorization: Bearer gov_…`",
+                "description": "An API key: `Authorization: Bearer gov_…`. An `integration` key "
+                "may add `X-Acting-User: <Salesforce user Id>` to act for a rep: the audit log, "
+                "submissions, withdrawals and accepted counters then name that user. Any other "
+                "key sending it gets 403; a value that is not a Salesforce Id gets 400.",
             }
         }
         for path, operations in schema["paths"].items():

@@ -255,3 +255,28 @@ async def test_when_scope_picks_another_playbook_its_terms_replace_the_form(
     assert 'name="fields_for" value="north_america"' in result.text
     assert "badge-needs_approval" in result.text  # 14 is past North America's band edge of 12
     assert 'value="14"' in result.text  # what was typed survives the new form
+
+
+async def test_the_deal_page_names_the_salesforce_rep_who_accepted_a_counter(
+    client: httpx.AsyncClient, people: Keys, consoles: Callable[[], Console]
+) -> None:
+    submission = await submit_deal(client, people, 1, discount=20)
+    director = request_of(submission, "sales_director")["id"]
+    etag = (
+        await client.get(f"/v1/approvals/{director}", headers=people.headers("sam_sales_director"))
+    ).headers["ETag"]
+    countered = await client.post(
+        f"/v1/approvals/{director}/decision",
+        json={"decision": "counter", "reason": "18 at most", "counter_terms": {"discount_pct": 18}},
+        headers={**people.headers("sam_sales_director"), "If-Match": etag},
+    )
+    assert countered.status_code == 200, countered.text
+    accepted = await client.post(
+        f"/v1/deals/{deal_id(1)}/accept-counter",
+        json={"request_id": director},
+        headers={**people.headers("integration"), "X-Acting-User": "005Dn000001AbCd"},
+    )
+    assert accepted.status_code == 200, accepted.text
+    admin = await signed_in(consoles, people, "admin")
+    html = (await admin.page(f"/deals/{deal_id(1)}")).text
+    assert "counter accepted by Salesforce user 005Dn000001AbCdIAK (via integration)" in html

@@ -99,6 +99,7 @@ class ApprovalRequest(Timestamped, Base):
     decided_values: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     counter_terms: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     counter_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    counter_accepted_by: Mapped[str | None] = mapped_column(String(200))
     # Analytics: seconds from opening to decision, and whether the holder decided within its SLA
     # (an escalated request did not), set when the request is decided.
     # When the request first became pending: escalation re-opens it for the new holder, but the

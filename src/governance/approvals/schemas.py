@@ -135,8 +135,17 @@ class RequestSummary(BaseModel):
     opened_at: datetime | None
     due_at: datetime | None
     decided_at: datetime | None
-    decided_by: str | None
+    decided_by: str | None = Field(
+        description="Who decided (or withdrew): `key:<id>:<name>`, with ` for sf:<user Id>` when "
+        "the Salesforce package acted for a rep."
+    )
     reason: str | None
+    submitted_by: str = Field(description="Who submitted the round, named as `decided_by`.")
+    counter_terms: dict[str, Any] | None = Field(
+        description="A counter's values, for the rep to accept."
+    )
+    counter_accepted_at: datetime | None
+    counter_accepted_by: str | None = Field(description="Who accepted the counter.")
 
 
 class KeptApproval(BaseModel):

@@ -13,7 +13,10 @@ class AuditEntryRead(BaseModel):
 
     id: int
     occurred_at: datetime
-    actor: str = Field(description="Who acted: `key:<id>:<name>`, or `cli`.")
+    actor: str = Field(
+        description="Who acted: `key:<id>:<name>` (followed by "
+        "` for sf:<user Id>` when an integration key acted for a Salesforce user), or `cli`."
+    )
     actor_role: str
     on_behalf_of: str | None
     action: str

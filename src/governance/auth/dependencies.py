@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -13,7 +14,9 @@ from governance.auth import service as auth_service
 from governance.auth.principal import Principal
 from governance.auth.schemas import Role
 from governance.db import Database
-from governance.errors import Forbidden, Unauthorized
+from governance.errors import Forbidden, GovernanceError, Unauthorized
+from governance.problems import Problem
+from governance.types import valid_salesforce_id
 
 
 class KeyCache:
@@ -50,6 +53,8 @@ def _lookup(db: Database, secret: str) -> Principal | None:
 
 
 SECURITY_SCHEME = "bearerAuth"
+ACTING_USER_HEADER = "X-Acting-User"
+"""The Salesforce user an `integration` key acts for (the Salesforce package sends it)."""
 PRINCIPAL_SCOPE_KEY = "governance.principal"
 """Where the request gate (`governance.gate`) leaves the principal it verified."""
 
@@ -93,7 +98,39 @@ async def authenticate(request: Request) -> Principal:
             request.app.state.db,
         )
         request.scope[PRINCIPAL_SCOPE_KEY] = principal
+    acting = request.headers.get(ACTING_USER_HEADER)
+    if acting is not None and principal.acting_user is None:
+        principal = acting_for(principal, acting)
+        request.scope[PRINCIPAL_SCOPE_KEY] = principal
     return principal
+
+
+def acting_for(principal: Principal, header: str) -> Principal:
+    """The principal acting for the Salesforce user an `X-Acting-User` header names.
+
+    Only an `integration` key may name one (403 otherwise): it is the key the Salesforce package
+    holds, and it vouches for the user Salesforce authenticated. Any other key naming someone
+    else would be a way to forge the audit log. The value must be a Salesforce Id (400 naming the
+    header otherwise); it is kept in its 18-character form.
+    """
+    if principal.role is not Role.integration:
+        raise Forbidden(
+            f"only an integration key may send {ACTING_USER_HEADER}; "
+            f"this key's role is {principal.role.value!r}"
+        )
+    user = valid_salesforce_id(header.strip())
+    if user is None:
+        raise GovernanceError(
+            f"{ACTING_USER_HEADER} must be a Salesforce user Id (15 or 18 letters and digits)",
+            errors=[
+                Problem(
+                    ("header", ACTING_USER_HEADER),
+                    "not a Salesforce Id: 15 or 18 ASCII letters and digits, "
+                    "an 18-character Id ending in its case-safe suffix",
+                )
+            ],
+        )
+    return dataclasses.replace(principal, acting_user=user)
 
 
 def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:

@@ -25,6 +25,7 @@ from governance.engine.document import KEY_PATTERN, PlaybookKey, TermKey
 from governance.engine.results import Status, Verdict
 from governance.number_text import number_from_text, text_checked
 from governance.types import IsoDate
+from governance.types import salesforce_id_18 as salesforce_id_18  # where callers import it
 
 ExternalId = Annotated[
     str,
@@ -251,23 +252,6 @@ class DealCheckRead(BaseModel):
 class DealCheckPage(BaseModel):
     items: list[DealCheckRead]
     next_cursor: str | None
-
-
-_ID_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def salesforce_id_18(external_id: str) -> str:
-    """The case-safe 18-character form of a Salesforce Id (15-character Ids get their suffix)."""
-    if len(external_id) != 15:
-        return external_id
-    suffix = ""
-    for chunk in range(3):
-        bits = 0
-        for i, char in enumerate(external_id[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= char <= "Z":
-                bits |= 1 << i
-        suffix += _ID_SUFFIX[bits]
-    return external_id + suffix
 
 
 class VerdictMove(BaseModel):

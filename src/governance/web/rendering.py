@@ -110,9 +110,13 @@ def when(value: object) -> str:
 
 
 def actor(text: object) -> str:
-    """An audit actor as people know it: `key:7:fiona` → `fiona`."""
+    """An audit actor as people know it: `key:7:fiona` → `fiona`; the Salesforce package acting
+    for a rep, `key:3:salesforce for sf:005…` → `Salesforce user 005… (via salesforce)`."""
     if text is None:
         return "—"
+    who, _, user = str(text).partition(" for sf:")
+    if user:
+        return f"Salesforce user {user} (via {actor(who)})"
     kind, _, rest = str(text).partition(":")
     if kind == "key" and ":" in rest:
         return rest.partition(":")[2]

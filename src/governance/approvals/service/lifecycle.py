@@ -218,6 +218,7 @@ def accept_counter(
     if row.counter_accepted_at is not None:
         raise Conflict(f"the counter of request {request_id} was already accepted")
     row.counter_accepted_at = utcnow()
+    row.counter_accepted_by = actor.actor
     before_terms = dict(deal.terms)
     deal.terms = {**deal.terms, **(row.counter_terms or {})}
     audit.record(

@@ -36,6 +36,10 @@ def summary(request: ApprovalRequest) -> RequestSummary:
         decided_at=request.decided_at,
         decided_by=request.decided_by,
         reason=request.reason,
+        submitted_by=request.submitted_by,
+        counter_terms=request.counter_terms,
+        counter_accepted_at=request.counter_accepted_at,
+        counter_accepted_by=request.counter_accepted_by,
     )
 
 

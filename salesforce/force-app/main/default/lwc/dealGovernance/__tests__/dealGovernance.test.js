@@ -1,0 +1,416 @@
+import { createElement } from 'lwc';
+import DealGovernance, { DEBOUNCE_MS } from 'c/dealGovernance';
+import { getRecord, updateRecord } from 'lightning/uiRecordApi';
+import check from '@salesforce/apex/DealGovernanceController.check';
+import currentGovernance from '@salesforce/apex/DealGovernanceController.currentGovernance';
+import submit from '@salesforce/apex/DealGovernanceController.submit';
+import acceptCounter from '@salesforce/apex/DealGovernanceController.acceptCounter';
+import preparation from '@salesforce/apex/DealGovernanceController.preparation';
+import review from '@salesforce/apex/DealGovernanceController.review';
+import saveReview from '@salesforce/apex/DealGovernanceController.saveReview';
+
+// The service's answers: the same fixtures the Apex tests use, checked against the OpenAPI
+// contract by a pytest (tests/salesforce/test_package_fixtures.py).
+const NEEDS_APPROVAL = require('../../../staticresources/GovFixture_CheckNeedsApproval.json');
+const AUTO_APPROVED = require('../../../staticresources/GovFixture_CheckAutoApproved.json');
+const BLOCKED = require('../../../staticresources/GovFixture_CheckBlocked.json');
+const DEAL = require('../../../staticresources/GovFixture_Deal.json');
+const APPROVALS_COUNTERED = require('../../../staticresources/GovFixture_ApprovalsCountered.json');
+const SUBMISSION = require('../../../staticresources/GovFixture_Submission.json');
+const COUNTER_ACCEPTED = require('../../../staticresources/GovFixture_CounterAccepted.json');
+const PROBLEM_422 = require('../../../staticresources/GovFixture_Problem422.json');
+const PREPARATION = require('../../../staticresources/GovFixture_Preparation.json');
+const REVIEW = require('../../../staticresources/GovFixture_Review.json');
+const OUTCOME = require('../../../staticresources/GovFixture_Outcome.json');
+const REP = require('../../../staticresources/GovFixture_Rep.json');
+
+jest.mock('@salesforce/apex/DealGovernanceController.check', () => ({ default: jest.fn() }), {
+    virtual: true
+});
+jest.mock(
+    '@salesforce/apex/DealGovernanceController.currentGovernance',
+    () => ({ default: jest.fn() }),
+    { virtual: true }
+);
+jest.mock('@salesforce/apex/DealGovernanceController.submit', () => ({ default: jest.fn() }), {
+    virtual: true
+});
+jest.mock(
+    '@salesforce/apex/DealGovernanceController.acceptCounter',
+    () => ({ default: jest.fn() }),
+    { virtual: true }
+);
+jest.mock('@salesforce/apex/DealGovernanceController.preparation', () => ({ default: jest.fn() }), {
+    virtual: true
+});
+jest.mock('@salesforce/apex/DealGovernanceController.review', () => ({ default: jest.fn() }), {
+    virtual: true
+});
+jest.mock('@salesforce/apex/DealGovernanceController.saveReview', () => ({ default: jest.fn() }), {
+    virtual: true
+});
+
+const RECORD_ID = DEAL.external_id;
+const RECORD = {
+    apiName: 'Opportunity',
+    id: RECORD_ID,
+    fields: {
+        Name: { value: 'Acme renewal' },
+        Amount: { value: 240000 },
+        CurrencyIsoCode: { value: 'EUR' },
+        IsClosed: { value: false },
+        Discount__c: { value: 22 },
+        Contract_Months__c: { value: 12 },
+        Payment_Terms_Days__c: { value: 30 },
+        Liability_Cap_Multiple__c: { value: null },
+        Uncapped_Liability__c: { value: false },
+        Support_Level__c: { value: null }
+    }
+};
+
+function governance(result, requests = [], deal = DEAL) {
+    return JSON.stringify({ deal, check: { result }, requests });
+}
+
+/** An Apex failure as the controller raises it: the problem as JSON in the message. */
+function apexError(problem) {
+    return { body: { message: JSON.stringify(problem) }, status: 500 };
+}
+
+async function flush() {
+    for (let i = 0; i < 10; i++) {
+        // eslint-disable-next-line no-await-in-loop
+        await Promise.resolve();
+    }
+}
+
+async function render(answer = governance(NEEDS_APPROVAL)) {
+    currentGovernance.mockResolvedValue(answer);
+    const element = createElement('c-deal-governance', { is: DealGovernance });
+    element.recordId = RECORD_ID;
+    document.body.appendChild(element);
+    getRecord.emit(RECORD);
+    await flush();
+    return element;
+}
+
+const $ = (element, selector) => element.shadowRoot.querySelector(selector);
+const $$ = (element, selector) => Array.from(element.shadowRoot.querySelectorAll(selector));
+const text = (node) => (node ? node.textContent.replace(/\s+/g, ' ').trim() : '');
+
+describe('c-deal-governance', () => {
+    afterEach(() => {
+        while (document.body.firstChild) {
+            document.body.removeChild(document.body.firstChild);
+        }
+        jest.clearAllMocks();
+        jest.useRealTimers();
+    });
+
+    describe('Now', () => {
+        it.each([
+            [NEEDS_APPROVAL, 'Needs approval', 'slds-theme_warning'],
+            [AUTO_APPROVED, 'Auto-approved', 'slds-theme_success'],
+            [BLOCKED, 'Blocked', 'slds-theme_error']
+        ])('renders the verdict %#', async (result, label, theme) => {
+            const element = await render(governance(result));
+
+            const badge = $(element, '[data-id="verdict"] .slds-badge');
+            expect(text(badge)).toBe(label);
+            expect(badge.className).toContain(theme);
+            expect(text($(element, '[data-id="verdict"]'))).toContain('Variance score');
+        });
+
+        it('shows each term against its band, its status and approvers', async () => {
+            const element = await render();
+
+            const discount = $(element, 'li.term[data-term="discount_pct"]');
+            expect(text(discount)).toContain('Discount off list price');
+            expect(text(discount)).toContain('22%');
+            expect(text(discount)).toContain('Needs approval');
+            expect(text(discount)).toContain('Needs sales director');
+            const bar = discount.querySelector('.bar');
+            expect(bar.getAttribute('aria-label')).toBe(
+                'Band 0% to 15%, walk-away 35%; value 22%.'
+            );
+            expect(discount.querySelector('.bar-value').style.left).toBeTruthy();
+        });
+
+        it('phrases the steps and trades for a rep', async () => {
+            const element = await render();
+
+            expect(text($(element, '[data-id="steps"]'))).toBe(
+                'Step 1: sales director approves Discount off list price.'
+            );
+            const trades = $$(element, '[data-id="trades"] li').map(text);
+            expect(trades[0]).toBe(
+                'Ask for a Contract length of at least 36 months: the Discount off list price band widens to 20%, which leaves 2% to approve.'
+            );
+        });
+
+        it('checks the opportunity as it stands when the sync has not brought it in yet', async () => {
+            check.mockResolvedValue(JSON.stringify(AUTO_APPROVED));
+            const element = await render(JSON.stringify({ deal: null, check: null, requests: [] }));
+
+            const sent = JSON.parse(check.mock.calls[0][0].checkRequest);
+            expect(sent.terms).toEqual({
+                discount_pct: 22,
+                contract_months: 12,
+                payment_terms_days: 30,
+                uncapped_liability: false
+            });
+            expect(sent.attributes).toEqual({ amount: '240000', currency: 'EUR' });
+            expect(text($(element, '[data-id="verdict"] .slds-badge'))).toBe('Auto-approved');
+        });
+
+        it('is accessible', async () => {
+            const element = await render(governance(NEEDS_APPROVAL, APPROVALS_COUNTERED));
+            await expect(element).toBeAccessible();
+        });
+    });
+
+    describe('What-if', () => {
+        function editDiscount(element, value) {
+            const input = $(element, 'lightning-input[data-term="discount_pct"]');
+            input.value = value;
+            input.dispatchEvent(new CustomEvent('change', { detail: { value } }));
+        }
+
+        it('checks once the rep stops typing, and shows the new verdict', async () => {
+            const element = await render();
+            jest.useFakeTimers();
+            check.mockResolvedValue(JSON.stringify(AUTO_APPROVED));
+
+            editDiscount(element, '1');
+            editDiscount(element, '10');
+            jest.advanceTimersByTime(DEBOUNCE_MS - 1);
+            expect(check).not.toHaveBeenCalled();
+            jest.advanceTimersByTime(1);
+            await flush();
+
+            expect(check).toHaveBeenCalledTimes(1);
+            const sent = JSON.parse(check.mock.calls[0][0].checkRequest);
+            expect(sent.terms.discount_pct).toBe('10');
+            expect(sent.attributes.region).toBe('EMEA');
+            expect(sent.playbook).toBe('standard');
+            expect(text($(element, '[data-id="what-if-verdict"] .slds-badge'))).toBe(
+                'Auto-approved'
+            );
+            const row = $(element, 'li.what-if-term[data-term="discount_pct"]');
+            expect(text(row)).toContain('10%');
+            expect(text(row)).toContain('Within the band');
+            // Now still shows the opportunity as it is.
+            expect(text($(element, '[data-id="verdict"] .slds-badge'))).toBe('Needs approval');
+        });
+
+        it('shows a problem by field, never raw JSON', async () => {
+            const element = await render();
+            jest.useFakeTimers();
+            check.mockRejectedValue(apexError({ ...PROBLEM_422, retry: false }));
+
+            editDiscount(element, '-5');
+            jest.advanceTimersByTime(DEBOUNCE_MS);
+            await flush();
+
+            const alert = $(element, '[data-id="what-if-error"]');
+            expect(text(alert)).toContain('The deal does not fit the playbook');
+            expect(text(alert)).toContain('Discount off list price: discount_pct is a number term');
+            expect(text(alert)).not.toContain('{');
+        });
+
+        it('applies the values to the opportunity through Lightning Data Service', async () => {
+            const element = await render();
+            jest.useFakeTimers();
+            check.mockResolvedValue(JSON.stringify(NEEDS_APPROVAL));
+            editDiscount(element, '18');
+
+            $(element, 'lightning-button[data-id="apply"]').click();
+            await flush();
+
+            expect(updateRecord).toHaveBeenCalledTimes(1);
+            const { fields } = updateRecord.mock.calls[0][0];
+            expect(fields.Id).toBe(RECORD_ID);
+            expect(fields.Discount__c).toBe(18);
+            expect(fields.Contract_Months__c).toBe(12);
+        });
+    });
+
+    describe('errors', () => {
+        it('says when the service is slow and retries', async () => {
+            currentGovernance.mockRejectedValueOnce(
+                apexError({
+                    title: 'The governance service did not answer in time. Try again in a moment.',
+                    status: 0,
+                    retry: true,
+                    errors: []
+                })
+            );
+            const element = createElement('c-deal-governance', { is: DealGovernance });
+            element.recordId = RECORD_ID;
+            document.body.appendChild(element);
+            getRecord.emit(RECORD);
+            await flush();
+
+            const alert = $(element, '[data-id="error"]');
+            expect(alert.getAttribute('role')).toBe('alert');
+            expect(text(alert)).toContain('did not answer in time');
+
+            currentGovernance.mockResolvedValue(governance(NEEDS_APPROVAL));
+            $(element, 'lightning-button[data-id="retry"]').click();
+            await flush();
+
+            expect($(element, '[data-id="error"]')).toBeNull();
+            expect(text($(element, '[data-id="verdict"] .slds-badge'))).toBe('Needs approval');
+        });
+
+        it('never shows an unexpected failure as it came', async () => {
+            currentGovernance.mockRejectedValue({
+                body: { message: 'System.NullPointerException: at line 12' }
+            });
+            const element = createElement('c-deal-governance', { is: DealGovernance });
+            element.recordId = RECORD_ID;
+            document.body.appendChild(element);
+            getRecord.emit(RECORD);
+            await flush();
+
+            const alert = text($(element, '[data-id="error"]'));
+            expect(alert).toContain('Something went wrong');
+            expect(alert).not.toContain('NullPointerException');
+        });
+    });
+
+    describe('Submit', () => {
+        it('submits the terms with a justification per exception term', async () => {
+            submit.mockResolvedValue(JSON.stringify(SUBMISSION));
+            const element = await render();
+            const box = $(element, 'lightning-textarea[data-term="discount_pct"]');
+            expect(box.label).toBe('Why Discount off list price at 22%?');
+            box.dispatchEvent(
+                new CustomEvent('change', { detail: { value: ' Competitive displacement. ' } })
+            );
+
+            $(element, 'lightning-button[data-id="submit"]').click();
+            await flush();
+
+            const args = submit.mock.calls[0][0];
+            expect(args.opportunityId).toBe(RECORD_ID);
+            expect(JSON.parse(args.justifications)).toEqual({
+                discount_pct: 'Competitive displacement.'
+            });
+            const deal = JSON.parse(args.deal);
+            expect(deal.name).toBe('Acme renewal');
+            expect(deal.terms.discount_pct).toBe(22);
+            const requests = $$(element, 'li.request');
+            expect(requests).toHaveLength(1);
+            expect(text(requests[0])).toContain('Step 1: sales director');
+            expect(text(requests[0])).toContain('Pending');
+        });
+
+        it('shows a refusal by field', async () => {
+            submit.mockRejectedValue(apexError({ ...PROBLEM_422, retry: false }));
+            const element = await render();
+
+            $(element, 'lightning-button[data-id="submit"]').click();
+            await flush();
+
+            expect(text($(element, '[data-id="submit-error"]'))).toContain(
+                'Discount off list price: discount_pct is a number term'
+            );
+        });
+
+        it('cannot submit a blocked deal and says which terms block it', async () => {
+            const element = await render(governance(BLOCKED));
+
+            expect($(element, 'lightning-button[data-id="submit"]').disabled).toBe(true);
+            expect(text($(element, '[data-id="blocked"]'))).toContain(
+                'Discount off list price at 45% is beyond the walk-away (35%)'
+            );
+        });
+
+        it('follows the requests and accepts a counter', async () => {
+            acceptCounter.mockResolvedValue(JSON.stringify(COUNTER_ACCEPTED));
+            const element = await render(governance(NEEDS_APPROVAL, APPROVALS_COUNTERED));
+
+            const request = $(element, 'li.request');
+            expect(text(request)).toContain('Countered');
+            expect(text(request)).toContain('By sam');
+            expect(text(request)).toContain('18% is as far as I go this quarter.');
+            expect(text(request)).toContain('Counter offer: Discount off list price: 18');
+
+            currentGovernance.mockResolvedValue(
+                governance(COUNTER_ACCEPTED.check.result, COUNTER_ACCEPTED.requests)
+            );
+            request.querySelector('lightning-button').click();
+            await flush();
+
+            expect(acceptCounter).toHaveBeenCalledWith({ opportunityId: RECORD_ID, requestId: 1 });
+            expect($(element, 'li.request lightning-button')).toBeNull();
+        });
+    });
+
+    describe('Prepare and Review', () => {
+        it('shows the preparation when its tab opens', async () => {
+            preparation.mockResolvedValue(JSON.stringify(PREPARATION));
+            const element = await render();
+
+            $(element, 'lightning-tab[data-id="prepare-tab"]').dispatchEvent(
+                new CustomEvent('active')
+            );
+            await flush();
+
+            const prepared = text($(element, '[data-id="preparation"]'));
+            expect(prepared).toContain('Close the renewal at 15% or less');
+            expect(prepared).toContain('Procurement demands 25%');
+            const cells = $$(element, '[data-id="preparation"] tbody tr:first-child > *').map(text);
+            expect(cells).toEqual(['Discount off list price', '8%', '12%', '20%']);
+        });
+
+        it('says when there is no preparation yet', async () => {
+            preparation.mockResolvedValue(null);
+            const element = await render();
+
+            $(element, 'lightning-tab[data-id="prepare-tab"]').dispatchEvent(
+                new CustomEvent('active')
+            );
+            await flush();
+
+            expect($(element, '[data-id="no-preparation"]')).not.toBeNull();
+        });
+
+        it('reviews a closed deal with a line of coaching, and saves the review', async () => {
+            review.mockResolvedValue(
+                JSON.stringify({ review: REVIEW, outcome: OUTCOME, rep: REP })
+            );
+            saveReview.mockResolvedValue(JSON.stringify(REVIEW));
+            const element = await render(
+                governance(NEEDS_APPROVAL, [], {
+                    ...DEAL,
+                    attributes: { ...DEAL.attributes, owner_rep: 'alex' }
+                })
+            );
+
+            $(element, 'lightning-tab[data-id="review-tab"]').dispatchEvent(
+                new CustomEvent('active')
+            );
+            await flush();
+
+            expect(review).toHaveBeenCalledWith({ opportunityId: RECORD_ID, rep: 'alex' });
+            expect(text($(element, '[data-id="coaching"]'))).toBe(
+                'You protect the relationship: name your bottom line before the call, and hold it. On this deal you gave most on contract months: 69% of the way to the walk-away.'
+            );
+            const slider = $(element, 'lightning-slider[data-dimension="process"]');
+            slider.dispatchEvent(new CustomEvent('change', { detail: { value: 7 } }));
+            $(element, 'lightning-button[data-id="save-review"]').click();
+            await flush();
+
+            const saved = JSON.parse(saveReview.mock.calls[0][0].review);
+            expect(saved).toEqual({
+                instrumental: 5,
+                process: 7,
+                relationship: 6,
+                self: 5,
+                note: 'Held the term; gave on discount too early.'
+            });
+        });
+    });
+});

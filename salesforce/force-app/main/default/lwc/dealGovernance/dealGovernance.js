@@ -1,0 +1,569 @@
+import { LightningElement, api, wire } from 'lwc';
+import { getRecord, getFieldValue, updateRecord } from 'lightning/uiRecordApi';
+import { ShowToastEvent } from 'lightning/platformShowToastEvent';
+import check from '@salesforce/apex/DealGovernanceController.check';
+import currentGovernance from '@salesforce/apex/DealGovernanceController.currentGovernance';
+import submit from '@salesforce/apex/DealGovernanceController.submit';
+import acceptCounter from '@salesforce/apex/DealGovernanceController.acceptCounter';
+import preparation from '@salesforce/apex/DealGovernanceController.preparation';
+import review from '@salesforce/apex/DealGovernanceController.review';
+import saveReview from '@salesforce/apex/DealGovernanceController.saveReview';
+import {
+    OPPORTUNITY_FIELDS,
+    OPTION_OF_PICKLIST,
+    PICKLIST_OF_OPTION,
+    TERM_FIELDS
+} from './termFields';
+import {
+    blockedTerms,
+    coachingLine,
+    describeError,
+    exceptionTerms,
+    requestRows,
+    stepLines,
+    termRows,
+    tradeLines,
+    valueText,
+    verdictView,
+    words
+} from './format';
+
+/** How long the What-if tab waits after the last keystroke before it checks the terms. */
+export const DEBOUNCE_MS = 400;
+
+const OPTIONAL_FIELDS = ['Opportunity.CurrencyIsoCode'];
+const DIMENSIONS = [
+    { key: 'instrumental', label: 'Economic terms won' },
+    { key: 'process', label: 'How fair and well run it felt' },
+    { key: 'relationship', label: 'Trust and goodwill with the customer' },
+    { key: 'self', label: 'How you feel about yourself' }
+];
+
+export default class DealGovernance extends LightningElement {
+    @api recordId;
+
+    record;
+    current;
+    loading = true;
+    error;
+    whatIfValues = {};
+    whatIfResult;
+    whatIfChecking = false;
+    whatIfError;
+    justifications = {};
+    submitting = false;
+    submitError;
+    prepared;
+    preparedLoaded = false;
+    prepareError;
+    reviewed;
+    reviewLoaded = false;
+    reviewError;
+    reviewDraft = {};
+    savingReview = false;
+
+    _debounce;
+    _requestSeq = 0;
+
+    @wire(getRecord, {
+        recordId: '$recordId',
+        fields: OPPORTUNITY_FIELDS,
+        optionalFields: OPTIONAL_FIELDS
+    })
+    wiredRecord({ data, error }) {
+        if (data) {
+            const first = !this.record;
+            this.record = data;
+            if (first) {
+                this.load();
+            }
+        } else if (error) {
+            this.loading = false;
+            this.error = {
+                title: 'This opportunity could not be read.',
+                detail: 'Check that you can see it, then reload the page.',
+                fields: [],
+                retry: false
+            };
+        }
+    }
+
+    disconnectedCallback() {
+        clearTimeout(this._debounce);
+    }
+
+    // --- loading ------------------------------------------------------------------------------
+
+    async load() {
+        this.loading = true;
+        this.error = undefined;
+        try {
+            this.current = JSON.parse(await currentGovernance({ opportunityId: this.recordId }));
+            if (!this.current.deal) {
+                // Not synced yet: check the terms as the opportunity states them, storing nothing.
+                const result = await check({ checkRequest: JSON.stringify(this.checkRequest()) });
+                this.current = { ...this.current, check: { result: JSON.parse(result) } };
+            }
+            this.whatIfValues = this.recordTerms();
+            this.whatIfResult = this.result;
+        } catch (e) {
+            this.error = describeError(e, this.labels);
+        } finally {
+            this.loading = false;
+        }
+    }
+
+    handleRetry() {
+        this.load();
+    }
+
+    // --- what the service says now --------------------------------------------------------------
+
+    get result() {
+        return this.current?.check?.result;
+    }
+
+    get hasResult() {
+        return Boolean(this.result);
+    }
+
+    get labels() {
+        const labels = {};
+        for (const term of this.result?.terms || []) {
+            labels[term.key] = term.label || words(term.key);
+        }
+        return labels;
+    }
+
+    get verdict() {
+        return verdictView(this.result?.verdict);
+    }
+
+    get varianceText() {
+        const score = Number(this.result?.variance_score ?? 0);
+        return score.toLocaleString('en-US', { maximumFractionDigits: 3 });
+    }
+
+    get rows() {
+        return termRows(this.result);
+    }
+
+    get steps() {
+        return stepLines(this.result);
+    }
+
+    get hasSteps() {
+        return this.steps.length > 0;
+    }
+
+    get trades() {
+        return tradeLines(this.result);
+    }
+
+    get hasTrades() {
+        return this.trades.length > 0;
+    }
+
+    get notSynced() {
+        return this.current && !this.current.deal;
+    }
+
+    // --- what-if --------------------------------------------------------------------------------
+
+    /** The opportunity's terms as the playbook names them (`recordTerms`), from LDS. */
+    recordTerms() {
+        const terms = {};
+        if (!this.record) {
+            return terms;
+        }
+        for (const [term, field] of Object.entries(TERM_FIELDS)) {
+            let value = getFieldValue(this.record, `Opportunity.${field}`);
+            if (value === undefined || value === null || value === '') {
+                continue;
+            }
+            if (OPTION_OF_PICKLIST[term]) {
+                value = OPTION_OF_PICKLIST[term][value] ?? value;
+            }
+            terms[term] = value;
+        }
+        return terms;
+    }
+
+    checkRequest(terms = this.recordTerms()) {
+        const attributes = {};
+        const known = this.current?.deal?.attributes || {};
+        for (const [key, value] of Object.entries(known)) {
+            if (value !== null && value !== undefined) {
+                attributes[key] = value;
+            }
+        }
+        if (!this.current?.deal && this.record) {
+            const amount = getFieldValue(this.record, 'Opportunity.Amount');
+            const currency = getFieldValue(this.record, 'Opportunity.CurrencyIsoCode');
+            if (amount !== null && amount !== undefined) {
+                attributes.amount = String(amount);
+            }
+            if (currency) {
+                attributes.currency = currency;
+            }
+        }
+        const request = { attributes, terms: { ...(this.current?.deal?.terms || {}), ...terms } };
+        if (this.result?.playbook?.key) {
+            request.playbook = this.result.playbook.key;
+        }
+        return request;
+    }
+
+    get whatIfRows() {
+        return termRows(this.whatIfResult);
+    }
+
+    get whatIfVerdict() {
+        return verdictView(this.whatIfResult?.verdict);
+    }
+
+    get whatIfVariance() {
+        const score = Number(this.whatIfResult?.variance_score ?? 0);
+        return score.toLocaleString('en-US', { maximumFractionDigits: 3 });
+    }
+
+    get whatIfTrades() {
+        return tradeLines(this.whatIfResult);
+    }
+
+    get hasWhatIfTrades() {
+        return this.whatIfTrades.length > 0;
+    }
+
+    /** One input per term of the playbook, of the term's kind. */
+    get whatIfInputs() {
+        return (this.result?.terms || []).map((term) => {
+            const value = this.whatIfValues[term.key];
+            const options = OPTION_OF_PICKLIST[term.key]
+                ? Object.values(OPTION_OF_PICKLIST[term.key]).map((option) => ({
+                      label: words(option),
+                      value: option
+                  }))
+                : null;
+            return {
+                key: term.key,
+                label: term.unit ? `${term.label} (${term.unit})` : term.label,
+                value: value === undefined || value === null ? '' : String(value),
+                checked: value === true,
+                isNumber: term.kind === 'number',
+                isChoice: term.kind === 'choice' && options !== null,
+                isText: term.kind === 'choice' && options === null,
+                isFlag: term.kind === 'flag',
+                options
+            };
+        });
+    }
+
+    handleWhatIfChange(event) {
+        const key = event.target.dataset.term;
+        const kind = event.target.dataset.kind;
+        let value = kind === 'flag' ? event.target.checked : event.detail.value;
+        if (value === '' || value === undefined) {
+            value = null;
+        }
+        this.whatIfValues = { ...this.whatIfValues, [key]: value };
+        clearTimeout(this._debounce);
+        // eslint-disable-next-line @lwc/lwc/no-async-operation
+        this._debounce = setTimeout(() => this.runWhatIf(), DEBOUNCE_MS);
+    }
+
+    async runWhatIf() {
+        const seq = ++this._requestSeq;
+        this.whatIfChecking = true;
+        try {
+            const answer = await check({
+                checkRequest: JSON.stringify(this.checkRequest(this.whatIfValues))
+            });
+            if (seq === this._requestSeq) {
+                this.whatIfResult = JSON.parse(answer);
+                this.whatIfError = undefined;
+            }
+        } catch (e) {
+            if (seq === this._requestSeq) {
+                this.whatIfError = describeError(e, this.labels);
+            }
+        } finally {
+            if (seq === this._requestSeq) {
+                this.whatIfChecking = false;
+            }
+        }
+    }
+
+    handleWhatIfRetry() {
+        this.runWhatIf();
+    }
+
+    /** Apply: write the values to the opportunity's fields; the sync takes it from there. */
+    async handleApply() {
+        const fields = { Id: this.recordId };
+        for (const [term, field] of Object.entries(TERM_FIELDS)) {
+            if (!(term in this.whatIfValues)) {
+                continue;
+            }
+            let value = this.whatIfValues[term];
+            if (value !== null && PICKLIST_OF_OPTION[term]) {
+                value = PICKLIST_OF_OPTION[term][value] ?? value;
+            } else if (
+                value !== null &&
+                typeof value !== 'boolean' &&
+                !Number.isNaN(Number(value))
+            ) {
+                value = Number(value);
+            }
+            fields[field] = value;
+        }
+        try {
+            await updateRecord({ fields });
+            this.dispatchEvent(
+                new ShowToastEvent({
+                    title: 'Terms applied',
+                    message:
+                        'The opportunity has the new terms; governance follows at the next sync.',
+                    variant: 'success'
+                })
+            );
+        } catch (e) {
+            this.dispatchEvent(
+                new ShowToastEvent({
+                    title: 'The terms could not be saved',
+                    message: e?.body?.message || 'Check the values and try again.',
+                    variant: 'error'
+                })
+            );
+        }
+    }
+
+    // --- submit and follow ----------------------------------------------------------------------
+
+    get canSubmit() {
+        return (
+            this.result?.verdict === 'needs_approval' || this.result?.verdict === 'auto_approved'
+        );
+    }
+
+    get isBlocked() {
+        return this.result?.verdict === 'blocked';
+    }
+
+    get blocked() {
+        return blockedTerms(this.result);
+    }
+
+    get justificationFields() {
+        return exceptionTerms(this.result).map((field) => ({
+            ...field,
+            value: this.justifications[field.key] || ''
+        }));
+    }
+
+    get submitDisabled() {
+        return this.submitting || !this.canSubmit;
+    }
+
+    get requests() {
+        return requestRows(this.current?.requests, this.labels);
+    }
+
+    get hasRequests() {
+        return this.requests.length > 0;
+    }
+
+    handleJustification(event) {
+        this.justifications = {
+            ...this.justifications,
+            [event.target.dataset.term]: event.detail.value
+        };
+    }
+
+    async handleSubmit() {
+        this.submitting = true;
+        this.submitError = undefined;
+        const request = this.checkRequest();
+        const deal = {
+            name: getFieldValue(this.record, 'Opportunity.Name') || undefined,
+            attributes: request.attributes,
+            terms: request.terms
+        };
+        if (this.current?.deal?.playbook) {
+            // A deal the sync pinned to a playbook stays pinned.
+            deal.playbook = this.current.deal.playbook;
+        }
+        const justifications = {};
+        for (const [key, text] of Object.entries(this.justifications)) {
+            if (text && text.trim()) {
+                justifications[key] = text.trim();
+            }
+        }
+        try {
+            const submission = JSON.parse(
+                await submit({
+                    opportunityId: this.recordId,
+                    deal: JSON.stringify(deal),
+                    justifications: JSON.stringify(justifications)
+                })
+            );
+            this.current = {
+                ...this.current,
+                deal: { ...(this.current?.deal || {}), status: submission.deal_status },
+                check: submission.check,
+                requests: submission.requests
+            };
+            this.dispatchEvent(
+                new ShowToastEvent({
+                    title: 'Submitted for approval',
+                    message: `Status: ${words(submission.deal_status)}`,
+                    variant: 'success'
+                })
+            );
+        } catch (e) {
+            this.submitError = describeError(e, this.labels);
+        } finally {
+            this.submitting = false;
+        }
+    }
+
+    async handleAcceptCounter(event) {
+        const requestId = Number(event.target.dataset.request);
+        this.submitError = undefined;
+        try {
+            const submission = JSON.parse(
+                await acceptCounter({ opportunityId: this.recordId, requestId })
+            );
+            await this.load();
+            this.dispatchEvent(
+                new ShowToastEvent({
+                    title: 'Counter accepted',
+                    message: `Status: ${words(submission.deal_status)}`,
+                    variant: 'success'
+                })
+            );
+        } catch (e) {
+            this.submitError = describeError(e, this.labels);
+        }
+    }
+
+    // --- prepare and review ---------------------------------------------------------------------
+
+    async handlePrepareActive() {
+        if (this.preparedLoaded) {
+            return;
+        }
+        this.prepareError = undefined;
+        try {
+            const answer = await preparation({ opportunityId: this.recordId });
+            this.prepared = answer ? JSON.parse(answer) : null;
+            this.preparedLoaded = true;
+        } catch (e) {
+            this.prepareError = describeError(e, this.labels);
+        }
+    }
+
+    get hasPreparation() {
+        return Boolean(this.prepared);
+    }
+
+    get preparedTerms() {
+        const units = {};
+        for (const term of this.result?.terms || []) {
+            units[term.key] = term.unit;
+        }
+        return Object.entries(this.prepared?.terms || {}).map(([key, plan]) => ({
+            key,
+            label: this.labels[key] || words(key),
+            opening: valueText(plan.opening, units[key]),
+            goal: valueText(plan.goal, units[key]),
+            bottomLine: valueText(plan.bottom_line, units[key])
+        }));
+    }
+
+    get premortem() {
+        return (this.prepared?.premortem || []).map((item, index) => ({
+            key: `risk-${index}`,
+            risk: item.risk,
+            mitigation: item.mitigation
+        }));
+    }
+
+    get interests() {
+        return (this.prepared?.customer_interests || []).join('; ');
+    }
+
+    async handleReviewActive() {
+        if (this.reviewLoaded) {
+            return;
+        }
+        this.reviewError = undefined;
+        try {
+            const rep = this.current?.deal?.attributes?.owner_rep || '';
+            this.reviewed = JSON.parse(await review({ opportunityId: this.recordId, rep }));
+            const filed = this.reviewed.review || {};
+            this.reviewDraft = Object.fromEntries(
+                DIMENSIONS.map((d) => [d.key, filed[d.key] ?? 4]).concat([
+                    ['note', filed.note || '']
+                ])
+            );
+            this.reviewLoaded = true;
+        } catch (e) {
+            this.reviewError = describeError(e, this.labels);
+        }
+    }
+
+    get isClosed() {
+        return Boolean(this.reviewed?.outcome);
+    }
+
+    get outcomeText() {
+        const outcome = this.reviewed?.outcome;
+        if (!outcome) {
+            return '';
+        }
+        const currency = this.current?.deal?.attributes?.currency;
+        const cost =
+            outcome.cost === null || outcome.cost === undefined
+                ? ''
+                : `; the concessions cost ${valueText(outcome.cost, currency || null)}`;
+        return `${outcome.won ? 'Won' : 'Lost'} on ${outcome.close_date}${cost}.`;
+    }
+
+    get coaching() {
+        return coachingLine(this.reviewed?.rep, this.reviewed?.outcome);
+    }
+
+    get dimensions() {
+        return DIMENSIONS.map((d) => ({ ...d, value: this.reviewDraft[d.key] }));
+    }
+
+    get reviewNote() {
+        return this.reviewDraft.note || '';
+    }
+
+    handleReviewChange(event) {
+        const key = event.target.dataset.dimension;
+        const value = key === 'note' ? event.detail.value : Number(event.detail.value);
+        this.reviewDraft = { ...this.reviewDraft, [key]: value };
+    }
+
+    async handleSaveReview() {
+        this.savingReview = true;
+        this.reviewError = undefined;
+        try {
+            const body = { ...this.reviewDraft, note: this.reviewDraft.note || null };
+            const saved = JSON.parse(
+                await saveReview({ opportunityId: this.recordId, review: JSON.stringify(body) })
+            );
+            this.reviewed = { ...this.reviewed, review: saved };
+            this.dispatchEvent(
+                new ShowToastEvent({ title: 'Review saved', message: '', variant: 'success' })
+            );
+        } catch (e) {
+            this.reviewError = describeError(e, this.labels);
+        } finally {
+            this.savingReview = false;
+        }
+    }
+}

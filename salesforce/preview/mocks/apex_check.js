@@ -1,0 +1,1 @@
+export { check as default } from './apex.js';

@@ -1,0 +1,1 @@
+export { currentGovernance as default } from './apex.js';

@@ -1,0 +1,1 @@
+export { preparation as default } from './apex.js';

@@ -1,0 +1,1 @@
+export { unused as default } from './apex.js';
