@@ -41,6 +41,7 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("DELETE", PB + "/rules/{rule_key}"): EDITORS,
     ("POST", PB + "/signoffs"): SIGNERS,
     ("POST", PB + "/publish"): EDITORS,
+    ("GET", PB + "/impact"): DECIDERS,
     ("GET", "/v1/terms"): ALL,
     ("GET", "/v1/terms/{term_key}"): ALL,
     ("POST", "/v1/checks"): ALL,
