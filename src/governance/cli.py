@@ -304,6 +304,7 @@ def validate_mapping() -> None:
     from governance.playbooks.registry import PlaybookRegistry
     from governance.salesforce.client import SalesforceError
     from governance.salesforce.mapping import check_against
+    from governance.salesforce.outbound import PRODUCED
 
     mapping, client = _mapping_and_client()
     settings = get_settings()
@@ -311,7 +312,7 @@ def validate_mapping() -> None:
     try:
         registry = PlaybookRegistry(db, 0)
         kinds = {t.key: t.kind for p in registry.load() for t in p.compiled.terms}
-        problems = check_against(mapping, client.describe, kinds)
+        problems = check_against(mapping, client.describe, kinds, PRODUCED)
     except SalesforceError as exc:
         typer.echo(
             f"error: Salesforce refused the describe call: {exc.code} {exc.message}", err=True

@@ -47,6 +47,7 @@ MAPPING = {
         "approval_status": "Governance_Approval_Status__c",
         "check_url": "Governance_Check_URL__c",
         "outcome": "Governance_Outcome__c",
+        "concession_cost": "Governance_Concession_Cost__c",
     },
 }
 SECRET = "outbound-secret-0123456789"
