@@ -16,7 +16,7 @@ from typing import Any, cast, get_args
 import pytest
 import yaml
 from pydantic import SecretStr
-from tests.salesforce.conftest import MAPPING
+from tests.salesforce.conftest import CONSUMER_KEY, CONSUMER_SECRET, MAPPING
 
 from fake_salesforce import DEFAULT_CUSTOM_FIELDS, FakeSalesforce
 from governance.playbooks.registry import PlaybookRegistry
@@ -268,6 +268,8 @@ def cli_env(
         "GOVERNANCE_DATABASE_URL": database_url,
         "GOVERNANCE_SALESFORCE__LOGIN_URL": fake.url,
         "GOVERNANCE_SALESFORCE__AUTH": "password",
+        "GOVERNANCE_SALESFORCE__CONSUMER_KEY": CONSUMER_KEY,
+        "GOVERNANCE_SALESFORCE__CONSUMER_SECRET": CONSUMER_SECRET,
         "GOVERNANCE_SALESFORCE__USERNAME": "sync@example.com",
         "GOVERNANCE_SALESFORCE__PASSWORD": PASSWORD,
         "GOVERNANCE_SALESFORCE__SECURITY_TOKEN": TOKEN,
@@ -339,7 +341,7 @@ def test_validate_mapping_command(
 
     refused = results["bad login"]
     assert refused.returncode == 1
-    assert "cannot connect to Salesforce: AUTHENTICATION_FAILED" in refused.stderr
+    assert "cannot connect to Salesforce: invalid_grant authentication failure" in refused.stderr
     assert PASSWORD + "x" not in refused.stderr + refused.stdout
 
 

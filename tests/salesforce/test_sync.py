@@ -150,3 +150,27 @@ async def test_a_second_save_within_the_same_second_is_applied(
     assert (third.updated, third.checked, third.unchanged + third.skipped) == (0, 0, 1)
     quiet = outbound.push(db, sf_client, mapping, settings.salesforce, settings.public_url)
     assert quiet.api_calls == 0
+
+
+async def test_a_rep_edit_is_pulled_even_when_our_write_back_lands_after_it(
+    client: httpx.AsyncClient,
+    keys: Keys,
+    fake: FakeSalesforce,
+    db: Database,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    sf_client: SimpleSalesforceClient,
+) -> None:
+    # Why the pull does not leave out the integration user's own edits: the push can write to an
+    # opportunity a rep changed since the last pull, and the record then shows the integration
+    # user as its last modifier. Our own echoes are recognised by content instead.
+    opportunity_id = fake.add_opportunity(opportunity("Raced"))
+    inbound.pull(db, sf_client, registry, settings, mapping)
+    fake.update_opportunity(opportunity_id, {"Discount__c": 16})  # the rep
+    outbound.push(db, sf_client, mapping, settings.salesforce, settings.public_url)  # then us
+    assert fake.get(opportunity_id)["LastModifiedById"] == fake.integration_user_id
+
+    report, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert (report.updated, report.checked) == (1, 1)
+    assert (await deal(client, keys, opportunity_id))["terms"]["discount_pct"] == "16"
