@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 from xml.etree import ElementTree
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from governance.auth.principal import Principal
 from governance.db import utcnow
 from governance.deals.schemas import salesforce_id_18
 from governance.errors import Forbidden, InvalidInput, NotFound
+from governance.heartbeats.repository import HeartbeatRepository
 from governance.problems import Problem
 from governance.salesforce.client import SalesforceClient, SimpleSalesforceClient
 from governance.salesforce.mapping import SyncMapping, load
@@ -19,6 +21,7 @@ from governance.salesforce.models import OutboxItem, OutboxStatus
 from governance.salesforce.repository import SalesforceRepository
 from governance.salesforce.schemas import (
     ApiUsageRead,
+    HeartbeatRead,
     OutboxItemRead,
     RunRead,
     SyncStatus,
@@ -83,7 +86,28 @@ def status(session: Session, settings: Settings, sobject: str = "Opportunity") -
             # The last ten of each kind, newest first: frequent pushes must not hide the pulls.
             for r in sorted([*repo.runs(10, "pull"), *repo.runs(10, "push")], key=lambda r: -r.id)
         ],
+        workers=heartbeats(session, settings),
     )
+
+
+def heartbeats(session: Session, settings: Settings) -> list[HeartbeatRead]:
+    """The worker loops' latest beats, each marked stale after three quiet intervals."""
+    limit = timedelta(seconds=max(60.0, 3 * settings.worker_interval_seconds))
+    now = utcnow()
+    return [
+        HeartbeatRead(
+            loop=b.loop,
+            worker_id=b.worker_id,
+            started_at=b.started_at,
+            beat_at=b.beat_at,
+            pass_at=b.pass_at,
+            passes=b.passes,
+            last_error=b.last_error,
+            last_error_at=b.last_error_at,
+            stale=now - b.beat_at > limit,
+        )
+        for b in HeartbeatRepository(session).latest()
+    ]
 
 
 def read_item(item: OutboxItem, external_id: str) -> OutboxItemRead:
