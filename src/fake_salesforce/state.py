@@ -127,6 +127,7 @@ class OrgState:
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
         self._log: deque[LoggedRequest] = deque(maxlen=2000)
         self._internal_errors: list[str] = []
+        self._writes: list[tuple[str, dict[str, Any]]] = []  # (Id, fields) per record updated
 
     @property
     def url(self) -> str:

@@ -28,7 +28,7 @@ import httpx
 from governance.approvals import service as approval_service
 from governance.db import Clock, Database, utcnow
 from governance.heartbeats.models import WorkerLoop
-from governance.heartbeats.repository import HeartbeatRepository
+from governance.heartbeats.repository import HeartbeatRepository, exclusive
 from governance.notifications import service as notifications
 from governance.notifications import targets
 from governance.playbooks.registry import PlaybookRegistry
@@ -245,9 +245,14 @@ def _steps(
         due = previous is None or (
             time.monotonic() - previous >= settings.salesforce.pull_interval_seconds
         )
-        if due:
-            last_pull[0] = time.monotonic()
-        pull_salesforce(db, registry, settings, salesforce, due, report, clock, pulse)
+        # One pull at a time across workers: two reading the same records would apply (and
+        # push) each twice. The others skip the pass; the holder does the work.
+        with exclusive(db.engine, "governance.salesforce.pull") as held:
+            if not held:
+                return
+            if due:
+                last_pull[0] = time.monotonic()
+            pull_salesforce(db, registry, settings, salesforce, due, report, clock, pulse)
 
     def push(report: PassReport) -> None:
         try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from governance.heartbeats.models import WorkerHeartbeat
@@ -50,3 +53,28 @@ class HeartbeatRepository:
             .limit(limit)
         )
         return list(self.session.scalars(query))
+
+
+@contextmanager
+def exclusive(engine: Engine, name: str) -> Iterator[bool]:
+    """Whether this process holds `name` across every worker, for the block's duration.
+
+    A PostgreSQL advisory lock on a connection of its own, taken without waiting: False when
+    another worker holds it (that worker does the job; this one skips it). SQLite serves one
+    worker process, so it is always True there.
+    """
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = zlib.crc32(name.encode())
+    with engine.connect() as connection:
+        held = bool(
+            connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        )
+        connection.commit()
+        try:
+            yield held
+        finally:
+            if held:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()

@@ -221,7 +221,8 @@ def _drain(
             report.paused = reason
             break
         now = clock()
-        with db.unit_of_work() as session:
+        # One UPDATE per claimed row (lease and values together, at commit): see `claim`.
+        with db.unit_of_work() as session, session.no_autoflush:
             repo = SalesforceRepository(session)
             items = repo.claim(now, now + LEASE, MAX_COLLECTION, skip_locked=not db.is_sqlite)
             if not items:
@@ -232,6 +233,7 @@ def _drain(
                 deal = deals.get(item.deal_id)
                 if deal is None or deal.deleted_at is not None or not mapping.outputs:
                     repo.delete_if_unchanged(item.id, item.version)
+                    session.expunge(item)  # deleted: no lease to write
                     report.skipped += 1
                     continue
                 values = values_for(
