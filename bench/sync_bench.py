@@ -52,7 +52,6 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/governance_sync_b
 FLAT_RATIO = 1.5
 PAGE = 2000  # records per query page (Salesforce's and the fake's)
 COLLECTION = 200  # records per sObject Collections call
-INTEGRATION_USER_ID = "005Fk0000000INTIA2"  # fake_salesforce.INTEGRATION_USER_ID
 
 # tests/salesforce/conftest.py's mapping, for the fake org's default custom fields.
 MAPPING: dict[str, Any] = {
@@ -158,11 +157,9 @@ def _sync_parts(db_url: str, fake_url: str, mapping_file: Path) -> tuple[Any, ..
         database_url=db_url,
         salesforce=SalesforceSettings(
             login_url=fake_url,
-            auth="password",
-            username="bench@example.com",
-            password=SecretStr("pw"),
-            security_token=SecretStr("tok"),
-            integration_user_id=INTEGRATION_USER_ID,
+            auth="client_credentials",
+            consumer_key=SecretStr("bench-consumer-key"),
+            consumer_secret=SecretStr("bench-consumer-secret"),
             timeout_seconds=60.0,
             mapping_file=mapping_file,
         ),

@@ -69,10 +69,9 @@ def main() -> int:
         "GOVERNANCE_BOOTSTRAP_ADMIN_KEY": KEY,
         "GOVERNANCE_WORKER_INTERVAL_SECONDS": "1",
         "GOVERNANCE_SALESFORCE__LOGIN_URL": fake.url,
-        "GOVERNANCE_SALESFORCE__AUTH": "password",
-        "GOVERNANCE_SALESFORCE__USERNAME": "demo@example.com",
-        "GOVERNANCE_SALESFORCE__PASSWORD": "demo",
-        "GOVERNANCE_SALESFORCE__SECURITY_TOKEN": "demo",
+        "GOVERNANCE_SALESFORCE__AUTH": "client_credentials",
+        "GOVERNANCE_SALESFORCE__CONSUMER_KEY": "demo-consumer-key",
+        "GOVERNANCE_SALESFORCE__CONSUMER_SECRET": "demo-consumer-secret",
         "GOVERNANCE_SALESFORCE__MAPPING_FILE": str(
             ROOT / "src" / "governance" / "salesforce" / "mapping.example.yaml"
         ),

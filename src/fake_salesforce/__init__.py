@@ -16,8 +16,9 @@ API-usage accounting and fault injection. Tests, ``make demo`` and the benches i
 Endpoints (``{v}`` is an API version no newer than ``api_version``):
 
 - ``POST /services/oauth2/token``: grant types ``password``, ``client_credentials`` and
-  ``urn:ietf:params:oauth:grant-type:jwt-bearer`` (any syntactically valid JWT; signatures are
-  not checked).
+  ``urn:ietf:params:oauth:grant-type:jwt-bearer`` (any syntactically valid JWT, unless
+  ``jwt_public_key`` is set: then the RS256 signature, ``aud`` and ``exp`` are checked), with
+  Salesforce's ``{"error", "error_description"}`` answers when refused.
 - ``POST /services/Soap/u/{v}``: the SOAP ``login()`` simple-salesforce uses for
   username + password + security token.
 - ``GET /services/data/v{v}/query?q=``, ``/queryAll?q=`` and ``/query/{locator}-{offset}``

@@ -107,9 +107,14 @@ class AuthMixin(OrgState):
                 return oauth_error("invalid_client", "invalid client credentials")
             label = "client_credentials"
         elif grant == _JWT_GRANT:
-            claims = _jwt_claims(form.get("assertion") or "")
+            assertion = form.get("assertion") or ""
+            claims = _jwt_claims(assertion)
             if claims is None:
                 return oauth_error("invalid_grant", "invalid assertion")
+            if self.jwt_public_key is not None:
+                refused = self._check_jwt(assertion, claims)
+                if refused is not None:
+                    return oauth_error("invalid_grant", refused)
             if self.consumer_key is not None and claims.get("iss") != self.consumer_key:
                 return oauth_error("invalid_client_id", "client identifier invalid")
             username = claims.get("sub") if isinstance(claims.get("sub"), str) else None
@@ -142,6 +147,30 @@ class AuthMixin(OrgState):
         if label != "password":
             payload["scope"] = "api"
         return json_response(200, payload)
+
+    def _check_jwt(self, assertion: str, claims: Mapping[str, Any]) -> str | None:
+        """Why Salesforce would refuse this assertion (signature, audience, expiry), or None."""
+        import jwt
+
+        assert self.jwt_public_key is not None
+        try:
+            jwt.decode(
+                assertion,
+                self.jwt_public_key,
+                algorithms=["RS256"],
+                options={"verify_aud": False, "verify_exp": False, "require": ["exp"]},
+            )
+        except jwt.PyJWTError:
+            return "invalid assertion"
+        audiences = {"https://login.salesforce.com", "https://test.salesforce.com", self.url}
+        if claims.get("aud") not in audiences:
+            return "audience is invalid"
+        exp = claims.get("exp")
+        try:
+            expired = float(str(exp)) <= self.clock.now().timestamp()
+        except (TypeError, ValueError):
+            expired = True
+        return "invalid assertion" if expired else None
 
     def _soap_login(self, body: bytes) -> Response:
         try:

@@ -121,6 +121,12 @@ class FakeSalesforce(AuthMixin, QueryMixin, SObjectsMixin, FaultsMixin):
             return list(self._log)
 
     @property
+    def writes(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every record an sObject Collections update applied, in order: ``(Id, fields)``."""
+        with self._lock:
+            return [(record_id, dict(values)) for record_id, values in self._writes]
+
+    @property
     def issued_tokens(self) -> list[IssuedToken]:
         with self._lock:
             return list(self._issued)

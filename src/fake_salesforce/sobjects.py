@@ -174,6 +174,7 @@ class SObjectsMixin(RecordsMixin):
                     new["SystemModstamp"] = new["LastModifiedDate"] = stamp
                     new["LastModifiedById"] = user_id
                     self._records[new["Id"]] = new
+                    self._writes.append((new["Id"], dict(values)))
         return json_response(200, results)
 
     def _check_update(

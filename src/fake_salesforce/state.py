@@ -104,6 +104,11 @@ class OrgState:
         self.security_token: str | None = None
         self.consumer_key: str | None = None
         self.consumer_secret: str | None = None
+        self.jwt_public_key: bytes | None = None
+        """The connected app's certificate or public key (PEM). When set, a JWT bearer
+        assertion must be RS256-signed by its key, with ``aud`` the login server
+        (https://login.salesforce.com, https://test.salesforce.com or this org's URL) and an
+        ``exp`` still ahead; when None, any syntactically valid JWT will do."""
 
         self._schema = Schema(DEFAULT_CUSTOM_FIELDS if custom_fields is None else custom_fields)
         self._lock = threading.RLock()
@@ -122,6 +127,7 @@ class OrgState:
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
         self._log: deque[LoggedRequest] = deque(maxlen=2000)
         self._internal_errors: list[str] = []
+        self._writes: list[tuple[str, dict[str, Any]]] = []  # (Id, fields) per record updated
 
     @property
     def url(self) -> str:

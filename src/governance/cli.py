@@ -16,6 +16,7 @@ from governance.auth.principal import SYSTEM
 from governance.auth.schemas import ApiKeyCreate, Role
 from governance.db import Database
 from governance.errors import GovernanceError
+from governance.heartbeats.models import WorkerLoop
 from governance.playbooks import formats
 from governance.playbooks import service as playbook_service
 from governance.settings import get_settings
@@ -71,9 +72,14 @@ def migrate(
 
 @app.command()
 def worker(
-    once: Annotated[bool, typer.Option(help="Run one pass and exit.")] = False,
+    once: Annotated[bool, typer.Option(help="Run one pass of every loop and exit.")] = False,
+    only: Annotated[
+        list[WorkerLoop] | None,
+        typer.Option(help="Run only this loop (repeat for several); default: all four."),
+    ] = None,
 ) -> None:
-    """Send approval reminders, escalate overdue requests, post webhook notifications."""
+    """Pull and push Salesforce, send approval reminders and escalations, post webhooks: each
+    in a loop of its own, recording heartbeats (`governance sync status` shows them)."""
     import logging
 
     from governance import worker as worker_loop
@@ -90,8 +96,12 @@ def worker(
             report = worker_loop.run_once(db, registry, settings)
             typer.echo(", ".join(f"{k} {v}" for k, v in vars(report).items()))
             return
-        typer.echo(f"worker polling every {settings.worker_interval_seconds}s; Ctrl-C stops it")
-        worker_loop.run_forever(db, settings)
+        loops = sorted(set(only), key=list(WorkerLoop).index) if only else list(WorkerLoop)
+        typer.echo(
+            f"worker loops {', '.join(loops)} every {settings.worker_interval_seconds}s; "
+            "Ctrl-C stops them"
+        )
+        worker_loop.run_forever(db, settings, only=loops)
     finally:
         db.dispose()
 
@@ -304,6 +314,7 @@ def validate_mapping() -> None:
     from governance.playbooks.registry import PlaybookRegistry
     from governance.salesforce.client import SalesforceError
     from governance.salesforce.mapping import check_against
+    from governance.salesforce.outbound import PRODUCED
 
     mapping, client = _mapping_and_client()
     settings = get_settings()
@@ -311,7 +322,7 @@ def validate_mapping() -> None:
     try:
         registry = PlaybookRegistry(db, 0)
         kinds = {t.key: t.kind for p in registry.load() for t in p.compiled.terms}
-        problems = check_against(mapping, client.describe, kinds)
+        problems = check_against(mapping, client.describe, kinds, PRODUCED)
     except SalesforceError as exc:
         typer.echo(
             f"error: Salesforce refused the describe call: {exc.code} {exc.message}", err=True
@@ -384,7 +395,7 @@ def sync_push() -> None:
 
 @sync_app.command("status")
 def sync_status() -> None:
-    """The watermark, recent runs, API usage and the outbox size."""
+    """The watermark, recent runs, API usage, the outbox size and the workers' heartbeats."""
     from governance.salesforce import service as sf_service
 
     db = _db()
@@ -401,6 +412,13 @@ def sync_status() -> None:
     )
     if status.paused_until:
         typer.echo(f"paused until {status.paused_until}: {status.pause_reason}")
+    for beat in status.workers:
+        typer.echo(
+            f"worker {beat.worker_id} {beat.loop}: beat {beat.beat_at:%Y-%m-%d %H:%M:%S}"
+            + (" (stale)" if beat.stale else "")
+            + f", {beat.passes} passes"
+            + (f", last error {beat.last_error}" if beat.last_error else "")
+        )
     for run in status.runs:
         counts = ", ".join(f"{k} {v}" for k, v in run.counts.items() if v)
         typer.echo(

@@ -22,9 +22,11 @@ class SalesforceSettings(BaseModel):
     api_version: str = Field(default="59.0", pattern=r"^\d{2,3}\.0$")
     auth: Literal["jwt", "client_credentials", "password"] = Field(
         default="jwt",
-        description="jwt: consumer_key + username + private_key_file; client_credentials: "
-        "consumer_key + consumer_secret (My Domain login URL); password: username + password + "
-        "security_token.",
+        description="The OAuth 2.0 flow, through a connected app. jwt (preferred): consumer_key "
+        "+ username + private_key_file (the app holds the certificate). client_credentials: "
+        "consumer_key + consumer_secret, with a My Domain login URL (the app names its run-as "
+        "user). password (least preferred; it sends the user's password): consumer_key + "
+        "consumer_secret + username + password (+ security_token, appended to the password).",
     )
     consumer_key: SecretStr | None = None
     consumer_secret: SecretStr | None = None
@@ -32,10 +34,11 @@ class SalesforceSettings(BaseModel):
     password: SecretStr | None = None
     security_token: SecretStr | None = None
     private_key_file: Path | None = None
-    integration_user_id: str | None = Field(
+    jwt_audience: str | None = Field(
         default=None,
-        description="The integration user's Id: its own edits to fields the service owns are "
-        "not echoed back in.",
+        description="The JWT's aud: https://login.salesforce.com (the default), "
+        "https://test.salesforce.com (the default for sandbox login URLs) or an Experience "
+        "Cloud site URL.",
     )
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per HTTP call.")
     mapping_file: Path | None = Field(

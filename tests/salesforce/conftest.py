@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from fake_salesforce import INTEGRATION_USER_ID, ORG_ID, FakeSalesforce
+from fake_salesforce import ORG_ID, FakeSalesforce
 from governance.salesforce.client import SimpleSalesforceClient
 from governance.salesforce.mapping import SyncMapping, parse
 from governance.settings import SalesforceSettings, Settings
@@ -47,15 +47,19 @@ MAPPING = {
         "approval_status": "Governance_Approval_Status__c",
         "check_url": "Governance_Check_URL__c",
         "outcome": "Governance_Outcome__c",
+        "concession_cost": "Governance_Concession_Cost__c",
     },
 }
 SECRET = "outbound-secret-0123456789"
+CONSUMER_KEY = "3MVG9-sync-consumer-key"
+CONSUMER_SECRET = "sync-consumer-secret-42"
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeSalesforce]:
     with FakeSalesforce("59.0", timeout_sleep=4.0) as org:
         org.username, org.password, org.security_token = "sync@example.com", "pw", "tok"
+        org.consumer_key, org.consumer_secret = CONSUMER_KEY, CONSUMER_SECRET
         yield org
         assert org.internal_errors == []
 
@@ -74,11 +78,14 @@ def settings(database_url: str, fake: FakeSalesforce, mapping_file: Path) -> Set
         db_pool_size=5,
         salesforce=SalesforceSettings(
             login_url=fake.url,
+            # The least preferred flow, so the suite shows no secret leaks (the others' tests
+            # are in test_client.py).
             auth="password",
+            consumer_key=SecretStr(CONSUMER_KEY),
+            consumer_secret=SecretStr(CONSUMER_SECRET),
             username="sync@example.com",
             password=SecretStr("pw"),
             security_token=SecretStr("tok"),
-            integration_user_id=INTEGRATION_USER_ID,
             timeout_seconds=2.5,  # generous for a loaded machine; the fake's timeout fault sleeps 4 s
             mapping_file=mapping_file,
             overlap_seconds=60,

@@ -11,18 +11,26 @@ import sys
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import pytest
 import yaml
 from pydantic import SecretStr
-from tests.salesforce.conftest import MAPPING
+from tests.salesforce.conftest import CONSUMER_KEY, CONSUMER_SECRET, MAPPING
 
 from fake_salesforce import DEFAULT_CUSTOM_FIELDS, FakeSalesforce
 from governance.playbooks.registry import PlaybookRegistry
 from governance.problems import Problem
 from governance.salesforce.client import SimpleSalesforceClient
-from governance.salesforce.mapping import MappingError, SyncMapping, check_against, load, parse
+from governance.salesforce.mapping import (
+    MappingError,
+    OutputKey,
+    SyncMapping,
+    check_against,
+    load,
+    parse,
+)
+from governance.salesforce.outbound import PRODUCED
 from governance.settings import Settings
 
 TERMS = {"discount_pct": {"field": "Discount__c"}}
@@ -221,6 +229,22 @@ def test_check_against_reports_unknown_fields_type_mismatches_and_read_only_outp
     ]
 
 
+def test_every_output_a_mapping_may_name_is_produced_by_the_push() -> None:
+    # A new output key the push does not compute would fail this (and `validate-mapping`).
+    assert set(get_args(OutputKey)) == PRODUCED
+
+
+def test_an_output_the_push_cannot_produce_is_a_problem(
+    mapping: SyncMapping, sf_client: SimpleSalesforceClient, term_kinds: dict[str, str]
+) -> None:
+    produced = PRODUCED - {"concession_cost"}
+    found = check_against(mapping, sf_client.describe, term_kinds, produced)
+    assert problems(found) == [
+        ("outputs.concession_cost", "the service does not produce this output")
+    ]
+    assert check_against(mapping, sf_client.describe, term_kinds, PRODUCED) == []
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 
@@ -244,6 +268,8 @@ def cli_env(
         "GOVERNANCE_DATABASE_URL": database_url,
         "GOVERNANCE_SALESFORCE__LOGIN_URL": fake.url,
         "GOVERNANCE_SALESFORCE__AUTH": "password",
+        "GOVERNANCE_SALESFORCE__CONSUMER_KEY": CONSUMER_KEY,
+        "GOVERNANCE_SALESFORCE__CONSUMER_SECRET": CONSUMER_SECRET,
         "GOVERNANCE_SALESFORCE__USERNAME": "sync@example.com",
         "GOVERNANCE_SALESFORCE__PASSWORD": PASSWORD,
         "GOVERNANCE_SALESFORCE__SECURITY_TOKEN": TOKEN,
@@ -293,7 +319,7 @@ def test_validate_mapping_command(
     good = results["good"]
     assert good.returncode == 0, good.stderr
     assert good.stdout.strip() == (
-        "mapping OK: 6 terms, 5 attributes and 6 outputs match Opportunity in the org"
+        "mapping OK: 6 terms, 5 attributes and 7 outputs match Opportunity in the org"
     )
 
     wrong = results["wrong types"]
@@ -315,7 +341,7 @@ def test_validate_mapping_command(
 
     refused = results["bad login"]
     assert refused.returncode == 1
-    assert "cannot connect to Salesforce: AUTHENTICATION_FAILED" in refused.stderr
+    assert "cannot connect to Salesforce: invalid_grant authentication failure" in refused.stderr
     assert PASSWORD + "x" not in refused.stderr + refused.stdout
 
 

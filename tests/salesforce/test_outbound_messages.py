@@ -242,3 +242,53 @@ async def test_a_malformed_message_gets_a_clear_400(
     assert reason in body["detail"]
     assert body["title"] == "Malformed Outbound Message"
     assert await fetch_queue(client, keys) == 0
+
+
+VALID_15 = "006Fk00000Ab1Cd"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        pytest.param("006Fk00000Ab1C\u0661", "non-ASCII digit", id="arabic-indic-digit"),
+        pytest.param("006Fk00000Ab1C\uff44", "full-width letter", id="full-width"),
+        pytest.param(VALID_15 + "X", "16 characters", id="sixteen"),
+        pytest.param(VALID_15 + "ZZZ", "wrong case checksum", id="bad-checksum"),
+    ],
+)
+async def test_an_id_that_is_no_salesforce_id_is_refused_naming_it(
+    client: httpx.AsyncClient, keys: Keys, fake: FakeSalesforce, raw: str, reason: str
+) -> None:
+    named = fake.add_opportunity(opportunity("Named"))
+    message = envelope(notification(named, "04l5g00000AbCdEAAV"), notification(raw, "04l2"))
+    body = problem(await client.post(URL, content=message, headers=XML), 400)
+    assert body["title"] == "Malformed Outbound Message", reason
+    assert [e["loc"] for e in body["errors"]] == [
+        ["body", "notifications", "Notification", 1, "sObject", "Id"]
+    ]
+    assert "15- or 18-character Salesforce Id" in body["detail"]
+    assert await fetch_queue(client, keys) == 0  # nothing of the message is queued
+
+
+async def test_ids_of_either_length_are_accepted(
+    client: httpx.AsyncClient, keys: Keys, fake: FakeSalesforce
+) -> None:
+    named = fake.add_opportunity(opportunity("Named"))
+    message = envelope(notification(named, "04l1"), notification(named[:15], "04l2"))
+    response = await client.post(URL, content=message, headers=XML)
+    assert response.status_code == 200, response.text
+    assert await fetch_queue(client, keys) == 1  # one opportunity, named twice
+
+
+async def test_more_than_100_notifications_are_refused(
+    client: httpx.AsyncClient, keys: Keys, fake: FakeSalesforce
+) -> None:
+    ids = fake.add_opportunities([opportunity(f"Deal {n}") for n in range(101)])
+    notes = [notification(i, f"04l{n:03d}") for n, i in enumerate(ids)]
+    body = problem(await client.post(URL, content=envelope(*notes), headers=XML), 400)
+    assert [e["loc"] for e in body["errors"]] == [["body", "notifications", "Notification"]]
+    assert "at most 100 notifications" in body["detail"]
+    assert await fetch_queue(client, keys) == 0
+    accepted = await client.post(URL, content=envelope(*notes[:100]), headers=XML)
+    assert accepted.status_code == 200, accepted.text
+    assert await fetch_queue(client, keys) == 100

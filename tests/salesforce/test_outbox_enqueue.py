@@ -15,6 +15,7 @@ from sqlalchemy import select
 from tests import driver
 from tests.conftest import Keys
 from tests.driver import EMEA_ENTERPRISE, deal_body
+from tests.salesforce.conftest import CONSUMER_KEY, CONSUMER_SECRET
 from typer.testing import CliRunner
 
 from fake_salesforce import FakeSalesforce
@@ -119,6 +120,8 @@ def cli_env(
         "DATABASE_URL": settings.database_url,
         "SALESFORCE__LOGIN_URL": sf.login_url,
         "SALESFORCE__AUTH": "password",
+        "SALESFORCE__CONSUMER_KEY": CONSUMER_KEY,
+        "SALESFORCE__CONSUMER_SECRET": CONSUMER_SECRET,
         "SALESFORCE__USERNAME": "sync@example.com",
         "SALESFORCE__PASSWORD": "pw",
         "SALESFORCE__SECURITY_TOKEN": "tok",

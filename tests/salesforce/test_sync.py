@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -93,6 +94,9 @@ async def test_opportunities_round_trip(
     again = outbound.push(db, sf_client, mapping, settings.salesforce, settings.public_url)
     assert again.failed == 0
     assert fake.get(closing)["Governance_Outcome__c"] == "won"
+    # The money conceded at close: 12 points off the 0 % opening on 120,000.
+    assert fake.get(closing)["Governance_Concession_Cost__c"] == 14400
+    assert fake.get(within)["Governance_Concession_Cost__c"] is None  # still open
     assert fake.get(within)["Governance_Status__c"] == "needs_approval"  # 16% needs approval
     # Not submitted, so no request is open: the approvers are those the check says it needs.
     assert fake.get(within)["Governance_Approvers__c"] == "sales_director"
@@ -113,3 +117,60 @@ async def test_opportunities_round_trip(
     assert runs[0]["counts"]["pushed"] == 0  # the quiet push
     assert runs[2]["counts"]["pushed"] == again.pushed
     assert status.json()["api_usage"]["used"] > 0
+
+
+async def test_a_second_save_within_the_same_second_is_applied(
+    client: httpx.AsyncClient,
+    keys: Keys,
+    fake: FakeSalesforce,
+    db: Database,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    sf_client: SimpleSalesforceClient,
+) -> None:
+    # Salesforce stamps SystemModstamp to the second: with the org's clock frozen, a save, a
+    # pull, and a second save in that same second all carry one stamp.
+    second = datetime.now(UTC).replace(microsecond=0)  # inside the pull's overlap window
+    fake.clock.set(second)
+    opportunity_id = fake.add_opportunity(opportunity("Twice", SystemModstamp=second))
+    first, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert first.created == 1
+    fake.update_opportunity(opportunity_id, {"Discount__c": 16, "SystemModstamp": second})
+
+    again, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert (again.updated, again.checked, again.skipped) == (1, 1, 0)
+    body = await deal(client, keys, opportunity_id)
+    assert body["terms"]["discount_pct"] == "16"
+    assert body["last_check"]["verdict"] == "needs_approval"
+
+    # Read again (the overlap window) with the same content: a no-op, nothing checked or queued.
+    outbound.push(db, sf_client, mapping, settings.salesforce, settings.public_url)
+    third, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert (third.updated, third.checked, third.unchanged + third.skipped) == (0, 0, 1)
+    quiet = outbound.push(db, sf_client, mapping, settings.salesforce, settings.public_url)
+    assert quiet.api_calls == 0
+
+
+async def test_a_rep_edit_is_pulled_even_when_our_write_back_lands_after_it(
+    client: httpx.AsyncClient,
+    keys: Keys,
+    fake: FakeSalesforce,
+    db: Database,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    sf_client: SimpleSalesforceClient,
+) -> None:
+    # Why the pull does not leave out the integration user's own edits: the push can write to an
+    # opportunity a rep changed since the last pull, and the record then shows the integration
+    # user as its last modifier. Our own echoes are recognised by content instead.
+    opportunity_id = fake.add_opportunity(opportunity("Raced"))
+    inbound.pull(db, sf_client, registry, settings, mapping)
+    fake.update_opportunity(opportunity_id, {"Discount__c": 16})  # the rep
+    outbound.push(db, sf_client, mapping, settings.salesforce, settings.public_url)  # then us
+    assert fake.get(opportunity_id)["LastModifiedById"] == fake.integration_user_id
+
+    report, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert (report.updated, report.checked) == (1, 1)
+    assert (await deal(client, keys, opportunity_id))["terms"]["discount_pct"] == "16"

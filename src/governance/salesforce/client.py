@@ -1,7 +1,8 @@
 """The Salesforce adapter: the only code that knows Salesforce speaks HTTP.
 
-Domain code talks to `SalesforceClient`. `SimpleSalesforceClient` implements it with
-simple-salesforce (authentication, SOQL, `restful` for sObject Collections); the local fake org
+Domain code talks to `SalesforceClient`. `SimpleSalesforceClient` implements it with an OAuth 2.0
+token (JWT bearer, client credentials, or username-password through a connected app) and
+simple-salesforce (SOQL, `restful` for sObject Collections); the local fake org
 in `src/fake_salesforce/` is driven through the same class. Every call has a timeout, an
 expired session is renewed and the call retried, and faults come out as the typed errors below
 so callers can decide: retry, pause, or park the work where an operator sees it.
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -127,26 +130,139 @@ def parse_limit_info(header: str | None) -> ApiUsage | None:
     return ApiUsage(int(match.group(1)), int(match.group(2))) if match else None
 
 
-class _OrgSession(requests.Session):
-    """A requests session with a timeout on every call and the org's real addresses.
+TOKEN_PATH = "/services/oauth2/token"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+JWT_LIFETIME = timedelta(minutes=3)  # Salesforce accepts an assertion for at most 3 minutes
 
-    simple-salesforce builds `https://{domain}.salesforce.com` login URLs and `https://` API
-    URLs. A login URL elsewhere (a proxy, or the local fake org on loopback) is reached by
-    rewriting those; plain HTTP is allowed only for loopback hosts.
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """What the OAuth token endpoint answered: the bearer token and the org's API address."""
+
+    value: str = field(repr=False)
+    instance_url: str
+
+
+def jwt_audience(settings: SalesforceSettings) -> str:
+    """The JWT's `aud`: the setting, else test.salesforce.com for sandboxes, else login."""
+    if settings.jwt_audience:
+        return settings.jwt_audience
+    host = urlsplit(settings.login_url).hostname or ""
+    sandbox = host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com")
+    return "https://test.salesforce.com" if sandbox else "https://login.salesforce.com"
+
+
+def token_request(settings: SalesforceSettings) -> dict[str, str]:
+    """The form posted to the token endpoint for the configured OAuth 2.0 flow.
+
+    jwt: an RS256-signed assertion (iss the connected app's consumer key, sub the integration
+    user's username, aud the login server, exp three minutes on). client_credentials: the
+    connected app's key and secret (the app names its run-as user). password: the OAuth
+    username-password flow through a connected app (never SOAP `login()`), the least preferred.
+    """
+    secret = SalesforceSettings.secret
+    key = secret(settings.consumer_key)
+
+    def missing(*names: str) -> AuthenticationFailed:
+        return AuthenticationFailed(
+            "INVALID_SETTINGS",
+            f"auth={settings.auth} needs {', '.join(names)} (GOVERNANCE_SALESFORCE__*)",
+        )
+
+    if settings.auth == "jwt":
+        if not key or not settings.username or settings.private_key_file is None:
+            raise missing("consumer_key", "username", "private_key_file")
+        import jwt
+
+        try:
+            private_key = settings.private_key_file.read_bytes()
+        except OSError as exc:
+            raise AuthenticationFailed(
+                "INVALID_SETTINGS", f"cannot read private_key_file: {exc.strerror}"
+            ) from None
+        claims = {
+            "iss": key,
+            "sub": settings.username,
+            "aud": jwt_audience(settings),
+            "exp": int((datetime.now(UTC) + JWT_LIFETIME).timestamp()),
+        }
+        try:
+            assertion = jwt.encode(claims, private_key, algorithm="RS256")
+        except (ValueError, TypeError, jwt.PyJWTError):
+            raise AuthenticationFailed(
+                "INVALID_SETTINGS", "private_key_file is not an RSA private key (PEM)"
+            ) from None
+        return {"grant_type": JWT_GRANT, "assertion": assertion}
+    consumer_secret = secret(settings.consumer_secret)
+    if settings.auth == "client_credentials":
+        if not key or not consumer_secret:
+            raise missing("consumer_key", "consumer_secret")
+        return {
+            "grant_type": "client_credentials",
+            "client_id": key,
+            "client_secret": consumer_secret,
+        }
+    password = secret(settings.password)
+    if not key or not consumer_secret or not settings.username or not password:
+        raise missing("consumer_key", "consumer_secret", "username", "password")
+    return {
+        "grant_type": "password",
+        "client_id": key,
+        "client_secret": consumer_secret,
+        "username": settings.username,
+        # Salesforce wants the security token appended, unless the org trusts our address.
+        "password": password + (secret(settings.security_token) or ""),
+    }
+
+
+class _OrgSession(requests.Session):
+    """A requests session with a timeout on every call, that holds the access token.
+
+    It gets the token from the OAuth token endpoint, sends it on every API call, and on a 401
+    INVALID_SESSION_ID gets a new one and sends the call again, once. simple-salesforce builds
+    `https://` API URLs; plain HTTP is allowed only for loopback hosts (the local fake org).
     """
 
-    def __init__(self, settings: SalesforceSettings, domain: str) -> None:
+    def __init__(self, settings: SalesforceSettings) -> None:
         super().__init__()
+        self.settings = settings
         self.timeout = settings.timeout_seconds
         self.login_origin = settings.login_url.rstrip("/")
-        self.login_alias = f"https://{domain}.salesforce.com"
         self.usage: ApiUsage | None = None
+        self.token: AccessToken | None = None
+        self._renewing = threading.Lock()
+
+    def authenticate(self) -> AccessToken:
+        """A new access token from the token endpoint (AuthenticationFailed when refused)."""
+        form = token_request(self.settings)
+        response = super().request(
+            "POST",
+            self.login_origin + TOKEN_PATH,
+            data=form,
+            headers={"Accept": "application/json"},
+            timeout=self.timeout,
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise AuthenticationFailed(
+                f"HTTP_{response.status_code}", "no JSON from the token endpoint"
+            )
+        if response.status_code != 200 or not body.get("access_token"):
+            # {"error": "invalid_grant", "error_description": "authentication failure"}
+            raise AuthenticationFailed(
+                str(body.get("error") or f"HTTP_{response.status_code}"),
+                str(body.get("error_description") or "")[:500],
+                response.status_code,
+            )
+        self.token = AccessToken(str(body["access_token"]), str(body.get("instance_url") or ""))
+        return self.token
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         target = url.decode() if isinstance(url, bytes) else url
-        if target.startswith(self.login_alias) and self.login_origin != self.login_alias:
-            target = self.login_origin + target[len(self.login_alias) :]
-        elif target.startswith("https://"):
+        if target.startswith("https://"):
             parts = urlsplit(target)
             if parts.hostname in ("127.0.0.1", "localhost") and _is_loopback_http(
                 self.login_origin
@@ -154,11 +270,35 @@ class _OrgSession(requests.Session):
                 target = "http://" + target[len("https://") :]
         kwargs.setdefault("timeout", self.timeout)
         verb = method.decode() if isinstance(method, bytes) else method
-        response = super().request(verb, target, *args, **kwargs)
+        sent = self.token
+        response = super().request(verb, target, *args, **_bearer(kwargs, sent))
+        if response.status_code == 401 and sent is not None and _invalid_session(response):
+            with self._renewing:  # one renewal for every call that met the expired token
+                if self.token is sent:
+                    self.authenticate()
+            response = super().request(verb, target, *args, **_bearer(kwargs, self.token))
         usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
         if usage is not None:
             self.usage = usage
         return response
+
+
+def _bearer(kwargs: dict[str, Any], token: AccessToken | None) -> dict[str, Any]:
+    """The call's keyword arguments with the current token as its Authorization header."""
+    if token is None:
+        return kwargs
+    headers = dict(kwargs.get("headers") or {})
+    headers["Authorization"] = f"Bearer {token.value}"
+    return {**kwargs, "headers": headers}
+
+
+def _invalid_session(response: requests.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    first = body[0] if isinstance(body, list) and body else {}
+    return isinstance(first, dict) and first.get("errorCode") == "INVALID_SESSION_ID"
 
 
 def _is_loopback_http(url: str) -> bool:
@@ -166,19 +306,13 @@ def _is_loopback_http(url: str) -> bool:
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
 
 
-def login_domain(login_url: str) -> str:
-    """simple-salesforce's `domain` for a login URL: login, test, acme.my, or a stand-in."""
-    host = urlsplit(login_url).hostname or ""
-    if host.endswith(".salesforce.com"):
-        return host[: -len(".salesforce.com")]
-    return "local.login"  # rewritten to the login URL by _OrgSession
-
-
 def _error(exc: Exception) -> SalesforceError:
     """Our typed error for whatever simple-salesforce or requests raised."""
     from simple_salesforce.exceptions import SalesforceAuthenticationFailed
     from simple_salesforce.exceptions import SalesforceError as SimpleError
 
+    if isinstance(exc, SalesforceError):
+        return exc
     if isinstance(exc, requests.Timeout):
         return Unavailable("TIMEOUT", "Salesforce did not answer in time")
     if isinstance(exc, requests.RequestException):
@@ -209,36 +343,16 @@ class SimpleSalesforceClient(SalesforceClient):
         from simple_salesforce.api import Salesforce
 
         self.settings = settings
-        domain = login_domain(settings.login_url)
-        self._session = _OrgSession(settings, domain)
-        common: dict[str, Any] = {
-            "session": self._session,
-            "version": settings.api_version,
-            "domain": domain,
-            "parse_float": Decimal,
-        }
-        secret = SalesforceSettings.secret
+        self._session = _OrgSession(settings)
         try:
-            if settings.auth == "jwt":
-                self._sf = Salesforce(
-                    username=settings.username,
-                    consumer_key=secret(settings.consumer_key),
-                    privatekey_file=str(settings.private_key_file),
-                    **common,
-                )
-            elif settings.auth == "client_credentials":
-                self._sf = Salesforce(
-                    consumer_key=secret(settings.consumer_key),
-                    consumer_secret=secret(settings.consumer_secret),
-                    **common,
-                )
-            else:
-                self._sf = Salesforce(
-                    username=settings.username,
-                    password=secret(settings.password),
-                    security_token=secret(settings.security_token) or "",
-                    **common,
-                )
+            token = self._session.authenticate()
+            self._sf = Salesforce(
+                instance_url=token.instance_url,
+                session_id=token.value,  # the session replaces it with the current token
+                session=self._session,
+                version=settings.api_version,
+                parse_float=Decimal,
+            )
         except Exception as exc:
             raise _error(exc) from None
 

@@ -2,9 +2,9 @@
 
 The pull reads `queryAll` (so deletions show) ordered by `SystemModstamp, Id`, from the
 watermark minus an overlap window. Each page is applied and checkpointed in its own
-transaction. A record is applied only if its SystemModstamp is newer than the version the deal
-last took (`Deal.sf_modstamp`), so a re-read (the overlap, or a resume after a crash) applies
-nothing twice. The watermark never passes the run's start minus the overlap, so records that
+transaction. A record older than the version the deal last took (`Deal.sf_modstamp`) is skipped; one with
+the same stamp is compared (Salesforce stamps to the second, so two saves within a second share
+one), so a re-read (the overlap, or a resume after a crash) applies nothing twice. The watermark never passes the run's start minus the overlap, so records that
 commit late in Salesforce are still read next time.
 """
 
@@ -126,8 +126,10 @@ def apply_record(
     modstamp = parse_datetime(str(record["SystemModstamp"]))
     repo = SalesforceRepository(session)
     deal = repo.deals_by_external_id([external_id]).get(external_id)
-    if deal is not None and deal.sf_modstamp is not None and modstamp <= deal.sf_modstamp:
-        report.skipped += 1  # this version (or a newer one) is already applied
+    if deal is not None and deal.sf_modstamp is not None and modstamp < deal.sf_modstamp:
+        # Only strictly older: Salesforce stamps to the second, so two saves within one second
+        # share a stamp; the second must still apply (the same content again is a no-op below).
+        report.skipped += 1
         return
     if record.get("IsDeleted"):
         if deal is not None and deal.deleted_at is None:
@@ -143,9 +145,13 @@ def apply_record(
         first = exc.errors(include_url=False)[0]
         raise _Rejected(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     if deal is not None and deal.deleted_at is None and not deal_service.differs(deal, payload):
-        # Nothing the service reads changed (say, our own write-back came round): no echo.
-        deal.sf_modstamp = modstamp
-        report.unchanged += 1
+        # Nothing the service reads changed (say, our own write-back came round): no echo. The
+        # same stamp again is a re-read of a version already applied (the overlap, a resume).
+        if deal.sf_modstamp == modstamp:
+            report.skipped += 1
+        else:
+            deal.sf_modstamp = modstamp
+            report.unchanged += 1
     else:
         # The same workflow as `PUT /v1/deals/{id}`, checking every change (every opportunity
         # shows a current verdict) and submitting when the mapping's checkbox says so.

@@ -4,7 +4,7 @@ the service's results. Validated on its own (`Mapping`) and against the org (`ch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -164,11 +164,14 @@ def check_against(
     mapping: SyncMapping,
     describe: Callable[[str], Mapping[str, Any]],
     term_kinds: Mapping[str, str],
+    produced: Collection[str] | None = None,
 ) -> list[Problem]:
-    """Problems with the mapping in this org: unknown fields, type mismatches, read-only outputs.
+    """Problems with the mapping in this org: unknown fields, type mismatches, read-only outputs,
+    and outputs the push cannot produce.
 
     `describe(sobject)` returns the sObject's describe result; `term_kinds` maps the term keys
-    the published playbooks know to their kind (number, choice, flag).
+    the published playbooks know to their kind (number, choice, flag); `produced` names the
+    outputs the push writes (every output, when not given).
     """
     described: dict[str, dict[str, dict[str, Any]]] = {}
     problems: list[Problem] = []
@@ -223,6 +226,8 @@ def check_against(
         expect(("submit_field",), mapping.submit_field, frozenset({"boolean"}))
     for output, name in mapping.outputs.items():
         loc = ("outputs", output)
+        if produced is not None and output not in produced:
+            problems.append(Problem(loc, "the service does not produce this output"))
         expect(loc, name, OUTPUT_TYPES.get(output))
         found = lookup(name)
         if found is not None and found.get("updateable") is False:

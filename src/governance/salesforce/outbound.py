@@ -40,6 +40,11 @@ LEASE = timedelta(minutes=5)
 
 
 SIX_PLACES = Decimal("0.000001")
+# The outputs `values_for` computes: a mapping naming any other output fails validation.
+PRODUCED = frozenset(
+    {"status", "variance", "approvers", "approval_status", "check_url", "outcome",
+     "concession_cost"}
+)  # fmt: skip
 
 
 def _ratio(value: Decimal | None) -> Decimal | None:
@@ -57,7 +62,9 @@ def values_for(
     """The output fields of one opportunity, by Salesforce field name.
 
     Approvers are the groups whose requests are open (pending first), or, before the deal is
-    submitted, the groups its latest check says it would need (`required`).
+    submitted, the groups its latest check says it would need (`required`). Every output the
+    mapping names is written (empty until the service has a value, like the outcome figures
+    before the deal closes); `PRODUCED` lists them, and `validate-mapping` refuses others.
     """
     requests = sorted(
         open_requests, key=lambda r: (r.status != RequestStatus.pending, r.step, r.group)
@@ -70,8 +77,10 @@ def values_for(
         "approval_status": deal.status,
         "check_url": f"{public_url.rstrip('/')}/v1/deals/{deal.external_id}/checks",
         "outcome": None if outcome is None else ("won" if outcome.won else "lost"),
+        # The money conceded at close, in the deal's currency (the outcome's total cost).
+        "concession_cost": None if outcome is None else outcome.cost,
     }
-    return {field: values[key] for key, field in mapping.outputs.items() if key in values}
+    return {field: values[key] for key, field in mapping.outputs.items()}
 
 
 # --- the pusher ----------------------------------------------------------------------------------
@@ -212,7 +221,8 @@ def _drain(
             report.paused = reason
             break
         now = clock()
-        with db.unit_of_work() as session:
+        # One UPDATE per claimed row (lease and values together, at commit): see `claim`.
+        with db.unit_of_work() as session, session.no_autoflush:
             repo = SalesforceRepository(session)
             items = repo.claim(now, now + LEASE, MAX_COLLECTION, skip_locked=not db.is_sqlite)
             if not items:
@@ -223,6 +233,7 @@ def _drain(
                 deal = deals.get(item.deal_id)
                 if deal is None or deal.deleted_at is not None or not mapping.outputs:
                     repo.delete_if_unchanged(item.id, item.version)
+                    session.expunge(item)  # deleted: no lease to write
                     report.skipped += 1
                     continue
                 values = values_for(

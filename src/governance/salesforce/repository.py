@@ -129,7 +129,9 @@ class SalesforceRepository:
         for item in items:
             item.claimed_until = until
             item.claimed_version = item.version
-        self.session.flush()
+        # No flush here: the caller's one flush writes the lease with whatever else it sets on
+        # these rows. A second UPDATE of a row in one transaction makes PostgreSQL re-check its
+        # foreign key (a KEY SHARE lock on the deal), against the pull's order: deal, then row.
         return items
 
     def item(self, item_id: int) -> OutboxItem | None:

@@ -73,7 +73,9 @@ def retry(
     description="Configure the Outbound Message's endpoint as "
     "`…/v1/salesforce/outbound-messages?secret=<GOVERNANCE_SALESFORCE__OUTBOUND_MESSAGE_SECRET>`. "
     "The organization id must match. Only the Ids are used: the opportunities are fetched from "
-    "Salesforce. Answers with the SOAP Ack.",
+    "Salesforce. At most 100 notifications per message (Salesforce's own limit), each naming an "
+    "ASCII 15- or 18-character Salesforce Id; anything else is refused with 400 naming the "
+    "field. Answers with the SOAP Ack.",
     response_class=Response,
     responses={
         200: {"content": {"text/xml": {"schema": {"type": "string"}}}, "description": "Ack"},

@@ -29,6 +29,20 @@ class ApiUsageRead(BaseModel):
     seen_at: datetime | None
 
 
+class HeartbeatRead(BaseModel):
+    loop: str = Field(description="pull, push, approvals or webhooks.")
+    worker_id: str = Field(description="The worker process: host:pid:tag.")
+    started_at: datetime
+    beat_at: datetime = Field(description="When the loop last said it was alive.")
+    pass_at: datetime | None = Field(description="When its last pass ended.")
+    passes: int
+    last_error: str | None
+    last_error_at: datetime | None
+    stale: bool = Field(
+        description="No beat for three worker intervals (at least a minute): stopped or stuck."
+    )
+
+
 class SyncStatus(BaseModel):
     configured: bool = Field(description="Whether a mapping file is set (the sync can run).")
     sobject: str
@@ -40,6 +54,9 @@ class SyncStatus(BaseModel):
     outbox: dict[str, int] = Field(description="Outbox rows by status (pending, dead).")
     fetch_queue: int = Field(description="Opportunities Outbound Messages asked us to fetch.")
     runs: list[RunRead]
+    workers: list[HeartbeatRead] = Field(
+        description="Each worker loop's latest heartbeat, most recent first."
+    )
 
 
 class OutboxItemRead(BaseModel):

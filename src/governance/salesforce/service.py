@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 from xml.etree import ElementTree
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from governance.auth.principal import Principal
 from governance.db import utcnow
 from governance.deals.schemas import salesforce_id_18
 from governance.errors import Forbidden, InvalidInput, NotFound
+from governance.heartbeats.repository import HeartbeatRepository
 from governance.problems import Problem
 from governance.salesforce.client import SalesforceClient, SimpleSalesforceClient
 from governance.salesforce.mapping import SyncMapping, load
@@ -19,6 +21,7 @@ from governance.salesforce.models import OutboxItem, OutboxStatus
 from governance.salesforce.repository import SalesforceRepository
 from governance.salesforce.schemas import (
     ApiUsageRead,
+    HeartbeatRead,
     OutboxItemRead,
     RunRead,
     SyncStatus,
@@ -83,7 +86,28 @@ def status(session: Session, settings: Settings, sobject: str = "Opportunity") -
             # The last ten of each kind, newest first: frequent pushes must not hide the pulls.
             for r in sorted([*repo.runs(10, "pull"), *repo.runs(10, "push")], key=lambda r: -r.id)
         ],
+        workers=heartbeats(session, settings),
     )
+
+
+def heartbeats(session: Session, settings: Settings) -> list[HeartbeatRead]:
+    """The worker loops' latest beats, each marked stale after three quiet intervals."""
+    limit = timedelta(seconds=max(60.0, 3 * settings.worker_interval_seconds))
+    now = utcnow()
+    return [
+        HeartbeatRead(
+            loop=b.loop,
+            worker_id=b.worker_id,
+            started_at=b.started_at,
+            beat_at=b.beat_at,
+            pass_at=b.pass_at,
+            passes=b.passes,
+            last_error=b.last_error,
+            last_error_at=b.last_error_at,
+            stale=now - b.beat_at > limit,
+        )
+        for b in HeartbeatRepository(session).latest()
+    ]
 
 
 def read_item(item: OutboxItem, external_id: str) -> OutboxItemRead:
@@ -127,8 +151,19 @@ class MalformedMessage(InvalidInput):
     slug = "malformed-outbound-message"
 
 
-def _bad_message(message: str) -> MalformedMessage:
-    return MalformedMessage(message, errors=[Problem(("body",), message)])
+def _bad_message(message: str, loc: tuple[str | int, ...] = ("body",)) -> MalformedMessage:
+    return MalformedMessage(message, errors=[Problem(loc, message)])
+
+
+MAX_NOTIFICATIONS = 100  # per Outbound Message: Salesforce's own limit
+_ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def is_salesforce_id(value: str) -> bool:
+    """An ASCII 15-character Id, or an 18-character one whose last 3 are its case checksum."""
+    if len(value) not in (15, 18) or not set(value) <= _ASCII_ALNUM:
+        return False
+    return len(value) == 15 or salesforce_id_18(value[:15]) == value
 
 
 class _NoDoctype(ElementTree.TreeBuilder):
@@ -171,13 +206,24 @@ def outbound_message(session: Session, settings: Settings, body: bytes, secret: 
     org = (notifications.findtext(f"{{{OUTBOUND_NS}}}OrganizationId") or "").strip()
     if sf.organization_id is None or org[:15] != sf.organization_id[:15]:
         raise Forbidden(f"messages from organization {org or '(none)'} are not accepted")
+    found = notifications.findall(f"{{{OUTBOUND_NS}}}Notification")
+    if len(found) > MAX_NOTIFICATIONS:
+        raise _bad_message(
+            f"at most {MAX_NOTIFICATIONS} notifications per message (Salesforce's own limit); "
+            f"this one has {len(found)}",
+            ("body", "notifications", "Notification"),
+        )
     ids = []
-    for notification in notifications.findall(f"{{{OUTBOUND_NS}}}Notification"):
+    for index, notification in enumerate(found):
         sobject = notification.find(f"{{{OUTBOUND_NS}}}sObject")
         raw = None if sobject is None else sobject.findtext(f"{{{SOBJECT_NS}}}Id")
         raw = (raw or "").strip()
-        if len(raw) not in (15, 18) or not raw.isalnum():
-            raise _bad_message(f"a notification has no valid sObject Id ({raw!r})")
+        if not is_salesforce_id(raw):
+            raise _bad_message(
+                f"a notification has no valid sObject Id ({raw[:40]!r}): an ASCII 15- or "
+                "18-character Salesforce Id",
+                ("body", "notifications", "Notification", index, "sObject", "Id"),
+            )
         ids.append(salesforce_id_18(raw))
     if not ids:
         raise _bad_message("the message names no opportunity")
