@@ -74,15 +74,12 @@ def worker(
     once: Annotated[bool, typer.Option(help="Run one pass and exit.")] = False,
 ) -> None:
     """Send approval reminders, escalate overdue requests, post webhook notifications."""
-    import logging
-
     from governance import worker as worker_loop
-    from governance.logs import install_redaction
+    from governance.logs import configure_logging
     from governance.playbooks.registry import PlaybookRegistry
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
-    install_redaction(settings)
+    configure_logging(settings)
     db = Database(settings.database_url)
     try:
         if once:
@@ -119,6 +116,7 @@ def serve(
         _fail(exc)
     finally:
         db.dispose()
+    _serve_metrics_apart(settings, workers)
     if secret:
         typer.echo("=" * 72)
         typer.echo("No API keys existed, so an admin key was created. It is shown only now:")
@@ -133,6 +131,22 @@ def serve(
         workers=workers,
         **uvicorn_options(settings),
     )
+
+
+def _serve_metrics_apart(settings: Any, workers: int) -> None:
+    """Share HTTP counters between worker processes, and serve /metrics on its own port when
+    `metrics.port` says so (see governance.observability.metrics)."""
+    import os
+    import tempfile
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before prometheus_client is imported here, and before uvicorn starts its processes:
+        # each one inherits it and counts into it.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="governance-metrics-")
+    if settings.metrics.enabled and settings.metrics.port is not None:
+        from governance.observability import metrics
+
+        metrics.serve_apart(settings)
 
 
 @playbook_app.command("import")
