@@ -69,7 +69,11 @@ class _GatedApp(FastAPI):
             max_body_bytes=settings.max_body_bytes,
             max_import_body_bytes=settings.max_import_body_bytes,
         )
-        return AccessLog(gate, self.router.routes)
+        stack: ASGIApp = AccessLog(
+            gate, self.router.routes, name_span=getattr(self.state, "name_span", None)
+        )
+        traced = getattr(self.state, "trace_wrapper", None)  # set by `tracing.instrument`
+        return traced(stack) if traced is not None else stack
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

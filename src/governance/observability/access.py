@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,9 +29,15 @@ UNMATCHED = "unmatched"  # one label for every path no route serves, so scanners
 class AccessLog:
     """See the module docstring."""
 
-    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Sequence[BaseRoute],
+        name_span: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.app = app
         self.routes = routes
+        self.name_span = name_span  # tracing's: names the request's span after its route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,6 +69,8 @@ class AccessLog:
         method: str = scope["method"]
         route = self._template(scope)
         counters.observe_request(method, route, status, seconds)
+        if self.name_span is not None:
+            self.name_span(method, route)
         query = scope.get("query_string", b"").decode("latin-1")
         path = scope["path"] + (f"?{query}" if query else "")
         principal: Principal | None = scope.get(PRINCIPAL_SCOPE_KEY)
