@@ -60,8 +60,9 @@ def wait_until_up(port: int) -> None:
 
 
 @contextmanager
-def serve(tmp_path: Path, **env: str) -> Iterator[Served]:
-    """Migrate a fresh SQLite database, load the demo playbook and serve it."""
+def serve(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[Served]:
+    """Migrate a fresh SQLite database, load the demo playbook and serve it (with `workers`
+    processes)."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     environment.update(
@@ -78,7 +79,10 @@ def serve(tmp_path: Path, **env: str) -> Iterator[Served]:
     log = tmp_path / "served.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [governance, "serve"], env=environment, stdout=sink, stderr=subprocess.STDOUT
+            [governance, "serve", "--workers", str(workers)],
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     served = Served(port, ADMIN_KEY, log, process)
     try:
