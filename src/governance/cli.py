@@ -136,13 +136,17 @@ def serve(
 def _serve_metrics_apart(settings: Any, workers: int) -> None:
     """Share HTTP counters between worker processes, and serve /metrics on its own port when
     `metrics.port` says so (see governance.observability.metrics)."""
+    import atexit
     import os
+    import shutil
     import tempfile
 
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before prometheus_client is imported here, and before uvicorn starts its processes:
         # each one inherits it and counts into it.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="governance-metrics-")
+        directory = tempfile.mkdtemp(prefix="governance-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
     if settings.metrics.enabled and settings.metrics.port is not None:
         from governance.observability import metrics
 

@@ -92,9 +92,11 @@ class RedactSecrets(logging.Filter):
         return redact(text, self.literals)
 
 
-# What every LogRecord holds; anything else on a record came from `extra=`.
+# What every LogRecord holds; anything else on a record came from `extra=` (uvicorn's
+# `color_message` repeats the message with terminal colours).
 _RECORD_FIELDS = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "color_message"}
 )
 
 
@@ -192,10 +194,3 @@ def log_config(settings: Settings) -> dict[str, Any]:
 def configure_logging(settings: Settings) -> None:
     """Log as `governance serve` does (format, request ids, redaction), for the other commands."""
     logging.config.dictConfig(log_config(settings))
-
-
-def install_redaction(settings: Settings) -> None:
-    """Redact on every handler the root logger has now (for processes configured otherwise)."""
-    redaction = RedactSecrets(configured_secrets(settings))
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redaction)
