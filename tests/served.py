@@ -49,14 +49,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until_up(port: int) -> None:
-    for _ in range(300):
+def wait_until_up(port: int, seconds: int = 30) -> None:
+    for _ in range(seconds * 10):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
             return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
-    raise AssertionError("the server did not come up in 30 s")
+    raise AssertionError(f"the server did not come up in {seconds} s")
 
 
 @contextmanager
@@ -86,7 +86,7 @@ def serve(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[Served]:
         )
     served = Served(port, ADMIN_KEY, log, process)
     try:
-        wait_until_up(port)
+        wait_until_up(port, 30 * workers)  # each worker process imports the app on its own
         yield served
     finally:
         if process.poll() is None:
