@@ -49,19 +49,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until_up(port: int) -> None:
-    for _ in range(300):
+def wait_until_up(port: int, seconds: int = 30) -> None:
+    for _ in range(seconds * 10):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
             return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
-    raise AssertionError("the server did not come up in 30 s")
+    raise AssertionError(f"the server did not come up in {seconds} s")
 
 
 @contextmanager
-def serve(tmp_path: Path, **env: str) -> Iterator[Served]:
-    """Migrate a fresh SQLite database, load the demo playbook and serve it."""
+def serve(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[Served]:
+    """Migrate a fresh SQLite database, load the demo playbook and serve it (with `workers`
+    processes)."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     environment.update(
@@ -78,11 +79,14 @@ def serve(tmp_path: Path, **env: str) -> Iterator[Served]:
     log = tmp_path / "served.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [governance, "serve"], env=environment, stdout=sink, stderr=subprocess.STDOUT
+            [governance, "serve", "--workers", str(workers)],
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     served = Served(port, ADMIN_KEY, log, process)
     try:
-        wait_until_up(port)
+        wait_until_up(port, 30 * workers)  # each worker process imports the app on its own
         yield served
     finally:
         if process.poll() is None:

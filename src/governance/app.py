@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
@@ -20,8 +20,9 @@ from governance.approvals.router import groups_router as approval_groups_router
 from governance.approvals.router import me_router
 from governance.approvals.router import router as approvals_router
 from governance.audit.router import router as audit_router
-from governance.auth.dependencies import SECURITY_SCHEME, KeyCache
+from governance.auth.dependencies import SECURITY_SCHEME, KeyCache, require
 from governance.auth.router import router as api_keys_router
+from governance.auth.schemas import Role
 from governance.db import Database
 from governance.deals.router import checks_router, impact_router
 from governance.deals.router import router as deals_router
@@ -33,6 +34,8 @@ from governance.errors import (
     problem_responses,
 )
 from governance.gate import KEYLESS_API_PATHS, Gate
+from governance.observability import metrics, tracing
+from governance.observability.access import AccessLog
 from governance.outcomes.router import router as outcomes_router
 from governance.playbooks.registry import PlaybookRegistry
 from governance.playbooks.router import router as playbooks_router
@@ -53,17 +56,24 @@ Decimal values (money, percentages) travel as strings.
 
 
 class _GatedApp(FastAPI):
-    """FastAPI with the request gate outside everything else, the 500 handler included."""
+    """FastAPI with the request gate outside everything else, the 500 handler included, and
+    the access log (request id, access line, HTTP metrics) outside the gate, so refusals are
+    logged and counted too."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
-        return Gate(
+        gate = Gate(
             super().build_middleware_stack(),
             key_cache=self.state.key_cache,
             db=self.state.db,
             max_body_bytes=settings.max_body_bytes,
             max_import_body_bytes=settings.max_import_body_bytes,
         )
+        stack: ASGIApp = AccessLog(
+            gate, self.router.routes, name_span=getattr(self.state, "name_span", None)
+        )
+        traced = getattr(self.state, "trace_wrapper", None)  # set by `tracing.instrument`
+        return traced(stack) if traced is not None else stack
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -116,6 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return problem_response(503, "Database unavailable", "not-ready")
         return JSONResponse({"status": "ready"})
 
+    if settings.metrics.enabled and settings.metrics.port is None:
+        _serve_metrics(app, settings, db)
+
     # Routes match in order: the check, called on every opportunity page view, goes first.
     for router in (
         checks_router,
@@ -137,7 +150,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     install_console(app, settings)  # the web console: pages, static files, /docs and /redoc
     _complete_openapi(app)
+    if settings.tracing.enabled:
+        tracing.instrument(app, db, settings.tracing)
     return app
+
+
+def _serve_metrics(app: FastAPI, settings: Settings, db: Database) -> None:
+    """`GET /metrics`: Prometheus's text format, for an admin key unless `metrics.public`.
+
+    Left out of the OpenAPI contract: it is an operator's endpoint, not part of the API that
+    clients are generated from (docs/operations.md describes it)."""
+    exposition = metrics.Exposition(db, settings.metrics.cache_seconds)
+    admin_only = require(Role.admin)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        if not settings.metrics.public:
+            await admin_only(request)
+        body = await run_in_threadpool(exposition.render)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
 
 
 # Salesforce Outbound Messages cannot send a bearer key: they carry a shared secret instead.

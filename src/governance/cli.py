@@ -80,15 +80,12 @@ def worker(
 ) -> None:
     """Pull and push Salesforce, send approval reminders and escalations, post webhooks: each
     in a loop of its own, recording heartbeats (`governance sync status` shows them)."""
-    import logging
-
     from governance import worker as worker_loop
-    from governance.logs import install_redaction
+    from governance.logs import configure_logging
     from governance.playbooks.registry import PlaybookRegistry
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
-    install_redaction(settings)
+    configure_logging(settings)
     db = Database(settings.database_url)
     try:
         if once:
@@ -129,6 +126,7 @@ def serve(
         _fail(exc)
     finally:
         db.dispose()
+    _serve_metrics_apart(settings, workers)
     if secret:
         typer.echo("=" * 72)
         typer.echo("No API keys existed, so an admin key was created. It is shown only now:")
@@ -143,6 +141,26 @@ def serve(
         workers=workers,
         **uvicorn_options(settings),
     )
+
+
+def _serve_metrics_apart(settings: Any, workers: int) -> None:
+    """Share HTTP counters between worker processes, and serve /metrics on its own port when
+    `metrics.port` says so (see governance.observability.metrics)."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before prometheus_client is imported here, and before uvicorn starts its processes:
+        # each one inherits it and counts into it.
+        directory = tempfile.mkdtemp(prefix="governance-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    if settings.metrics.enabled and settings.metrics.port is not None:
+        from governance.observability import metrics
+
+        metrics.serve_apart(settings)
 
 
 @playbook_app.command("import")

@@ -4,20 +4,29 @@ Secrets travel where logs look: Salesforce Outbound Messages carry theirs in the
 (`?secret=`), and a careless client may put a key or token there too. A filter on every handler
 rewrites each record before it is formatted: the values of query parameters named like a
 secret, bearer tokens, API keys (`gov_…`) and the configured secrets themselves become
-`[REDACTED]`, in the message, its arguments and its traceback.
+`[REDACTED]`, in the message, its arguments, its extra fields and its traceback.
+
+Lines are JSON objects in production and readable text in development (`log_format`, which
+follows `environment` unless set), and each names the request it belongs to: the request id in
+`governance.observability.context`, set for a request by the access middleware and for a job
+by the worker.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import logging.config
 import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
 from uvicorn.config import LOGGING_CONFIG
 
+from governance.observability.context import current_request_id
 from governance.settings import Settings
 
 REDACTED = "[REDACTED]"
@@ -68,6 +77,9 @@ class RedactSecrets(logging.Filter):
             cleaned = clean(message)
             if cleaned != message:
                 record.msg, record.args = cleaned, None
+        for name, value in vars(record).items():
+            if name not in _RECORD_FIELDS and isinstance(value, str):
+                setattr(record, name, clean(value))  # an `extra=` field: a path, an error
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -78,6 +90,76 @@ class RedactSecrets(logging.Filter):
 
     def _clean(self, text: str) -> str:
         return redact(text, self.literals)
+
+
+# What every LogRecord holds; anything else on a record came from `extra=` (uvicorn's
+# `color_message` repeats the message with terminal colours).
+_RECORD_FIELDS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "color_message"}
+)
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp each record with the request id of the work in hand (`-` when there is none)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id() or "-"
+        return True
+
+
+class LineFormatter(logging.Formatter):
+    """One line per record: a JSON object (`json=True`, production) or readable text.
+
+    Fields: `ts` (UTC, ISO 8601), `level`, `logger`, `message`, `request_id`, the record's extra
+    fields (the access line's `method`, `route`, `status`, …) and `exception` when there is one.
+    """
+
+    def __init__(self, json_lines: bool = True) -> None:
+        super().__init__()
+        self.json_lines = json_lines
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        extra = {
+            k: v
+            for k, v in vars(record).items()
+            if k not in _RECORD_FIELDS and k != "request_id" and not k.startswith("_")
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        ts = self.formatTime(record)
+        request_id = getattr(record, "request_id", None) or "-"
+        if self.json_lines:
+            line: dict[str, Any] = {
+                "ts": ts,
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "message": message,
+                "request_id": request_id,
+                **extra,
+            }
+            if record.exc_text:
+                line["exception"] = record.exc_text
+            return json.dumps(line, default=str, ensure_ascii=False)
+        text = f"{ts} {record.levelname:<7} [{request_id}] {record.name}: {message}"
+        if extra:
+            text += " " + " ".join(f"{k}={v}" for k, v in extra.items())
+        if record.exc_text:
+            text += "\n" + record.exc_text
+        return text
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_lines(settings: Settings) -> bool:
+    """Whether log lines are JSON: `log_format`, else JSON everywhere but in development."""
+    if settings.log_format is not None:
+        return settings.log_format == "json"
+    return settings.environment != "development"
 
 
 def configured_secrets(settings: Settings) -> list[str]:
@@ -98,16 +180,17 @@ def log_config(settings: Settings) -> dict[str, Any]:
     loggers (`governance.*`, SQLAlchemy, httpx) sent through the same handler."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["filters"] = {
+        "request_id": {"()": RequestIdFilter},
         "redact": {"()": RedactSecrets, "literals": configured_secrets(settings)},
     }
+    line = {"()": LineFormatter, "json_lines": json_lines(settings)}
+    config["formatters"] = {"default": line, "access": line}
     for handler in config["handlers"].values():
-        handler["filters"] = ["redact"]
+        handler["filters"] = ["request_id", "redact"]
     config["root"] = {"handlers": ["default"], "level": settings.log_level.upper()}
     return config
 
 
-def install_redaction(settings: Settings) -> None:
-    """Redact on every handler the root logger has now (for processes configured otherwise)."""
-    redaction = RedactSecrets(configured_secrets(settings))
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redaction)
+def configure_logging(settings: Settings) -> None:
+    """Log as `governance serve` does (format, request ids, redaction), for the other commands."""
+    logging.config.dictConfig(log_config(settings))

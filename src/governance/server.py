@@ -165,4 +165,5 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "date_header": True,
         "log_level": settings.log_level.lower(),
         "log_config": log_config(settings),  # secrets redacted from every line
+        "access_log": False,  # the app writes its own, with the request id (observability.access)
     }

@@ -128,6 +128,44 @@ class ServerSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """Who may read `/metrics`, and where it is served."""
+
+    enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    public: bool = Field(
+        default=False,
+        description="Let anyone who reaches /metrics read it, without a key (a scraper inside "
+        "the network). Otherwise it takes an admin key.",
+    )
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics on this port instead of the API's (no key asked there: "
+        "keep the port inside the network). `governance serve` starts it.",
+    )
+    host: str = Field(default="127.0.0.1", description="Bind address of the metrics port.")
+    cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a process reuses the figures it read from the database, so "
+        "several scrapers (or a tight interval) cost one set of queries.",
+    )
+
+
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces (needs `pip install governance[otel]`); off by default."""
+
+    enabled: bool = Field(default=False, description="Trace requests and database calls.")
+    endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint (http://collector:4318/v1/traces). Unset: the "
+        "exporter's own settings (OTEL_EXPORTER_OTLP_*) apply.",
+    )
+    service_name: str = Field(default="deal-governance", max_length=100)
+    sample_ratio: float = Field(default=1.0, ge=0, le=1, description="Share of traces kept.")
+
+
 class Settings(BaseSettings):
     """Everything configurable about the service. Nested subsystems use `__` in env names."""
 
@@ -201,6 +239,13 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How often `governance worker` looks for due work."
     )
     log_level: str = "INFO"
+    log_format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="`json` (one object per line) or `console` (readable lines). Unset: "
+        "console in development, JSON everywhere else.",
+    )
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     # The web console (governance.web): browser sessions and the headers its pages carry.
     session_secret: SecretStr | None = Field(
         default=None,

@@ -29,6 +29,7 @@ from governance.engine.document import PLAYBOOK_KEY_PATTERN
 from governance.engine.results import Verdict
 from governance.errors import Conflict, problem_responses
 from governance.http import ExternalIdPath, StrictRoute, read_json, registry_of, require_json
+from governance.observability import counters
 from governance.pagination import decode_cursor, encode_cursor
 
 checks_router = APIRouter(prefix="/v1/checks", tags=["checks"], route_class=StrictRoute)
@@ -63,7 +64,9 @@ async def check_terms(request: Request) -> Response:
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
         ) from None
     index = await registry_of(request).published()
-    return Response(orjson.dumps(deal_service.check(index, body)), media_type="application/json")
+    result = deal_service.check(index, body)
+    counters.count_check(result["verdict"])
+    return Response(orjson.dumps(result), media_type="application/json")
 
 
 @router.get(

@@ -33,3 +33,5 @@ class Notification(Timestamped, Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(String(1000))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The request that queued it (its X-Request-ID), for the worker's log lines about it.
+    request_id: Mapped[str | None] = mapped_column(String(100))

@@ -22,6 +22,7 @@ from governance.db import Clock, Database, utcnow
 from governance.notifications import targets
 from governance.notifications.models import Notification, NotificationStatus
 from governance.notifications.repository import NotificationRepository
+from governance.observability.context import current_request_id, request_id_bound
 
 log = logging.getLogger(__name__)
 # httpx logs every request's full URL at INFO, and a webhook URL's path is its secret.
@@ -49,6 +50,7 @@ def enqueue(session: Session, event: str, group: str, payload: dict[str, Any]) -
             next_attempt_at=now,
             created_at=now,
             updated_at=now,
+            request_id=current_request_id(),
         )
     )
     return True
@@ -63,7 +65,9 @@ def backoff(attempts: int, rng: random.Random | None = None) -> float:
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     id: int
+    event: str
     group: str
+    request_id: str | None
     url: str | None
     payload: dict[str, Any]
     attempts: int
@@ -92,7 +96,9 @@ def _claim(db: Database, now: datetime, limit: int, lease: timedelta) -> list[_C
             claimed.append(
                 _Claimed(
                     row.id,
+                    row.event,
                     row.group,
+                    row.request_id,
                     urls.get(row.group),
                     row.payload,
                     row.attempts,
@@ -159,32 +165,52 @@ def drain(
     http = client or httpx.Client(timeout=timeout, follow_redirects=False)
     try:
         for item in claimed:
-            error = _post(http, item, policy)
-            with db.unit_of_work() as session:
-                row = NotificationRepository(session).get(item.id)
-                if (
-                    row is None
-                    or row.status != NotificationStatus.pending
-                    or row.next_attempt_at != item.lease
-                ):
-                    continue  # our lease ran out and another worker took it over
-                now = clock()
-                row.attempts = item.attempts + 1
-                if error is None:
-                    row.status, row.sent_at, row.last_error = NotificationStatus.sent, now, None
-                    report.sent += 1
-                elif row.attempts >= max_attempts:
-                    row.status, row.last_error = NotificationStatus.dead, error
-                    report.dead += 1
-                    log.warning("notification %s to %s is dead: %s", item.id, item.group, error)
-                else:
-                    row.last_error = error
-                    row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, rng))
-                    report.retried += 1
+            with request_id_bound(item.request_id):  # its lines name the request that queued it
+                _deliver(db, http, item, policy, max_attempts, report, rng, clock)
     finally:
         if own:
             http.close()
     return report
+
+
+def _deliver(
+    db: Database,
+    http: httpx.Client,
+    item: _Claimed,
+    policy: targets.WebhookPolicy,
+    max_attempts: int,
+    report: DrainReport,
+    rng: random.Random | None,
+    clock: Clock,
+) -> None:
+    """Post one claimed notification and record the outcome, if the claim is still ours."""
+    error = _post(http, item, policy)
+    with db.unit_of_work() as session:
+        row = NotificationRepository(session).get(item.id)
+        if (
+            row is None
+            or row.status != NotificationStatus.pending
+            or row.next_attempt_at != item.lease
+        ):
+            return  # our lease ran out and another worker took it over
+        now = clock()
+        row.attempts = item.attempts + 1
+        if error is None:
+            row.status, row.sent_at, row.last_error = NotificationStatus.sent, now, None
+            report.sent += 1
+            log.info("notification %s (%s) to %s: sent", item.id, item.event, item.group)
+        elif row.attempts >= max_attempts:
+            row.status, row.last_error = NotificationStatus.dead, error
+            report.dead += 1
+            log.warning("notification %s to %s is dead: %s", item.id, item.group, error)
+        else:
+            row.last_error = error
+            row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, rng))
+            report.retried += 1
+            log.info(
+                "notification %s (%s) to %s: %s; retrying",
+                item.id, item.event, item.group, error,
+            )  # fmt: skip
 
 
 def webhook_host(url: str | None) -> str | None:

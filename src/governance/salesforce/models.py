@@ -84,6 +84,8 @@ class OutboxItem(Timestamped, Base):
     claimed_version: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(String(1000))
     last_values: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The request behind the latest change (its X-Request-ID), for the pusher's log lines.
+    request_id: Mapped[str | None] = mapped_column(String(100))
 
 
 class FetchRequest(Timestamped, Base):

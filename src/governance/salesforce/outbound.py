@@ -11,6 +11,7 @@ the configured share of the daily API quota, pauses the push without dropping an
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 from governance.approvals.models import ApprovalRequest, RequestStatus
 from governance.db import Clock, Database, utcnow
 from governance.deals.models import Deal
+from governance.observability.context import request_id_bound
 from governance.outcomes.models import Outcome
 from governance.salesforce.client import (
     MAX_COLLECTION,
@@ -32,6 +34,8 @@ from governance.salesforce.mapping import SyncMapping
 from governance.salesforce.models import OutboxItem, OutboxStatus, RunStatus, SyncRun, SyncState
 from governance.salesforce.repository import SalesforceRepository
 from governance.settings import SalesforceSettings
+
+log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 
@@ -274,19 +278,24 @@ def _drain(
             repo = SalesforceRepository(session)
             now = clock()
             by_id = {i.id: i for i in repo.items([item_id for item_id, _, _ in batch])}
-            for (item_id, version, _record), result in zip(batch, results, strict=False):
+            for (item_id, version, record), result in zip(batch, results, strict=False):
                 found = by_id.get(item_id)
                 if found is None:
                     continue
                 item = found
-                if result.success:
-                    report.pushed += 1
-                    if not repo.delete_if_unchanged(item_id, version):
-                        item.claimed_until = None  # changed meanwhile: send the newer values
-                        item.claimed_version = None
-                else:
-                    report.failed += 1
-                    report.dead += _fail(item, _error_text(result.errors), now, settings)
+                # Its line names the request whose change it carries.
+                with request_id_bound(item.request_id):
+                    if result.success:
+                        report.pushed += 1
+                        log.debug("pushed %s", record["id"])
+                        if not repo.delete_if_unchanged(item_id, version):
+                            item.claimed_until = None  # changed meanwhile: send the newer values
+                            item.claimed_version = None
+                    else:
+                        report.failed += 1
+                        error = _error_text(result.errors)
+                        report.dead += _fail(item, error, now, settings)
+                        log.warning("push of %s failed: %s", record["id"], error)
             for item_id, _version, _record in batch[len(results) :]:
                 missing = by_id.get(item_id)
                 if missing is not None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from governance.db import utcnow
+from governance.observability.context import current_request_id
 from governance.salesforce import outbox_repository
 
 
 def enqueue(session: Session, deal_id: int) -> None:
     """Queue the deal's governance fields for the next push (in the caller's transaction)."""
-    outbox_repository.mark_dirty(session.connection(), (deal_id,), utcnow())
+    outbox_repository.mark_dirty(session.connection(), (deal_id,), utcnow(), current_request_id())

@@ -1,0 +1,2 @@
+"""What operators watch: the request id every log line carries, the access log, `/metrics`
+and (optionally) OpenTelemetry traces."""
