@@ -60,18 +60,25 @@ def record(
 
 def _seal(session: Session) -> None:
     """Chain the transaction's entries after the log's last one and write them."""
+    if session.in_nested_transaction():
+        return  # a savepoint's release: its entries wait for the transaction's commit
     pending: list[AuditEntry] = session.info.pop(PENDING, [])
     if not pending:
         return
     repo = AuditRepository(session)
     last_id, last_hash = repo.lock_chain_head()
+    rows = []
     for entry in pending:
         last_id += 1
         entry.id = last_id
         entry.prev_hash = last_hash
         entry.entry_hash = last_hash = chain.link(last_hash, _content(entry))
-        repo.add(entry)
+        rows.append({name: getattr(entry, name) for name in _COLUMNS})
+    repo.add_many(rows)  # one statement for the transaction's entries
     repo.move_chain_head(last_id, last_hash)
+
+
+_COLUMNS = (*chain.FIELDS, "prev_hash", "entry_hash", "created_at", "updated_at")
 
 
 def _forget(session: Session) -> None:

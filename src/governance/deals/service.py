@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from governance.audit import service as audit
 from governance.auth.principal import Principal
 from governance.db import utcnow
-from governance.deals.models import REVIEWING, Deal, DealCheck
+from governance.deals.models import REVIEWING, Deal, DealCheck, DealStatus
 from governance.deals.repository import DealRepository
 from governance.deals.schemas import (
     CheckRequest,
@@ -139,6 +139,42 @@ def _snapshot(deal: Deal) -> dict[str, Any]:
     return read_deal(deal).model_dump(mode="json", exclude={"created_at", "updated_at"})
 
 
+def snapshot(deal: Deal) -> dict[str, Any]:
+    """The deal as its audit entries show it."""
+    return _snapshot(deal)
+
+
+def replacement_columns(data: DealUpsert) -> dict[str, Any]:
+    """The columns `upsert_deal` writes for `data` (name, attributes, terms, playbook)."""
+    return {
+        "name": data.name,
+        **attribute_columns(data.attributes),
+        "terms": _stored_terms(data.terms),
+        "playbook_key": data.playbook,
+    }
+
+
+def replaced_snapshot(
+    current: Deal | None, external_id: str, columns: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The audit snapshot of `current` (None: a new deal) once replaced by `columns`, as
+    `upsert_deal` records it: before the check it is about to store."""
+    names = ("name", *KNOWN_ATTRIBUTES, "extra_attributes", "terms", "playbook_key")
+    now = utcnow()
+    deal = Deal(
+        external_id=external_id,
+        **{name: columns[name] for name in names},
+        created_at=now,
+        updated_at=now,
+    )
+    deal.status = DealStatus.draft if current is None else current.status
+    if current is not None:
+        deal.last_verdict = current.last_verdict
+        deal.last_variance_score = current.last_variance_score
+        deal.last_checked_at = current.last_checked_at
+    return _snapshot(deal)
+
+
 def _governed(snapshot: dict[str, Any] | None) -> Any:
     """What a check depends on: a change here makes an approval under way re-check."""
     if snapshot is None:
@@ -248,44 +284,82 @@ def update_deal(
     return deal, needs_recheck(deal, before)
 
 
+def evaluation(
+    registry: PlaybookRegistry,
+    index: tuple[Published, ...] | None,
+    attributes: DealAttributes,
+    terms: Mapping[str, object],
+    playbook_key: str | None,
+    review_version_id: int | None,
+) -> tuple[Published, CheckResult, dict[str, Any]]:
+    """Evaluate a deal's stored terms: against the version its review is pinned to, else the
+    published one that fits (`index`: the published versions, when the caller holds them)."""
+    engine_attrs = engine_attributes(attributes)
+    if review_version_id is not None:
+        published = registry.version(review_version_id)
+    else:
+        index = registry.published_sync() if index is None else index
+        published = resolve(index, engine_attrs, playbook_key)
+    parsed = parse_terms(published, terms)
+    result = evaluate(published.compiled, parsed, engine_attrs)
+    return published, result, check_body(published, result)
+
+
+def check_columns(
+    actor: Principal,
+    attributes: DealAttributes,
+    terms: Mapping[str, Any],
+    published: Published,
+    result: CheckResult,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """A stored check's columns (all but the deal's id)."""
+    now = utcnow()
+    return {
+        "playbook_version_id": published.version_id,
+        "playbook_key": published.key,
+        "playbook_version": published.number,
+        "verdict": result.verdict.value,
+        "variance_score": result.variance_score,
+        "terms": dict(terms),
+        "attributes": attributes.model_dump(mode="json", exclude_none=True),
+        "result": body,
+        "checked_by": actor.actor,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def checked_columns(published: Published, result: CheckResult, now: datetime) -> dict[str, Any]:
+    """The deal's copy of its latest check (what lists, analytics and the push read)."""
+    return {
+        "last_verdict": result.verdict.value,
+        "last_variance_score": result.variance_score,
+        "last_checked_at": now,
+        "checked_playbook": published.key,
+        "checked_version": published.number,
+        "variance_micro": to_micro(result.variance_score),
+    }
+
+
 def check_deal(
     session: Session, registry: PlaybookRegistry, actor: Principal, deal: Deal
 ) -> tuple[DealCheck, CheckResult, Published]:
     """Store a check of the deal; a deal under review is checked against its pinned version."""
     external_id = deal.external_id
     attributes = attributes_of(deal)
-    engine_attrs = engine_attributes(attributes)
-    if deal.review_version_id is not None:
-        published = registry.version(deal.review_version_id)
-    else:
-        published = resolve(registry.published_sync(), engine_attrs, deal.playbook_key)
-    terms = parse_terms(published, deal.terms)
-    result = evaluate(published.compiled, terms, engine_attrs)
-    body = check_body(published, result)
+    published, result, body = evaluation(
+        registry, None, attributes, deal.terms, deal.playbook_key, deal.review_version_id
+    )
     now = utcnow()
     stored = DealRepository(session).add_check(
         DealCheck(
-            deal_id=deal.id,
-            playbook_version_id=published.version_id,
-            playbook_key=published.key,
-            playbook_version=published.number,
-            verdict=result.verdict.value,
-            variance_score=result.variance_score,
-            terms=dict(deal.terms),
-            attributes=attributes.model_dump(mode="json", exclude_none=True),
-            result=body,
-            checked_by=actor.actor,
-            created_at=now,
-            updated_at=now,
+            deal_id=deal.id, **check_columns(actor, attributes, deal.terms, published, result, body)
         )
     )
     shown = (deal.last_verdict, deal.last_variance_score)
-    deal.last_verdict = result.verdict.value
-    deal.last_variance_score = result.variance_score
-    deal.last_checked_at = now
-    deal.checked_playbook = published.key
-    deal.checked_version = published.number
-    deal.variance_micro = to_micro(result.variance_score)
+    for column, value in checked_columns(published, result, now).items():
+        setattr(deal, column, value)
     DealRepository(session).replace_term_checks(
         deal,
         {

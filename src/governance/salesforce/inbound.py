@@ -17,13 +17,14 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from governance.approvals.service import review
 from governance.auth.principal import Principal
 from governance.auth.schemas import Role
-from governance.db import Clock, Database, utcnow
+from governance.db import Clock, Database, savepoint, utcnow
 from governance.deals import service as deal_service
-from governance.deals.models import Deal
+from governance.deals.models import REVIEWING, Deal
 from governance.deals.repository import DealRepository
 from governance.deals.schemas import DealUpsert, salesforce_id_18
 from governance.errors import GovernanceError
@@ -137,11 +138,7 @@ def apply_record(
         else:
             report.skipped += 1
         return
-    try:
-        payload = deal_payload(mapping, record)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise _Rejected(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    payload = _payload(mapping, record)
     if deal is not None and deal.deleted_at is None and not deal_service.differs(deal, payload):
         # Nothing the service reads changed (say, our own write-back came round): no echo.
         deal.sf_modstamp = modstamp
@@ -161,6 +158,14 @@ def apply_record(
         report.checked += 1
     if record.get("IsClosed"):
         _record_outcome(session, registry, deal, bool(record.get("IsWon")), report)
+
+
+def _payload(mapping: SyncMapping, record: Mapping[str, Any]) -> DealUpsert:
+    try:
+        return deal_payload(mapping, record)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise _Rejected(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
 def _record_outcome(
@@ -212,6 +217,27 @@ class _Rejected(Exception):
     pass
 
 
+def _park(report: PullReport, record: Mapping[str, Any], exc: Exception) -> None:
+    """A record that cannot be applied: counted and kept (at most 100) for an operator."""
+    report.failed += 1
+    if isinstance(exc, GovernanceError):
+        reason = exc.detail or exc.title
+        if exc.errors:
+            reason += ": " + "; ".join(
+                f"{'.'.join(map(str, p.loc))}: {p.message}" for p in exc.errors[:3]
+            )
+    elif isinstance(exc, DBAPIError):
+        reason = f"the database refused it: {type(exc.orig).__name__}"
+    else:
+        reason = str(exc)
+    if len(report.problems) < MAX_PROBLEMS:
+        report.problems.append({"id": str(record.get("Id")), "reason": reason[:500]})
+
+
+# What one record may fail with and still leave the rest of its page applied.
+_RECORD_ERRORS = (_Rejected, GovernanceError, IntegrityError, DataError)
+
+
 def _apply_page(
     db: Database,
     registry: PlaybookRegistry,
@@ -221,26 +247,104 @@ def _apply_page(
     report: PullReport,
     checkpoint: Callable[[Any, Mapping[str, Any]], None] | None,
 ) -> None:
-    """Apply a page record by record; a record that cannot be applied is parked, not fatal."""
-    last: Mapping[str, Any] | None = None
-    for record in records:
+    """Apply a page in one transaction, with its checkpoint.
+
+    Every record runs in its own savepoint, so a record that cannot be applied is parked (in
+    the run's problems), not fatal. The deals no review has reached go through the page-level
+    path of the "deal changed" workflow (`review.save_deals`, a few statements for the page);
+    deletions, submissions and deals under review go one by one (`apply_record`).
+    """
+    page = list(records)
+    if not page:
+        return
+    with db.unit_of_work() as session:
+        SalesforceRepository(session).hold_write_lock()
+        _apply_records(session, registry, settings, mapping, page, report)
+        if checkpoint is not None:
+            checkpoint(session, page[-1])
+
+
+def _apply_records(
+    session: Any,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    page: list[Mapping[str, Any]],
+    report: PullReport,
+) -> None:
+    repo = SalesforceRepository(session)
+    deals = repo.deals_by_external_id({salesforce_id_18(str(r["Id"])) for r in page})
+    changes: dict[str, review.Change] = {}
+    records: dict[str, Mapping[str, Any]] = {}
+    one_by_one: list[Mapping[str, Any]] = []
+    closed: dict[str, bool] = {}
+    for record in page:
         report.read += 1
         try:
-            with db.unit_of_work() as session:
-                apply_record(session, registry, settings, mapping, record, report)
-        except (_Rejected, GovernanceError) as exc:
-            report.failed += 1
-            reason = str(exc) if isinstance(exc, _Rejected) else (exc.detail or exc.title)
-            if isinstance(exc, GovernanceError) and exc.errors:
-                reason += ": " + "; ".join(
-                    f"{'.'.join(map(str, p.loc))}: {p.message}" for p in exc.errors[:3]
+            external_id = salesforce_id_18(str(record["Id"]))
+            modstamp = parse_datetime(str(record["SystemModstamp"]))
+            deal = deals.get(external_id)
+            if deal is not None and deal.sf_modstamp is not None and modstamp <= deal.sf_modstamp:
+                report.skipped += 1  # this version (or a newer one) is already applied
+                continue
+            if (
+                record.get("IsDeleted")
+                or external_id in records
+                or (deal is not None and deal.status in REVIEWING)
+                or (mapping.submit_field and field_value(record, mapping.submit_field))
+            ):
+                one_by_one.append(record)
+                continue
+            payload = _payload(mapping, record)
+            if (
+                deal is not None
+                and deal.deleted_at is None
+                and not deal_service.differs(deal, payload)
+            ):
+                deal.sf_modstamp = modstamp  # nothing the service reads changed: no echo
+                report.unchanged += 1
+            else:
+                changes[external_id] = review.Change(
+                    external_id, payload, deal, {"sf_modstamp": modstamp}
                 )
-            if len(report.problems) < MAX_PROBLEMS:
-                report.problems.append({"id": str(record.get("Id")), "reason": reason[:500]})
-        last = record
-    if checkpoint is not None and last is not None:
-        with db.unit_of_work() as session:
-            checkpoint(session, last)
+            records[external_id] = record
+            if record.get("IsClosed"):
+                closed[external_id] = bool(record.get("IsWon"))
+        except _RECORD_ERRORS as exc:
+            _park(report, record, exc)
+    if changes:
+        try:
+            with savepoint(session):
+                saved = review.save_deals(session, registry, SYNC, list(changes.values()))
+        except (IntegrityError, DataError):
+            # One of them is wrong in a way only the database saw: one by one, to find it.
+            one_by_one.extend(records[e] for e in changes)
+            for external_id in changes:
+                closed.pop(external_id, None)
+        else:
+            report.created += len(saved.created)
+            report.updated += len(saved.ids) - len(saved.created)
+            report.checked += len(saved.ids)
+            for external_id, refusal in saved.refused.items():
+                closed.pop(external_id, None)
+                _park(report, records[external_id], refusal)
+            for change in saved.left:
+                closed.pop(change.external_id, None)
+                one_by_one.append(records[change.external_id])
+    for record in one_by_one:
+        try:
+            with savepoint(session):
+                apply_record(session, registry, settings, mapping, record, report)
+        except _RECORD_ERRORS as exc:
+            _park(report, record, exc)
+    if closed:
+        fresh = repo.deals_by_external_id(closed, reread=True)
+        for external_id, won in closed.items():
+            try:
+                with savepoint(session):
+                    _record_outcome(session, registry, fresh[external_id], won, report)
+            except _RECORD_ERRORS as exc:
+                _park(report, records[external_id], exc)
 
 
 def pull(

@@ -65,11 +65,28 @@ class SalesforceRepository:
 
     # --- deals -----------------------------------------------------------------------------------
 
-    def deals_by_external_id(self, external_ids: Collection[str]) -> dict[str, Deal]:
+    def deals_by_external_id(
+        self, external_ids: Collection[str], *, reread: bool = False
+    ) -> dict[str, Deal]:
+        """The deals with these Ids; `reread` refreshes those the session already holds."""
         if not external_ids:
             return {}
-        rows = self.session.scalars(select(Deal).where(Deal.external_id.in_(external_ids)))
-        return {d.external_id: d for d in rows}
+        query = select(Deal).where(Deal.external_id.in_(sorted(external_ids)))
+        if reread:
+            query = query.execution_options(populate_existing=True)
+        return {d.external_id: d for d in self.session.scalars(query)}
+
+    def hold_write_lock(self) -> None:
+        """Begin writing now. On SQLite a no-op UPDATE opens the transaction (the driver begins
+        one only at a write) and takes the database's write lock, so the savepoints that follow
+        nest inside it rather than standing in for it. PostgreSQL needs nothing."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            self.session.execute(
+                update(SyncState)
+                .where(SyncState.id == -1)
+                .values(sobject=SyncState.sobject)
+                .execution_options(synchronize_session=False)
+            )
 
     def push_sources(
         self, deal_ids: Collection[int]
