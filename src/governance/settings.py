@@ -65,6 +65,13 @@ class SalesforceSettings(BaseModel):
     pause_seconds: int = Field(
         default=900, ge=1, description="How long REQUEST_LIMIT_EXCEEDED pauses the sync."
     )
+    push_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="Collections calls (200 records each) the push runs at once. Salesforce "
+        "allows several concurrent API calls; each counts against the daily quota as usual.",
+    )
     organization_id: str | None = Field(
         default=None, description="The org's Id; Outbound Messages from any other are refused."
     )

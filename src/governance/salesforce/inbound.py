@@ -417,7 +417,10 @@ def pull(
             report.api_calls += 1
         if page.next_url is None:
             with db.unit_of_work() as session:
-                state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
+                repo = SalesforceRepository(session)
+                state = repo.state(mapping.sobject, for_update=True)
+                if not state.full_load_done:
+                    repo.analyze_outbox()  # the load filled it: plan its claims on real figures
                 state.full_load_done = True
                 # Nothing newer than the ceiling was missed: the next run starts there.
                 if state.watermark is None or state.watermark < ceiling:
