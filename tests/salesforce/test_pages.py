@@ -99,6 +99,6 @@ def test_the_push_runs_several_collections_calls_at_once(
     with db.unit_of_work() as session:
         assert session.scalar(select(OutboxItem.id).limit(1)) is None
         rows = session.execute(select(Deal.external_id, Deal.last_verdict)).tuples().all()
-    verdicts = {external_id: verdict for external_id, verdict in rows}
+    verdicts = dict(rows)
     for opportunity_id in ids:
         assert fake.get(opportunity_id)["Governance_Status__c"] == verdicts[opportunity_id]
