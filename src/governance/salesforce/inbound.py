@@ -10,6 +10,7 @@ commit late in Salesforce are still read next time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,7 @@ from governance.outcomes.repository import OutcomeRepository
 from governance.outcomes.schemas import OutcomeTradeInput
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import outbound
-from governance.salesforce.client import SalesforceClient
+from governance.salesforce.client import SalesforceClient, SalesforceError
 from governance.salesforce.mapping import SyncMapping, field_value
 from governance.salesforce.models import RunStatus, SyncRun
 from governance.salesforce.repository import SalesforceRepository
@@ -367,6 +368,7 @@ def pull(
         repo = SalesforceRepository(session)
         state = repo.state(mapping.sobject)
         since = state.watermark - overlap if state.watermark is not None else None
+        bulk_job, full_load_done = state.bulk_job_id, state.full_load_done
         run = repo.add_run(
             SyncRun(
                 kind="pull",
@@ -399,8 +401,22 @@ def pull(
 
     error: str | None = None
     try:
+        if bulk_job is not None:
+            _pull_bulk(db, client, registry, settings, mapping, report, run_id, progress, clock)
+            return report, _finished_run(db, run_id, report, client, clock)
         page = client.query(soql, include_deleted=True)
         report.api_calls += 1
+        if _wants_bulk(sf, page.total_size, page.next_url, full_load_done, since, started):
+            # A big load: one query job instead of thousands of query pages.
+            job = client.bulk_query(
+                soql.replace(" ORDER BY SystemModstamp, Id", ""), include_deleted=True
+            )
+            report.api_calls += 1
+            with db.unit_of_work() as session:
+                state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
+                state.bulk_job_id, state.bulk_locator, state.bulk_ceiling = job.id, None, ceiling
+            _pull_bulk(db, client, registry, settings, mapping, report, run_id, progress, clock)
+            return report, _finished_run(db, run_id, report, client, clock)
         while True:
             report.pages += 1
             _apply_page(db, registry, settings, mapping, page.records, report, checkpoint)
@@ -429,18 +445,160 @@ def pull(
         error = f"{type(exc).__name__}: {exc}"[:1000]
         raise
     finally:
-        with db.unit_of_work() as session:
-            run = _save_run(
-                session,
-                run_id,
-                report,
-                client,
-                clock,
-                status=RunStatus.failed if error else RunStatus.done,
-                error=error,
+        if error is not None:
+            _finished_run(db, run_id, report, client, clock, error=error)
+    return report, _finished_run(db, run_id, report, client, clock)
+
+
+def _finished_run(
+    db: Database,
+    run_id: int,
+    report: PullReport,
+    client: SalesforceClient,
+    clock: Clock,
+    *,
+    error: str | None = None,
+) -> SyncRun:
+    with db.unit_of_work() as session:
+        run = _save_run(
+            session,
+            run_id,
+            report,
+            client,
+            clock,
+            status=RunStatus.failed if error else RunStatus.done,
+            error=error,
+        )
+        run.finished_at = clock()
+    return run
+
+
+BACKFILL = timedelta(days=1)  # a watermark this old makes a run a backfill
+
+
+def _wants_bulk(
+    sf: Any,
+    total: int,
+    next_url: str | None,
+    full_load_done: bool,
+    since: datetime | None,
+    started: datetime,
+) -> bool:
+    """A first load, or a backfill, of more records than the Bulk threshold (the first query
+    page's totalSize is the query's COUNT(): no extra call to know it)."""
+    if not sf.bulk_threshold or next_url is None or total <= sf.bulk_threshold:
+        return False
+    return not full_load_done or since is None or started - since > BACKFILL
+
+
+class BulkJobFailed(SalesforceError):
+    """The Bulk API 2.0 query job ended Failed or Aborted (its errorMessage says why)."""
+
+
+NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
+
+
+def _field_types(client: SalesforceClient, mapping: SyncMapping) -> dict[str, str]:
+    described = client.describe(mapping.sobject)
+    return {str(f["name"]): str(f.get("type", "")) for f in described.get("fields", ())}
+
+
+def _typed(record: dict[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
+    """A Bulk CSV record with the values the REST API would give: numbers, booleans."""
+    for name, value in record.items():
+        if value is None or isinstance(value, dict):
+            continue
+        kind = types.get(name)
+        if kind == "boolean":
+            record[name] = value == "true"
+        elif kind in NUMBER_TYPES:
+            record[name] = Decimal(value)
+    return record
+
+
+def _pull_bulk(
+    db: Database,
+    client: SalesforceClient,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    report: PullReport,
+    run_id: int,
+    progress: Callable[[int, int], None] | None,
+    clock: Clock,
+) -> None:
+    """Read the sync state's Bulk query job: wait until it is complete, then apply its results
+    a set at a time, each set and the locator of the next in one transaction (a killed load
+    resumes at the set it was applying). Once all are applied the watermark moves to the
+    load's start minus the overlap, and later runs page REST queries from there."""
+    sf = settings.salesforce
+    with db.unit_of_work() as session:
+        state = SalesforceRepository(session).state(mapping.sobject)
+        job_id, locator, ceiling = state.bulk_job_id, state.bulk_locator, state.bulk_ceiling
+    assert job_id is not None
+    assert ceiling is not None
+    while True:
+        try:
+            job = client.bulk_job(job_id)
+        except SalesforceError as exc:
+            if exc.status == 404:  # expired: the next run starts a new job
+                _forget_job(db, mapping)
+            raise
+        report.api_calls += 1
+        if job.state == "JobComplete":
+            break
+        if job.state in ("Failed", "Aborted"):
+            _forget_job(db, mapping)
+            raise BulkJobFailed(
+                "BULK_JOB_FAILED", f"Bulk query job {job_id} {job.state}: {job.error or ''}"
             )
-            run.finished_at = clock()
-    return report, run
+        time.sleep(sf.bulk_poll_seconds)
+    types = _field_types(client, mapping)
+    report.api_calls += 1
+    while True:
+        results = client.bulk_results(job_id, locator, sf.bulk_page_records)
+        report.api_calls += 1
+        report.pages += 1
+        following = results.locator
+
+        def checkpoint(
+            session: Any, _last: Mapping[str, Any] | None = None, following: str | None = following
+        ) -> None:
+            repo = SalesforceRepository(session)
+            state = repo.state(mapping.sobject, for_update=True)
+            if following is not None:
+                state.bulk_locator = following
+            else:  # the load is applied: incremental REST pages from here
+                state.bulk_job_id = state.bulk_locator = None
+                if state.watermark is None or state.watermark < ceiling:
+                    state.watermark = ceiling
+                if not state.full_load_done:
+                    repo.analyze_outbox()
+                state.full_load_done = True
+            _save_run(session, run_id, report, client, clock, status=RunStatus.running)
+
+        records = [_typed(r, types) for r in results.records]
+        if records:
+            _apply_page(db, registry, settings, mapping, records, report, checkpoint)
+        else:
+            with db.unit_of_work() as session:
+                checkpoint(session)
+        if progress is not None:
+            progress(report.read, job.records)
+        if following is None:
+            return
+        locator = following
+        reason = outbound.quota_reached(client, sf)
+        if reason is not None:
+            report.problems.append({"id": "", "reason": f"stopped early: {reason}"})
+            return
+
+
+def _forget_job(db: Database, mapping: SyncMapping) -> None:
+    with db.unit_of_work() as session:
+        state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
+        state.bulk_job_id = state.bulk_locator = None
+        state.bulk_ceiling = None
 
 
 def _save_run(
