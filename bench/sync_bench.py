@@ -1,6 +1,7 @@
 """Salesforce sync: a full-load pull of N opportunities and a push of N updates against the fake.
 
-    python bench/sync_bench.py [--sizes 10000,100000] [--no-sqlite] [--no-postgres]
+    python bench/sync_bench.py [--sizes 10000,100000] [--pg-sizes 10000,100000]
+        [--no-sqlite] [--no-postgres] [--push-concurrency 1]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/governance_sync_bench]
         [--json out.json]
 
@@ -10,11 +11,15 @@ For each database (SQLite in a temporary file; PostgreSQL too when reachable) an
    so its memory (it holds every record) is not counted; its `GET /_fake/stats` counters
    cross-check the API calls the service reports;
 2. a fresh database: migrated, with the demo playbook published (`setup`, in a child process);
-3. `inbound.pull`: the first run, so the full load (`pull`, in a fresh child process);
+3. the floor: the same query pages fetched from the same fake and parsed (JSON, then each
+   record through the mapping) with no database work (`floor`, in a fresh child process);
+   then `inbound.pull`: the first run, so the full load (`pull`, in a fresh child process),
+   with the Bulk threshold off so that both read the same REST pages;
 4. `outbound.push`: drains the outbox the pull filled, one row per deal, so N updates in
    sObject Collections calls of 200 (`push`, in a fresh child process).
 
-It prints, per database, N and phase: records per second; API calls (the service's report,
+It prints, per database, N and phase: records per second against the targets (pull at least
+1,500/s, push at least 5,000/s), the pull's ratio to the floor; API calls (the service's report,
 the fake's counters) against the target of ceil(N/2000)+2 for the pull and ceil(N/200) for the
 push; and peak memory. Then whether each phase's peak at the largest N is within 1.5x its peak
 at the smallest N.
@@ -166,6 +171,8 @@ def _sync_parts(db_url: str, fake_url: str, mapping_file: Path) -> tuple[Any, ..
             integration_user_id=INTEGRATION_USER_ID,
             timeout_seconds=60.0,
             mapping_file=mapping_file,
+            bulk_threshold=0,  # REST pages, as the floor reads them
+            push_concurrency=int(os.environ.get("SYNC_BENCH_PUSH_CONCURRENCY", "1")),
         ),
     )
     db = Database(db_url)
@@ -444,6 +451,9 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument(
+        "--push-concurrency", type=int, default=1, help="Collections calls the push runs at once"
+    )
+    parser.add_argument(
         "--phase", choices=("setup", "floor", "pull", "push"), help=argparse.SUPPRESS
     )
     parser.add_argument("--db-url", help=argparse.SUPPRESS)
@@ -454,6 +464,7 @@ def main() -> None:
         run_phase(args)
         return
 
+    os.environ["SYNC_BENCH_PUSH_CONCURRENCY"] = str(args.push_concurrency)  # the children's
     started = time.perf_counter()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:

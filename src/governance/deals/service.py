@@ -109,29 +109,45 @@ def term_figures(result: CheckResult) -> list[tuple[str, str, int]]:
 
 
 def attributes_of(deal: Deal) -> DealAttributes:
-    values: dict[str, Any] = {name: getattr(deal, name) for name in KNOWN_ATTRIBUTES}
-    values.update(deal.extra_attributes or {})
+    return _attributes({name: getattr(deal, name) for name in _ATTRIBUTE_COLUMNS})
+
+
+_ATTRIBUTE_COLUMNS = (*KNOWN_ATTRIBUTES, "extra_attributes")
+_READ_COLUMNS = (
+    *_ATTRIBUTE_COLUMNS, "external_id", "name", "terms", "playbook_key", "status",
+    "last_verdict", "last_variance_score", "last_checked_at", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _attributes(columns: Mapping[str, Any]) -> DealAttributes:
+    values: dict[str, Any] = {name: columns[name] for name in KNOWN_ATTRIBUTES}
+    values.update(columns["extra_attributes"] or {})
     return DealAttributes.model_validate({k: v for k, v in values.items() if v is not None})
 
 
 def read_deal(deal: Deal) -> DealRead:
+    return _read({name: getattr(deal, name) for name in _READ_COLUMNS})
+
+
+def _read(columns: Mapping[str, Any]) -> DealRead:
+    """A deal as the API shows it, from its columns."""
     last = None
-    if deal.last_verdict is not None and deal.last_checked_at is not None:
+    if columns["last_verdict"] is not None and columns["last_checked_at"] is not None:
         last = LastCheck(
-            verdict=Verdict(deal.last_verdict),
-            variance_score=deal.last_variance_score or Decimal(0),
-            checked_at=deal.last_checked_at,
+            verdict=Verdict(columns["last_verdict"]),
+            variance_score=columns["last_variance_score"] or Decimal(0),
+            checked_at=columns["last_checked_at"],
         )
     return DealRead(
-        external_id=deal.external_id,
-        name=deal.name,
-        attributes=attributes_of(deal),
-        terms=dict(deal.terms),
-        playbook=deal.playbook_key,
-        status=deal.status,
+        external_id=columns["external_id"],
+        name=columns["name"],
+        attributes=_attributes(columns),
+        terms=dict(columns["terms"]),
+        playbook=columns["playbook_key"],
+        status=columns["status"],
         last_check=last,
-        created_at=deal.created_at,
-        updated_at=deal.updated_at,
+        created_at=columns["created_at"],
+        updated_at=columns["updated_at"],
     )
 
 
@@ -159,20 +175,21 @@ def replaced_snapshot(
 ) -> dict[str, Any]:
     """The audit snapshot of `current` (None: a new deal) once replaced by `columns`, as
     `upsert_deal` records it: before the check it is about to store."""
-    names = ("name", *KNOWN_ATTRIBUTES, "extra_attributes", "terms", "playbook_key")
     now = utcnow()
-    deal = Deal(
+    values = {name: columns[name] for name in _ATTRIBUTE_COLUMNS}
+    values.update(
         external_id=external_id,
-        **{name: columns[name] for name in names},
+        name=columns["name"],
+        terms=columns["terms"],
+        playbook_key=columns["playbook_key"],
+        status=DealStatus.draft if current is None else current.status,
+        last_verdict=None if current is None else current.last_verdict,
+        last_variance_score=None if current is None else current.last_variance_score,
+        last_checked_at=None if current is None else current.last_checked_at,
         created_at=now,
         updated_at=now,
     )
-    deal.status = DealStatus.draft if current is None else current.status
-    if current is not None:
-        deal.last_verdict = current.last_verdict
-        deal.last_variance_score = current.last_variance_score
-        deal.last_checked_at = current.last_checked_at
-    return _snapshot(deal)
+    return _read(values).model_dump(mode="json", exclude={"created_at", "updated_at"})
 
 
 def _governed(snapshot: dict[str, Any] | None) -> Any:
