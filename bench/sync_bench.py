@@ -1,6 +1,7 @@
 """Salesforce sync: a full-load pull of N opportunities and a push of N updates against the fake.
 
-    python bench/sync_bench.py [--sizes 10000,100000] [--no-sqlite] [--no-postgres]
+    python bench/sync_bench.py [--sizes 10000,100000] [--pg-sizes 10000,100000]
+        [--no-sqlite] [--no-postgres] [--push-concurrency 1]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/governance_sync_bench]
         [--json out.json]
 
@@ -10,11 +11,15 @@ For each database (SQLite in a temporary file; PostgreSQL too when reachable) an
    so its memory (it holds every record) is not counted; its `GET /_fake/stats` counters
    cross-check the API calls the service reports;
 2. a fresh database: migrated, with the demo playbook published (`setup`, in a child process);
-3. `inbound.pull`: the first run, so the full load (`pull`, in a fresh child process);
+3. the floor: the same query pages fetched from the same fake and parsed (JSON, then each
+   record through the mapping) with no database work (`floor`, in a fresh child process);
+   then `inbound.pull`: the first run, so the full load (`pull`, in a fresh child process),
+   with the Bulk threshold off so that both read the same REST pages;
 4. `outbound.push`: drains the outbox the pull filled, one row per deal, so N updates in
    sObject Collections calls of 200 (`push`, in a fresh child process).
 
-It prints, per database, N and phase: records per second; API calls (the service's report,
+It prints, per database, N and phase: records per second against the targets (pull at least
+1,500/s, push at least 5,000/s), the pull's ratio to the floor; API calls (the service's report,
 the fake's counters) against the target of ceil(N/2000)+2 for the pull and ceil(N/200) for the
 push; and peak memory. Then whether each phase's peak at the largest N is within 1.5x its peak
 at the smallest N.
@@ -52,6 +57,7 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/governance_sync_b
 FLAT_RATIO = 1.5
 PAGE = 2000  # records per query page (Salesforce's and the fake's)
 COLLECTION = 200  # records per sObject Collections call
+RATE_TARGETS = {"pull": 1500, "push": 5000}  # records per second (issue 14)
 
 # tests/salesforce/conftest.py's mapping, for the fake org's default custom fields.
 MAPPING: dict[str, Any] = {
@@ -162,12 +168,48 @@ def _sync_parts(db_url: str, fake_url: str, mapping_file: Path) -> tuple[Any, ..
             consumer_secret=SecretStr("bench-consumer-secret"),
             timeout_seconds=60.0,
             mapping_file=mapping_file,
+            bulk_threshold=0,  # REST pages, as the floor reads them
+            push_concurrency=int(os.environ.get("SYNC_BENCH_PUSH_CONCURRENCY", "1")),
         ),
     )
     db = Database(db_url)
     registry = PlaybookRegistry(db, settings.playbook_cache_seconds)
     client = SimpleSalesforceClient(settings.salesforce)
     return settings, db, registry, client, load(mapping_file)
+
+
+def phase_floor(db_url: str, fake_url: str, mapping_file: Path) -> dict[str, Any]:
+    """The same pages from the same fake, fetched and parsed (JSON, then each record as the
+    pull maps it) with no database work: what the pull could not go faster than."""
+    from governance.salesforce import inbound
+
+    _settings, db, _registry, client, mapping = _sync_parts(db_url, fake_url, mapping_file)
+    db.dispose()
+    soql = (
+        f"SELECT {', '.join(mapping.source_fields())} FROM {mapping.sobject}"
+        + (f" WHERE ({mapping.filter})" if mapping.filter else "")
+        + " ORDER BY SystemModstamp, Id"
+    )
+    base = memory_kib()
+    started = time.perf_counter()
+    page = client.query(soql, include_deleted=True)
+    records, calls = 0, 1
+    while True:
+        for record in page.records:
+            inbound.deal_payload(mapping, record)
+            records += 1
+        if page.next_url is None:
+            break
+        page = client.query_more(page.next_url)
+        calls += 1
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "records": records,
+        "api_calls": calls,
+        "base_kib": base["rss"],
+        **{f"{k}_kib": v for k, v in memory_kib().items()},
+    }
 
 
 def phase_pull(db_url: str, fake_url: str, mapping_file: Path) -> dict[str, Any]:
@@ -221,6 +263,8 @@ def run_phase(args: argparse.Namespace) -> None:
         out = phase_setup(args.db_url)
     elif args.phase == "pull":
         out = phase_pull(args.db_url, args.fake_url, args.mapping)
+    elif args.phase == "floor":
+        out = phase_floor(args.db_url, args.fake_url, args.mapping)
     else:
         out = phase_push(args.db_url, args.fake_url, args.mapping)
     print("RESULT=" + json.dumps(out, default=str), flush=True)
@@ -278,6 +322,7 @@ def run_size(db_url: str, n: int, mapping_file: Path) -> dict[str, Any]:
         loaded = time.perf_counter() - started
         out: dict[str, Any] = {"fake_start_s": loaded, "setup": child("setup", db_url)}
         for phase, kinds, target in (
+            ("floor", ("query", "query_more"), math.ceil(n / PAGE) + 2),
             ("pull", ("query", "query_more"), math.ceil(n / PAGE) + 2),
             ("push", ("collections",), math.ceil(n / COLLECTION)),
         ):
@@ -323,6 +368,10 @@ def report(results: Mapping[str, Any]) -> bool:
         "fake org in its own process; each phase in a fresh child process"
     )
     print(
+        "floor: the same pages fetched from the same fake and parsed (JSON, the mapping), no "
+        "database work; /floor: the pull's rate over the floor's"
+    )
+    print(
         "calls: the service's report; org: API calls the fake org counted against its quota; "
         "peak: the phase process's peak RSS (VmHWM); base: its RSS when the phase began"
     )
@@ -334,16 +383,23 @@ def report(results: Mapping[str, Any]) -> bool:
         sizes = sorted(by_size)
         print(f"\n{name}")
         print(
-            f"{'N':>8} {'phase':<5} {'seconds':>8} {'records/s':>10} {'calls':>6} {'org':>5} "
-            f"{'target':>7}  {'base MiB':>8} {'peak MiB':>8}"
+            f"{'N':>8} {'phase':<5} {'seconds':>8} {'records/s':>10} {'target':>7} "
+            f"{'/floor':>6} {'calls':>6} {'org':>5} {'target':>7}  {'base MiB':>8} {'peak MiB':>8}"
         )
         for n in sizes:
-            for phase in ("pull", "push"):
+            floor = by_size[n]["floor"]
+            floor_rate = floor["records"] / floor["seconds"]
+            for phase in ("floor", "pull", "push"):
                 r = by_size[n][phase]
+                rate = r["records"] / r["seconds"]
                 met = r["api_calls"] <= r["target_calls"] and r["org_calls"] == r["api_calls"]
-                ok &= met and r["records"] == n
+                fast = rate >= RATE_TARGETS.get(phase, 0)
+                ok &= met and fast and r["records"] == n
+                wanted = f"≥{RATE_TARGETS[phase]}" if phase in RATE_TARGETS else ""
+                ratio = f"{rate / floor_rate:.2f}" if phase == "pull" else ""
                 print(
-                    f"{n:>8} {phase:<5} {r['seconds']:>8.1f} {r['records'] / r['seconds']:>10.0f} "
+                    f"{n:>8} {phase:<5} {r['seconds']:>8.1f} {rate:>10.0f} {wanted:>7}"
+                    f"{' ' if fast else '!'}{ratio:>6} "
                     f"{r['api_calls']:>6} {r['org_calls']:>5} {'≤' + str(r['target_calls']):>7}"
                     f"{' ' if met else '!'} {r['base_kib'] / 1024:>8.1f} "
                     f"{r['peak_kib'] / 1024:>8.1f}"
@@ -384,16 +440,19 @@ def sizes_of(text: str) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="N on SQLite")
-    parser.add_argument(
-        "--pg-sizes", default="10000", help="N on PostgreSQL (a pull there is slower)"
-    )
+    parser.add_argument("--pg-sizes", default="10000,100000", help="N on PostgreSQL")
     parser.add_argument(
         "--pg-url", default=os.environ.get("GOVERNANCE_SYNC_BENCH_PG_URL", DEFAULT_PG_URL)
     )
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--phase", choices=("setup", "pull", "push"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--push-concurrency", type=int, default=1, help="Collections calls the push runs at once"
+    )
+    parser.add_argument(
+        "--phase", choices=("setup", "floor", "pull", "push"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--db-url", help=argparse.SUPPRESS)
     parser.add_argument("--fake-url", help=argparse.SUPPRESS)
     parser.add_argument("--mapping", type=Path, help=argparse.SUPPRESS)
@@ -402,6 +461,7 @@ def main() -> None:
         run_phase(args)
         return
 
+    os.environ["SYNC_BENCH_PUSH_CONCURRENCY"] = str(args.push_concurrency)  # the children's
     started = time.perf_counter()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:

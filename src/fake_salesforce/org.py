@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from fake_salesforce.auth import AuthMixin
+from fake_salesforce.bulk import BulkMixin
 from fake_salesforce.clock import FakeClock
 from fake_salesforce.faults import FAULT_KINDS, FaultsMixin
 from fake_salesforce.ids import INTEGRATION_USER_ID
@@ -21,7 +22,7 @@ from fake_salesforce.sobjects import SObjectsMixin
 from fake_salesforce.state import FiredFault, IssuedToken, LoggedRequest
 
 
-class FakeSalesforce(AuthMixin, QueryMixin, SObjectsMixin, FaultsMixin):
+class FakeSalesforce(AuthMixin, QueryMixin, BulkMixin, SObjectsMixin, FaultsMixin):
     """A fake Salesforce org on ``127.0.0.1`` (ephemeral port), started on construction.
 
     Use as a context manager or call ``stop()``. All state is in memory, guarded by one lock;
@@ -259,6 +260,20 @@ class FakeSalesforce(AuthMixin, QueryMixin, SObjectsMixin, FaultsMixin):
             record_id = unquote(match.group(1))
             fields = params.get("fields")
             return "retrieve", ("GET",), lambda _user: self._retrieve(record_id, fields, version)
+        if rest == "/jobs/query":
+            return "bulk", ("POST",), lambda user: self._bulk_create(body, version, user)
+        match = re.fullmatch(r"/jobs/query/([^/]+)(/results)?", rest)
+        if match:
+            job_id = unquote(match.group(1))
+            if match.group(2):
+                return (
+                    "bulk_results",
+                    ("GET",),
+                    lambda _user: self._bulk_results(
+                        job_id, params.get("locator"), params.get("maxRecords")
+                    ),
+                )
+            return "bulk", ("GET",), lambda _user: self._bulk_info(job_id)
         if rest == "/composite/sobjects":
             return "collections", ("PATCH",), lambda user: self._collections(body, user)
         return "other", ("GET", "POST", "PATCH", "PUT", "DELETE"), not_found

@@ -372,8 +372,8 @@ def sync_pull(
     db = _db()
     try:
         registry = PlaybookRegistry(db, settings.playbook_cache_seconds)
-        if sys.stdout.isatty():
-            with typer.progressbar(length=1, label="pulling opportunities") as bar:
+        if sys.stderr.isatty():  # a terminal: a progress bar (REST pages or Bulk result sets)
+            with typer.progressbar(length=1, label="pulling opportunities", file=sys.stderr) as bar:
 
                 def progress(done: int, total: int) -> None:
                     bar.length = max(total, 1)

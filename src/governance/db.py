@@ -166,6 +166,30 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
 
 
+@contextmanager
+def savepoint(session: Session) -> Iterator[Session]:
+    """A SAVEPOINT: on error only the work inside it is undone, and so is what it queued for the
+    commit (audit entries, after-commit callbacks: the lists in `session.info`)."""
+    queued = {
+        key: (value, len(value)) for key, value in session.info.items() if isinstance(value, list)
+    }
+    nested = session.begin_nested()
+    try:
+        yield session
+    except BaseException:
+        if nested.is_active:
+            nested.rollback()  # rollback listeners may drop the lists: the transaction's stay
+        for key, value in list(session.info.items()):
+            if isinstance(value, list) and key not in queued:
+                del session.info[key]
+        for key, (value, length) in queued.items():
+            del value[length:]
+            session.info[key] = value
+        raise
+    else:
+        nested.commit()
+
+
 class Database:
     """An engine and its session factory; one per app or CLI process."""
 

@@ -68,6 +68,30 @@ class SalesforceSettings(BaseModel):
     pause_seconds: int = Field(
         default=900, ge=1, description="How long REQUEST_LIMIT_EXCEEDED pauses the sync."
     )
+    bulk_threshold: int = Field(
+        default=10_000,
+        ge=0,
+        description="A first load, or a backfill (a watermark over a day old), of more "
+        "opportunities than this is read through a Bulk API 2.0 query job instead of REST "
+        "query pages. 0: never.",
+    )
+    bulk_poll_seconds: float = Field(
+        default=5.0, gt=0, description="How often the pull polls a Bulk API 2.0 query job."
+    )
+    bulk_page_records: int = Field(
+        default=2000,
+        ge=1,
+        le=50_000,
+        description="Records per set of Bulk results (maxRecords), each applied and "
+        "checkpointed in one transaction.",
+    )
+    push_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="Collections calls (200 records each) the push runs at once. Salesforce "
+        "allows several concurrent API calls; each counts against the daily quota as usual.",
+    )
     organization_id: str | None = Field(
         default=None, description="The org's Id; Outbound Messages from any other are refused."
     )

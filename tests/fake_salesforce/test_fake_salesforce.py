@@ -966,3 +966,66 @@ def test_stop_is_idempotent_and_frees_the_port() -> None:
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/services/data", timeout=1, verify=False)
     assert json.loads(json.dumps(sample_opportunities(3, today=date(2024, 5, 1)), default=str))
+
+
+def test_bulk_query_jobs_have_the_documented_shapes(sf: FakeSalesforce, api: httpx.Client) -> None:
+    """Bulk API 2.0: create, poll through UploadComplete → InProgress → JobComplete, then the
+    CSV results by locator (quoted values, relationship columns, empty = null, `null` at the
+    end); a job set to fail ends Failed with an errorMessage."""
+    ids = [sf.add_opportunity(r) for r in sample_opportunities(5, seed=3)]
+    sf.update_opportunity(ids[0], {"Discount__c": None})
+    created = api.post(
+        f"{DATA}/jobs/query",
+        json={
+            "operation": "queryAll",
+            "query": "SELECT Id, Discount__c, IsClosed, Account.BillingCountry FROM Opportunity",
+        },
+    )
+    assert created.status_code == 200
+    job = created.json()
+    assert job["state"] == "UploadComplete"
+    assert {
+        "id",
+        "operation",
+        "object",
+        "createdById",
+        "createdDate",
+        "systemModstamp",
+        "concurrencyMode",
+        "contentType",
+        "apiVersion",
+        "lineEnding",
+        "columnDelimiter",
+    } <= set(job)
+    assert (job["operation"], job["object"], job["contentType"]) == (
+        "queryAll",
+        "Opportunity",
+        "CSV",
+    )
+    early = api.get(f"{DATA}/jobs/query/{job['id']}/results")
+    assert early.status_code == 400  # not complete yet
+    states = [api.get(f"{DATA}/jobs/query/{job['id']}").json()["state"] for _ in range(3)]
+    assert states == ["InProgress", "JobComplete", "JobComplete"]
+    assert api.get(f"{DATA}/jobs/query/{job['id']}").json()["numberRecordsProcessed"] == 5
+
+    first = api.get(f"{DATA}/jobs/query/{job['id']}/results", params={"maxRecords": 3})
+    assert first.headers["content-type"].startswith("text/csv")
+    assert first.headers["Sforce-NumberOfRecords"] == "3"
+    lines = first.text.splitlines()
+    assert lines[0] == '"Id","Discount__c","IsClosed","Account.BillingCountry"'
+    assert lines[1].startswith(f'"{ids[0]}","",')  # null: empty
+    assert lines[1].split(",")[2] in ('"true"', '"false"')
+    rest = api.get(
+        f"{DATA}/jobs/query/{job['id']}/results",
+        params={"maxRecords": 3, "locator": first.headers["Sforce-Locator"]},
+    )
+    assert rest.headers["Sforce-NumberOfRecords"] == "2"
+    assert rest.headers["Sforce-Locator"] == "null"
+
+    sf.fail_bulk_jobs = "Query timed out"
+    failing = api.post(
+        f"{DATA}/jobs/query", json={"operation": "query", "query": "SELECT Id FROM Opportunity"}
+    ).json()
+    for _ in range(3):
+        info = api.get(f"{DATA}/jobs/query/{failing['id']}").json()
+    assert (info["state"], info["errorMessage"]) == ("Failed", "Query timed out")

@@ -118,17 +118,17 @@ def audit_counts(db: Database) -> dict[str, Counter[str]]:
 @contextmanager
 def killed_at_deal(db: Database, nth: int) -> Iterator[None]:
     """Kill the process (KeyboardInterrupt, as Ctrl-C or a dying worker) while the `nth` new
-    deal is being written: that record's transaction never commits, the page's checkpoint is
-    never reached."""
+    deal is being written: its page's transaction never commits, nor its checkpoint."""
     created = 0
 
     def before_insert(state: ORMExecuteState) -> None:
-        # Each deal is written first by one INSERT … ON CONFLICT DO NOTHING (all are new here).
+        # A page's new deals are written by one INSERT … ON CONFLICT (all are new here).
         nonlocal created
         mapper = state.bind_mapper
         if created < nth and state.is_insert and mapper is not None and mapper.class_ is Deal:
-            created += 1
-            if created == nth:
+            rows = state.parameters
+            created += len(rows) if isinstance(rows, list) else 1
+            if created >= nth:
                 raise KeyboardInterrupt
 
     event.listen(db.sessionmaker, "do_orm_execute", before_insert)
@@ -186,11 +186,11 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
     with killed_at_deal(db, 250), pytest.raises(KeyboardInterrupt):
         pull()
     assert len(fake.issued_tokens) == logins + 1  # re-authenticated once
-    assert len(all_deals(db)) == 249  # the 250th never committed
+    assert len(all_deals(db)) == 200  # page 3, with the 250th, never committed
     assert sync_state(db).watermark == stamp_of(fake, ids[199])  # checkpointed after page 2
     killed = last_run(db)
     assert killed.status == "failed"  # not "done": it was interrupted
-    assert killed.counts["created"] == 249
+    assert killed.counts["created"] == 200
     assert_watermark_behind_run(db)
 
     # 2. The next pulls meet a query timeout and a 500 on their first call: they fail, typed,
@@ -201,7 +201,7 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
     fake.inject("query", 500)
     with pytest.raises(Unavailable):
         pull()
-    assert len(all_deals(db)) == 249
+    assert len(all_deals(db)) == 200
     assert sync_state(db).watermark == stamp_of(fake, ids[199])
 
     # 3. A rep edits an opportunity already pulled; the next pull resumes where the kill left
@@ -214,9 +214,9 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
         pull()
     resumed = last_run(db)
     assert resumed.status == "failed"
-    # Records 198-200 (the overlap) and 201-249 (applied before the kill) are re-read, skipped.
-    assert resumed.counts["skipped"] == 52
-    assert resumed.counts["created"] == 48  # 250-297: the rest of the first page
+    # Records 198-200 (the overlap) are re-read and skipped; 201-297 fill the rest of the page.
+    assert resumed.counts["skipped"] == 3
+    assert resumed.counts["created"] == 97
     assert_watermark_behind_run(db)
 
     # 4. The org is too slow to answer a page: the client gives up after its timeout.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from governance.audit.chain import GENESIS
@@ -22,6 +23,11 @@ class AuditRepository:
 
     def add(self, entry: AuditEntry) -> None:
         self.session.add(entry)
+
+    def add_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Write many entries (rows of columns, ids included) in one statement."""
+        if rows:
+            self.session.execute(insert(AuditEntry), list(rows))
 
     def lock_chain_head(self) -> tuple[int, str]:
         """The chain's last id and hash, holding the head's row lock until the transaction ends.

@@ -6,13 +6,21 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, literal_column, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from governance.db import utcnow
-from governance.deals.models import AnalyticsTermBit, Deal, DealCheck, DealStatus, DealTermCheck
+from governance.deals.models import (
+    REVIEWING,
+    AnalyticsTermBit,
+    Deal,
+    DealCheck,
+    DealStatus,
+    DealTermCheck,
+)
 
 
 def zero_term_mask(
@@ -230,6 +238,57 @@ class DealRepository:
         deal.zero_terms = mask
         if kept:
             self.session.execute(insert(DealTermCheck), kept)
+
+    # --- many deals at once (the Salesforce pull, a page at a time) ------------------------------
+
+    def upsert_unreviewed(self, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+        """Insert or replace these deals (rows of columns, `external_id` included) in one
+        statement; an existing deal is replaced only while no review is under way or done.
+        Returns the id of each deal written; a deal left out is under review (or approved)."""
+        if not rows:
+            return {}
+        dialect = postgresql if self._dialect() == "postgresql" else sqlite
+        statement = dialect.insert(Deal)
+        kept = ("id", "external_id", "created_at", "status", "lock_version", "approval_round")
+        replaced = {name: statement.excluded[name] for name in rows[0] if name not in kept}
+        replaced["lock_version"] = Deal.lock_version + 1
+        replaced["deleted_at"] = None
+        statement = statement.on_conflict_do_update(
+            index_elements=[Deal.external_id],
+            set_=replaced,
+            where=and_(*(Deal.status != literal_column(f"'{s.value}'") for s in REVIEWING)),
+        ).returning(Deal.external_id, Deal.id)
+        values = [
+            {"status": DealStatus.draft, "lock_version": 1, "approval_round": 1, **row}
+            for row in rows
+        ]
+        written: dict[str, int] = {}
+        for chunk in range(0, len(values), 500):
+            result = self.session.execute(statement, values[chunk : chunk + 500])
+            written.update((row.external_id, row.id) for row in result)
+        return written
+
+    def add_checks(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Store many checks in one statement; their ids in the rows' order."""
+        if not rows:
+            return []
+        result = self.session.execute(
+            insert(DealCheck).returning(DealCheck.id, sort_by_parameter_order=True), rows
+        )
+        return list(result.scalars().all())
+
+    def replace_term_checks_of(
+        self, deal_ids: Collection[int], rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Replace the per-term rows of these deals (see `replace_term_checks`) with `rows`."""
+        if deal_ids:
+            self.session.execute(
+                delete(DealTermCheck)
+                .where(DealTermCheck.deal_id.in_(sorted(deal_ids)))
+                .execution_options(synchronize_session=False)
+            )
+        if rows:
+            self.session.execute(insert(DealTermCheck), list(rows))
 
     def clear_term_checks(self, deal_id: int) -> None:
         self.session.execute(delete(DealTermCheck).where(DealTermCheck.deal_id == deal_id))

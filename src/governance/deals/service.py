@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from governance.audit import service as audit
 from governance.auth.principal import Principal
 from governance.db import utcnow
-from governance.deals.models import REVIEWING, Deal, DealCheck
+from governance.deals.models import REVIEWING, Deal, DealCheck, DealStatus
 from governance.deals.repository import DealRepository
 from governance.deals.schemas import (
     CheckRequest,
@@ -109,34 +109,87 @@ def term_figures(result: CheckResult) -> list[tuple[str, str, int]]:
 
 
 def attributes_of(deal: Deal) -> DealAttributes:
-    values: dict[str, Any] = {name: getattr(deal, name) for name in KNOWN_ATTRIBUTES}
-    values.update(deal.extra_attributes or {})
+    return _attributes({name: getattr(deal, name) for name in _ATTRIBUTE_COLUMNS})
+
+
+_ATTRIBUTE_COLUMNS = (*KNOWN_ATTRIBUTES, "extra_attributes")
+_READ_COLUMNS = (
+    *_ATTRIBUTE_COLUMNS, "external_id", "name", "terms", "playbook_key", "status",
+    "last_verdict", "last_variance_score", "last_checked_at", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _attributes(columns: Mapping[str, Any]) -> DealAttributes:
+    values: dict[str, Any] = {name: columns[name] for name in KNOWN_ATTRIBUTES}
+    values.update(columns["extra_attributes"] or {})
     return DealAttributes.model_validate({k: v for k, v in values.items() if v is not None})
 
 
 def read_deal(deal: Deal) -> DealRead:
+    return _read({name: getattr(deal, name) for name in _READ_COLUMNS})
+
+
+def _read(columns: Mapping[str, Any]) -> DealRead:
+    """A deal as the API shows it, from its columns."""
     last = None
-    if deal.last_verdict is not None and deal.last_checked_at is not None:
+    if columns["last_verdict"] is not None and columns["last_checked_at"] is not None:
         last = LastCheck(
-            verdict=Verdict(deal.last_verdict),
-            variance_score=deal.last_variance_score or Decimal(0),
-            checked_at=deal.last_checked_at,
+            verdict=Verdict(columns["last_verdict"]),
+            variance_score=columns["last_variance_score"] or Decimal(0),
+            checked_at=columns["last_checked_at"],
         )
     return DealRead(
-        external_id=deal.external_id,
-        name=deal.name,
-        attributes=attributes_of(deal),
-        terms=dict(deal.terms),
-        playbook=deal.playbook_key,
-        status=deal.status,
+        external_id=columns["external_id"],
+        name=columns["name"],
+        attributes=_attributes(columns),
+        terms=dict(columns["terms"]),
+        playbook=columns["playbook_key"],
+        status=columns["status"],
         last_check=last,
-        created_at=deal.created_at,
-        updated_at=deal.updated_at,
+        created_at=columns["created_at"],
+        updated_at=columns["updated_at"],
     )
 
 
 def _snapshot(deal: Deal) -> dict[str, Any]:
     return read_deal(deal).model_dump(mode="json", exclude={"created_at", "updated_at"})
+
+
+def snapshot(deal: Deal) -> dict[str, Any]:
+    """The deal as its audit entries show it."""
+    return _snapshot(deal)
+
+
+def replacement_columns(data: DealUpsert) -> dict[str, Any]:
+    """The columns `upsert_deal` writes for `data` (name, attributes, terms, playbook)."""
+    return {
+        "name": data.name,
+        **attribute_columns(data.attributes),
+        "terms": _stored_terms(data.terms),
+        "playbook_key": data.playbook,
+    }
+
+
+def replaced_snapshot(
+    current: Deal | None, external_id: str, columns: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The audit snapshot of `current` (None: a new deal) once replaced by `columns`, as
+    `upsert_deal` records it: before the check it is about to store."""
+    now = utcnow()
+    values = {name: columns[name] for name in _ATTRIBUTE_COLUMNS}
+    values.update(
+        external_id=external_id,
+        name=columns["name"],
+        terms=columns["terms"],
+        playbook_key=columns["playbook_key"],
+        status=DealStatus.draft if current is None else current.status,
+        last_verdict=None if current is None else current.last_verdict,
+        last_variance_score=None if current is None else current.last_variance_score,
+        last_checked_at=None if current is None else current.last_checked_at,
+        created_at=now,
+        updated_at=now,
+    )
+    return _read(values).model_dump(mode="json", exclude={"created_at", "updated_at"})
 
 
 def _governed(snapshot: dict[str, Any] | None) -> Any:
@@ -248,44 +301,82 @@ def update_deal(
     return deal, needs_recheck(deal, before)
 
 
+def evaluation(
+    registry: PlaybookRegistry,
+    index: tuple[Published, ...] | None,
+    attributes: DealAttributes,
+    terms: Mapping[str, object],
+    playbook_key: str | None,
+    review_version_id: int | None,
+) -> tuple[Published, CheckResult, dict[str, Any]]:
+    """Evaluate a deal's stored terms: against the version its review is pinned to, else the
+    published one that fits (`index`: the published versions, when the caller holds them)."""
+    engine_attrs = engine_attributes(attributes)
+    if review_version_id is not None:
+        published = registry.version(review_version_id)
+    else:
+        index = registry.published_sync() if index is None else index
+        published = resolve(index, engine_attrs, playbook_key)
+    parsed = parse_terms(published, terms)
+    result = evaluate(published.compiled, parsed, engine_attrs)
+    return published, result, check_body(published, result)
+
+
+def check_columns(
+    actor: Principal,
+    attributes: DealAttributes,
+    terms: Mapping[str, Any],
+    published: Published,
+    result: CheckResult,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """A stored check's columns (all but the deal's id)."""
+    now = utcnow()
+    return {
+        "playbook_version_id": published.version_id,
+        "playbook_key": published.key,
+        "playbook_version": published.number,
+        "verdict": result.verdict.value,
+        "variance_score": result.variance_score,
+        "terms": dict(terms),
+        "attributes": attributes.model_dump(mode="json", exclude_none=True),
+        "result": body,
+        "checked_by": actor.actor,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def checked_columns(published: Published, result: CheckResult, now: datetime) -> dict[str, Any]:
+    """The deal's copy of its latest check (what lists, analytics and the push read)."""
+    return {
+        "last_verdict": result.verdict.value,
+        "last_variance_score": result.variance_score,
+        "last_checked_at": now,
+        "checked_playbook": published.key,
+        "checked_version": published.number,
+        "variance_micro": to_micro(result.variance_score),
+    }
+
+
 def check_deal(
     session: Session, registry: PlaybookRegistry, actor: Principal, deal: Deal
 ) -> tuple[DealCheck, CheckResult, Published]:
     """Store a check of the deal; a deal under review is checked against its pinned version."""
     external_id = deal.external_id
     attributes = attributes_of(deal)
-    engine_attrs = engine_attributes(attributes)
-    if deal.review_version_id is not None:
-        published = registry.version(deal.review_version_id)
-    else:
-        published = resolve(registry.published_sync(), engine_attrs, deal.playbook_key)
-    terms = parse_terms(published, deal.terms)
-    result = evaluate(published.compiled, terms, engine_attrs)
-    body = check_body(published, result)
+    published, result, body = evaluation(
+        registry, None, attributes, deal.terms, deal.playbook_key, deal.review_version_id
+    )
     now = utcnow()
     stored = DealRepository(session).add_check(
         DealCheck(
-            deal_id=deal.id,
-            playbook_version_id=published.version_id,
-            playbook_key=published.key,
-            playbook_version=published.number,
-            verdict=result.verdict.value,
-            variance_score=result.variance_score,
-            terms=dict(deal.terms),
-            attributes=attributes.model_dump(mode="json", exclude_none=True),
-            result=body,
-            checked_by=actor.actor,
-            created_at=now,
-            updated_at=now,
+            deal_id=deal.id, **check_columns(actor, attributes, deal.terms, published, result, body)
         )
     )
     shown = (deal.last_verdict, deal.last_variance_score)
-    deal.last_verdict = result.verdict.value
-    deal.last_variance_score = result.variance_score
-    deal.last_checked_at = now
-    deal.checked_playbook = published.key
-    deal.checked_version = published.number
-    deal.variance_micro = to_micro(result.variance_score)
+    for column, value in checked_columns(published, result, now).items():
+        setattr(deal, column, value)
     DealRepository(session).replace_term_checks(
         deal,
         {

@@ -11,6 +11,8 @@ Tokens, passwords and keys are never logged or put in an error message.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import threading
@@ -97,6 +99,27 @@ class RecordResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class BulkJob:
+    """A Bulk API 2.0 query job: `state` is UploadComplete, InProgress, JobComplete, Failed or
+    Aborted; `records` how many it found (once complete); `error` why it failed."""
+
+    id: str
+    state: str
+    records: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResults:
+    """One set of a query job's results: records with the CSV's text (None for an empty
+    value; a relationship's fields nested, as the REST API nests them), and the locator of
+    the next set (None after the last)."""
+
+    records: list[dict[str, Any]]
+    locator: str | None
+
+
 class SalesforceClient(ABC):
     """What the service needs from an org."""
 
@@ -107,6 +130,18 @@ class SalesforceClient(ABC):
     @abstractmethod
     def query_more(self, next_url: str) -> QueryPage:
         """The page a `nextRecordsUrl` names."""
+
+    @abstractmethod
+    def bulk_query(self, soql: str, *, include_deleted: bool = False) -> BulkJob:
+        """Create a Bulk API 2.0 query job (`queryAll` when `include_deleted`)."""
+
+    @abstractmethod
+    def bulk_job(self, job_id: str) -> BulkJob:
+        """The job's state."""
+
+    @abstractmethod
+    def bulk_results(self, job_id: str, locator: str | None, max_records: int) -> BulkResults:
+        """A set of a complete job's results (`locator` None: the first)."""
 
     @abstractmethod
     def describe(self, sobject: str) -> dict[str, Any]:
@@ -336,6 +371,21 @@ def _error(exc: Exception) -> SalesforceError:
     raise exc
 
 
+def _bulk_record(columns: Sequence[list[str]], row: Sequence[str]) -> dict[str, Any]:
+    """A CSV row as a record: an empty value is null, `Account.BillingCountry` nested."""
+    record: dict[str, Any] = {}
+    for path, value in zip(columns, row, strict=False):
+        cell = value if value != "" else None
+        if len(path) == 1:
+            record[path[0]] = cell
+        else:
+            related = record.get(path[0])
+            if related is None:
+                related = record[path[0]] = {}
+            related[path[1]] = cell
+    return record
+
+
 class SimpleSalesforceClient(SalesforceClient):
     """`SalesforceClient` over simple-salesforce, authenticated as the settings say."""
 
@@ -378,6 +428,54 @@ class SimpleSalesforceClient(SalesforceClient):
             return self._page(self._sf.query_more(next_url, identifier_is_url=True))
         except Exception as exc:
             raise _error(exc) from None
+
+    def _bulk_info(self, body: Mapping[str, Any]) -> BulkJob:
+        return BulkJob(
+            id=str(body["id"]),
+            state=str(body.get("state") or ""),
+            records=int(body.get("numberRecordsProcessed") or 0),
+            error=body.get("errorMessage"),
+        )
+
+    def bulk_query(self, soql: str, *, include_deleted: bool = False) -> BulkJob:
+        body = {
+            "operation": "queryAll" if include_deleted else "query",
+            "query": soql,
+            "contentType": "CSV",
+            "columnDelimiter": "COMMA",
+            "lineEnding": "LF",
+        }
+        try:
+            return self._bulk_info(self._sf.restful("jobs/query", method="POST", json=body) or {})
+        except Exception as exc:
+            raise _error(exc) from None
+
+    def bulk_job(self, job_id: str) -> BulkJob:
+        try:
+            return self._bulk_info(self._sf.restful(f"jobs/query/{job_id}", method="GET") or {})
+        except Exception as exc:
+            raise _error(exc) from None
+
+    def bulk_results(self, job_id: str, locator: str | None, max_records: int) -> BulkResults:
+        params: dict[str, Any] = {"maxRecords": max_records}
+        if locator:
+            params["locator"] = locator
+        url = f"{self._sf.base_url}jobs/query/{job_id}/results"
+        try:
+            response = self._sf._call_salesforce("GET", url, params=params, stream=True)
+        except Exception as exc:
+            raise _error(exc) from None
+        with response:
+            response.raw.decode_content = True
+            response.raw.auto_close = False  # the text wrapper reads to the end itself
+            # Streamed: the CSV is parsed as it arrives, never held whole.
+            text = io.TextIOWrapper(response.raw, encoding="utf-8", newline="")
+            rows = csv.reader(text)
+            header = next(rows, [])
+            columns = [name.split(".", 1) for name in header]
+            records = [_bulk_record(columns, row) for row in rows if row]
+            following = response.headers.get("Sforce-Locator")
+        return BulkResults(records, None if following in (None, "", "null") else following)
 
     def describe(self, sobject: str) -> dict[str, Any]:
         try:

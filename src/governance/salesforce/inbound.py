@@ -10,6 +10,7 @@ commit late in Salesforce are still read next time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,13 +18,14 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from governance.approvals.service import review
 from governance.auth.principal import Principal
 from governance.auth.schemas import Role
-from governance.db import Clock, Database, utcnow
+from governance.db import Clock, Database, savepoint, utcnow
 from governance.deals import service as deal_service
-from governance.deals.models import Deal
+from governance.deals.models import REVIEWING, Deal
 from governance.deals.repository import DealRepository
 from governance.deals.schemas import DealUpsert, salesforce_id_18
 from governance.errors import GovernanceError
@@ -32,7 +34,7 @@ from governance.outcomes.repository import OutcomeRepository
 from governance.outcomes.schemas import OutcomeTradeInput
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import outbound
-from governance.salesforce.client import SalesforceClient
+from governance.salesforce.client import SalesforceClient, SalesforceError
 from governance.salesforce.mapping import SyncMapping, field_value
 from governance.salesforce.models import RunStatus, SyncRun
 from governance.salesforce.repository import SalesforceRepository
@@ -139,11 +141,7 @@ def apply_record(
         else:
             report.skipped += 1
         return
-    try:
-        payload = deal_payload(mapping, record)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise _Rejected(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    payload = _payload(mapping, record)
     if deal is not None and deal.deleted_at is None and not deal_service.differs(deal, payload):
         # Nothing the service reads changed (say, our own write-back came round): no echo. The
         # same stamp again is a re-read of a version already applied (the overlap, a resume).
@@ -167,6 +165,14 @@ def apply_record(
         report.checked += 1
     if record.get("IsClosed"):
         _record_outcome(session, registry, deal, bool(record.get("IsWon")), report)
+
+
+def _payload(mapping: SyncMapping, record: Mapping[str, Any]) -> DealUpsert:
+    try:
+        return deal_payload(mapping, record)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise _Rejected(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
 def _record_outcome(
@@ -218,6 +224,27 @@ class _Rejected(Exception):
     pass
 
 
+def _park(report: PullReport, record: Mapping[str, Any], exc: Exception) -> None:
+    """A record that cannot be applied: counted and kept (at most 100) for an operator."""
+    report.failed += 1
+    if isinstance(exc, GovernanceError):
+        reason = exc.detail or exc.title
+        if exc.errors:
+            reason += ": " + "; ".join(
+                f"{'.'.join(map(str, p.loc))}: {p.message}" for p in exc.errors[:3]
+            )
+    elif isinstance(exc, DBAPIError):
+        reason = f"the database refused it: {type(exc.orig).__name__}"
+    else:
+        reason = str(exc)
+    if len(report.problems) < MAX_PROBLEMS:
+        report.problems.append({"id": str(record.get("Id")), "reason": reason[:500]})
+
+
+# What one record may fail with and still leave the rest of its page applied.
+_RECORD_ERRORS = (_Rejected, GovernanceError, IntegrityError, DataError)
+
+
 def _apply_page(
     db: Database,
     registry: PlaybookRegistry,
@@ -227,26 +254,109 @@ def _apply_page(
     report: PullReport,
     checkpoint: Callable[[Any, Mapping[str, Any]], None] | None,
 ) -> None:
-    """Apply a page record by record; a record that cannot be applied is parked, not fatal."""
-    last: Mapping[str, Any] | None = None
-    for record in records:
+    """Apply a page in one transaction, with its checkpoint.
+
+    Every record runs in its own savepoint, so a record that cannot be applied is parked (in
+    the run's problems), not fatal. The deals no review has reached go through the page-level
+    path of the "deal changed" workflow (`review.save_deals`, a few statements for the page);
+    deletions, submissions and deals under review go one by one (`apply_record`).
+    """
+    page = list(records)
+    if not page:
+        return
+    with db.unit_of_work() as session:
+        SalesforceRepository(session).hold_write_lock()
+        _apply_records(session, registry, settings, mapping, page, report)
+        if checkpoint is not None:
+            checkpoint(session, page[-1])
+
+
+def _apply_records(
+    session: Any,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    page: list[Mapping[str, Any]],
+    report: PullReport,
+) -> None:
+    repo = SalesforceRepository(session)
+    deals = repo.deals_by_external_id({salesforce_id_18(str(r["Id"])) for r in page})
+    changes: dict[str, review.Change] = {}
+    records: dict[str, Mapping[str, Any]] = {}
+    one_by_one: list[Mapping[str, Any]] = []
+    closed: dict[str, bool] = {}
+    for record in page:
         report.read += 1
         try:
-            with db.unit_of_work() as session:
-                apply_record(session, registry, settings, mapping, record, report)
-        except (_Rejected, GovernanceError) as exc:
-            report.failed += 1
-            reason = str(exc) if isinstance(exc, _Rejected) else (exc.detail or exc.title)
-            if isinstance(exc, GovernanceError) and exc.errors:
-                reason += ": " + "; ".join(
-                    f"{'.'.join(map(str, p.loc))}: {p.message}" for p in exc.errors[:3]
+            external_id = salesforce_id_18(str(record["Id"]))
+            modstamp = parse_datetime(str(record["SystemModstamp"]))
+            deal = deals.get(external_id)
+            if deal is not None and deal.sf_modstamp is not None and modstamp < deal.sf_modstamp:
+                # Only strictly older (see `apply_record`): a same-second save still applies.
+                report.skipped += 1
+                continue
+            if (
+                record.get("IsDeleted")
+                or external_id in records
+                or (deal is not None and deal.status in REVIEWING)
+                or (mapping.submit_field and field_value(record, mapping.submit_field))
+            ):
+                one_by_one.append(record)
+                continue
+            payload = _payload(mapping, record)
+            if (
+                deal is not None
+                and deal.deleted_at is None
+                and not deal_service.differs(deal, payload)
+            ):
+                # Nothing the service reads changed: no echo; the same stamp again is a re-read.
+                if deal.sf_modstamp == modstamp:
+                    report.skipped += 1
+                else:
+                    deal.sf_modstamp = modstamp
+                    report.unchanged += 1
+            else:
+                changes[external_id] = review.Change(
+                    external_id, payload, deal, {"sf_modstamp": modstamp}
                 )
-            if len(report.problems) < MAX_PROBLEMS:
-                report.problems.append({"id": str(record.get("Id")), "reason": reason[:500]})
-        last = record
-    if checkpoint is not None and last is not None:
-        with db.unit_of_work() as session:
-            checkpoint(session, last)
+            records[external_id] = record
+            if record.get("IsClosed"):
+                closed[external_id] = bool(record.get("IsWon"))
+        except _RECORD_ERRORS as exc:
+            _park(report, record, exc)
+    if changes:
+        try:
+            with savepoint(session):
+                saved = review.save_deals(session, registry, SYNC, list(changes.values()))
+        except (IntegrityError, DataError):
+            # One of them is wrong in a way only the database saw: one by one, to find it.
+            one_by_one.extend(records[e] for e in changes)
+            for external_id in changes:
+                closed.pop(external_id, None)
+        else:
+            report.created += len(saved.created)
+            report.updated += len(saved.ids) - len(saved.created)
+            report.checked += len(saved.ids)
+            for external_id, refusal in saved.refused.items():
+                closed.pop(external_id, None)
+                _park(report, records[external_id], refusal)
+            for change in saved.left:
+                closed.pop(change.external_id, None)
+                one_by_one.append(records[change.external_id])
+    for record in one_by_one:
+        try:
+            with savepoint(session):
+                apply_record(session, registry, settings, mapping, record, report)
+        except _RECORD_ERRORS as exc:
+            _park(report, record, exc)
+    if closed:
+        fresh = repo.deals_by_external_id(closed, reread=True)
+        for external_id, won in closed.items():
+            try:
+                with savepoint(session):
+                    _record_outcome(session, registry, fresh[external_id], won, report)
+            except _RECORD_ERRORS as exc:
+                _park(report, records[external_id], exc)
 
 
 def pull(
@@ -269,6 +379,7 @@ def pull(
         repo = SalesforceRepository(session)
         state = repo.state(mapping.sobject)
         since = state.watermark - overlap if state.watermark is not None else None
+        bulk_job, full_load_done = state.bulk_job_id, state.full_load_done
         run = repo.add_run(
             SyncRun(
                 kind="pull",
@@ -301,8 +412,22 @@ def pull(
 
     error: str | None = None
     try:
+        if bulk_job is not None:
+            _pull_bulk(db, client, registry, settings, mapping, report, run_id, progress, clock)
+            return report, _finished_run(db, run_id, report, client, clock)
         page = client.query(soql, include_deleted=True)
         report.api_calls += 1
+        if _wants_bulk(sf, page.total_size, page.next_url, full_load_done, since, started):
+            # A big load: one query job instead of thousands of query pages.
+            job = client.bulk_query(
+                soql.replace(" ORDER BY SystemModstamp, Id", ""), include_deleted=True
+            )
+            report.api_calls += 1
+            with db.unit_of_work() as session:
+                state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
+                state.bulk_job_id, state.bulk_locator, state.bulk_ceiling = job.id, None, ceiling
+            _pull_bulk(db, client, registry, settings, mapping, report, run_id, progress, clock)
+            return report, _finished_run(db, run_id, report, client, clock)
         while True:
             report.pages += 1
             _apply_page(db, registry, settings, mapping, page.records, report, checkpoint)
@@ -319,7 +444,10 @@ def pull(
             report.api_calls += 1
         if page.next_url is None:
             with db.unit_of_work() as session:
-                state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
+                repo = SalesforceRepository(session)
+                state = repo.state(mapping.sobject, for_update=True)
+                if not state.full_load_done:
+                    repo.analyze_outbox()  # the load filled it: plan its claims on real figures
                 state.full_load_done = True
                 # Nothing newer than the ceiling was missed: the next run starts there.
                 if state.watermark is None or state.watermark < ceiling:
@@ -328,18 +456,160 @@ def pull(
         error = f"{type(exc).__name__}: {exc}"[:1000]
         raise
     finally:
-        with db.unit_of_work() as session:
-            run = _save_run(
-                session,
-                run_id,
-                report,
-                client,
-                clock,
-                status=RunStatus.failed if error else RunStatus.done,
-                error=error,
+        if error is not None:
+            _finished_run(db, run_id, report, client, clock, error=error)
+    return report, _finished_run(db, run_id, report, client, clock)
+
+
+def _finished_run(
+    db: Database,
+    run_id: int,
+    report: PullReport,
+    client: SalesforceClient,
+    clock: Clock,
+    *,
+    error: str | None = None,
+) -> SyncRun:
+    with db.unit_of_work() as session:
+        run = _save_run(
+            session,
+            run_id,
+            report,
+            client,
+            clock,
+            status=RunStatus.failed if error else RunStatus.done,
+            error=error,
+        )
+        run.finished_at = clock()
+    return run
+
+
+BACKFILL = timedelta(days=1)  # a watermark this old makes a run a backfill
+
+
+def _wants_bulk(
+    sf: Any,
+    total: int,
+    next_url: str | None,
+    full_load_done: bool,
+    since: datetime | None,
+    started: datetime,
+) -> bool:
+    """A first load, or a backfill, of more records than the Bulk threshold (the first query
+    page's totalSize is the query's COUNT(): no extra call to know it)."""
+    if not sf.bulk_threshold or next_url is None or total <= sf.bulk_threshold:
+        return False
+    return not full_load_done or since is None or started - since > BACKFILL
+
+
+class BulkJobFailed(SalesforceError):
+    """The Bulk API 2.0 query job ended Failed or Aborted (its errorMessage says why)."""
+
+
+NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
+
+
+def _field_types(client: SalesforceClient, mapping: SyncMapping) -> dict[str, str]:
+    described = client.describe(mapping.sobject)
+    return {str(f["name"]): str(f.get("type", "")) for f in described.get("fields", ())}
+
+
+def _typed(record: dict[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
+    """A Bulk CSV record with the values the REST API would give: numbers, booleans."""
+    for name, value in record.items():
+        if value is None or isinstance(value, dict):
+            continue
+        kind = types.get(name)
+        if kind == "boolean":
+            record[name] = value == "true"
+        elif kind in NUMBER_TYPES:
+            record[name] = Decimal(value)
+    return record
+
+
+def _pull_bulk(
+    db: Database,
+    client: SalesforceClient,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    report: PullReport,
+    run_id: int,
+    progress: Callable[[int, int], None] | None,
+    clock: Clock,
+) -> None:
+    """Read the sync state's Bulk query job: wait until it is complete, then apply its results
+    a set at a time, each set and the locator of the next in one transaction (a killed load
+    resumes at the set it was applying). Once all are applied the watermark moves to the
+    load's start minus the overlap, and later runs page REST queries from there."""
+    sf = settings.salesforce
+    with db.unit_of_work() as session:
+        state = SalesforceRepository(session).state(mapping.sobject)
+        job_id, locator, ceiling = state.bulk_job_id, state.bulk_locator, state.bulk_ceiling
+    assert job_id is not None
+    assert ceiling is not None
+    while True:
+        try:
+            job = client.bulk_job(job_id)
+        except SalesforceError as exc:
+            if exc.status == 404:  # expired: the next run starts a new job
+                _forget_job(db, mapping)
+            raise
+        report.api_calls += 1
+        if job.state == "JobComplete":
+            break
+        if job.state in ("Failed", "Aborted"):
+            _forget_job(db, mapping)
+            raise BulkJobFailed(
+                "BULK_JOB_FAILED", f"Bulk query job {job_id} {job.state}: {job.error or ''}"
             )
-            run.finished_at = clock()
-    return report, run
+        time.sleep(sf.bulk_poll_seconds)
+    types = _field_types(client, mapping)
+    report.api_calls += 1
+    while True:
+        results = client.bulk_results(job_id, locator, sf.bulk_page_records)
+        report.api_calls += 1
+        report.pages += 1
+        following = results.locator
+
+        def checkpoint(
+            session: Any, _last: Mapping[str, Any] | None = None, following: str | None = following
+        ) -> None:
+            repo = SalesforceRepository(session)
+            state = repo.state(mapping.sobject, for_update=True)
+            if following is not None:
+                state.bulk_locator = following
+            else:  # the load is applied: incremental REST pages from here
+                state.bulk_job_id = state.bulk_locator = None
+                if state.watermark is None or state.watermark < ceiling:
+                    state.watermark = ceiling
+                if not state.full_load_done:
+                    repo.analyze_outbox()
+                state.full_load_done = True
+            _save_run(session, run_id, report, client, clock, status=RunStatus.running)
+
+        records = [_typed(r, types) for r in results.records]
+        if records:
+            _apply_page(db, registry, settings, mapping, records, report, checkpoint)
+        else:
+            with db.unit_of_work() as session:
+                checkpoint(session)
+        if progress is not None:
+            progress(report.read, job.records)
+        if following is None:
+            return
+        locator = following
+        reason = outbound.quota_reached(client, sf)
+        if reason is not None:
+            report.problems.append({"id": "", "reason": f"stopped early: {reason}"})
+            return
+
+
+def _forget_job(db: Database, mapping: SyncMapping) -> None:
+    with db.unit_of_work() as session:
+        state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
+        state.bulk_job_id = state.bulk_locator = None
+        state.bulk_ceiling = None
 
 
 def _save_run(

@@ -43,6 +43,11 @@ class SyncState(Timestamped, Base):
     api_used: Mapped[int | None]
     api_limit: Mapped[int | None]
     api_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A big load read through a Bulk API 2.0 query job: the job, the locator of the next set of
+    # results to apply (None: the first), and the watermark the load sets once applied.
+    bulk_job_id: Mapped[str | None] = mapped_column(String(18))
+    bulk_locator: Mapped[str | None] = mapped_column(String(100))
+    bulk_ceiling: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SyncRun(Timestamped, Base):

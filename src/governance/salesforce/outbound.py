@@ -3,8 +3,9 @@
 Every change to a deal's verdict, variance, status, approval requests or outcome queues the
 deal's outbox row in the same transaction (`outbox.enqueue`). The pusher leases due rows,
 reads each deal's *current* values (so changes coalesce and the latest win), sends up to 200
-per call with `allOrNone=false`, and reads each record's result: success removes the row unless
-a newer change came in meanwhile; failure retries with exponential backoff and jitter, and
+per call with `allOrNone=false` (up to `push_concurrency` calls at once), and reads each
+record's result: success removes the row unless a newer change came in meanwhile (one statement
+per batch); failure retries with exponential backoff and jitter, and
 parks the row as `dead` after the configured attempts. `REQUEST_LIMIT_EXCEEDED`, or reaching
 the configured share of the daily API quota, pauses the push without dropping anything.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -27,6 +29,7 @@ from governance.outcomes.models import Outcome
 from governance.salesforce.client import (
     MAX_COLLECTION,
     QuotaExceeded,
+    RecordResult,
     SalesforceClient,
     SalesforceError,
 )
@@ -208,6 +211,69 @@ def record_usage(state: SyncState, client: SalesforceClient, *, clock: Clock = u
         state.api_used, state.api_limit, state.api_seen_at = usage.used, usage.limit, clock()
 
 
+Batch = list[tuple[int, int, dict[str, Any]]]  # (outbox row id, its version, the record)
+
+
+def _claim(
+    db: Database,
+    mapping: SyncMapping,
+    public_url: str,
+    calls: int,
+    report: PushReport,
+    now: datetime,
+) -> list[Batch] | None:
+    """Lease up to `calls` Collections calls' worth of due rows and read what each deal should
+    show; None when nothing is due."""
+    # One UPDATE per claimed row (lease and values together, at commit): see `claim`.
+    with db.unit_of_work() as session, session.no_autoflush:
+        repo = SalesforceRepository(session)
+        items = repo.claim(now, now + LEASE, calls * MAX_COLLECTION, skip_locked=not db.is_sqlite)
+        if not items:
+            return None
+        deals, open_requests, outcomes, steps = repo.push_sources([i.deal_id for i in items])
+        records: Batch = []
+        gone: list[tuple[int, int]] = []
+        for item in items:
+            deal = deals.get(item.deal_id)
+            if deal is None or deal.deleted_at is not None or not mapping.outputs:
+                gone.append((item.id, item.version))
+                session.expunge(item)  # deleted below: no lease to write
+                continue
+            values = values_for(
+                deal,
+                open_requests[deal.id],
+                outcomes.get(deal.id),
+                mapping,
+                public_url,
+                [s["group"] for s in steps.get(deal.id, ())],
+            )
+            item.last_values = {
+                k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items()
+            }
+            records.append((item.id, item.version, {"id": deal.external_id, **values}))
+        repo.delete_if_unchanged_many(gone)
+        report.skipped += len(gone)
+    return [records[i : i + MAX_COLLECTION] for i in range(0, len(records), MAX_COLLECTION)]
+
+
+def _send(
+    client: SalesforceClient, sobject: str, batches: list[Batch], concurrency: int
+) -> list[list[RecordResult] | SalesforceError]:
+    """One Collections call per batch, up to `concurrency` at once; each call's results or its
+    error, in the batches' order."""
+
+    def call(batch: Batch) -> list[RecordResult] | SalesforceError:
+        try:
+            return client.update(sobject, [record for _, _, record in batch])
+        except SalesforceError as exc:
+            return exc
+
+    if concurrency <= 1 or len(batches) <= 1:
+        return [call(batch) for batch in batches]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(batches))) as pool:
+        return list(pool.map(call, batches))
+
+
 def _drain(
     db: Database,
     client: SalesforceClient,
@@ -218,86 +284,66 @@ def _drain(
     report: PushReport,
     clock: Clock,
 ) -> None:
-    batches = 0
-    while max_batches is None or batches < max_batches:
+    batches_sent = 0
+    while max_batches is None or batches_sent < max_batches:
         reason = quota_reached(client, settings)
         if reason:
             report.paused = reason
             break
-        now = clock()
-        # One UPDATE per claimed row (lease and values together, at commit): see `claim`.
-        with db.unit_of_work() as session, session.no_autoflush:
-            repo = SalesforceRepository(session)
-            items = repo.claim(now, now + LEASE, MAX_COLLECTION, skip_locked=not db.is_sqlite)
-            if not items:
-                break
-            deals, open_requests, outcomes, steps = repo.push_sources([i.deal_id for i in items])
-            batch: list[tuple[int, int, dict[str, Any]]] = []
-            for item in items:
-                deal = deals.get(item.deal_id)
-                if deal is None or deal.deleted_at is not None or not mapping.outputs:
-                    repo.delete_if_unchanged(item.id, item.version)
-                    session.expunge(item)  # deleted: no lease to write
-                    report.skipped += 1
-                    continue
-                values = values_for(
-                    deal,
-                    open_requests[deal.id],
-                    outcomes.get(deal.id),
-                    mapping,
-                    public_url,
-                    [s["group"] for s in steps.get(deal.id, ())],
-                )
-                item.last_values = {
-                    k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items()
-                }
-                batch.append((item.id, item.version, {"id": deal.external_id, **values}))
-        if not batch:
+        calls = settings.push_concurrency
+        if max_batches is not None:
+            calls = min(calls, max_batches - batches_sent)
+        batches = _claim(db, mapping, public_url, calls, report, clock())
+        if batches is None:
+            break
+        if not batches:
             continue
-        batches += 1
-        try:
-            report.api_calls += 1
-            results = client.update(mapping.sobject, [record for _, _, record in batch])
-        except SalesforceError as exc:
-            with db.unit_of_work() as session:
-                repo = SalesforceRepository(session)
-                items_now = repo.items([item_id for item_id, _, _ in batch])
-                if isinstance(exc, QuotaExceeded):
-                    # Nothing was written: hand the rows back untouched and pause.
-                    repo.release([i.id for i in items_now])
-                    report.paused = f"{exc.code}: {exc.message}"
-                else:
-                    now = clock()
-                    for item in items_now:
-                        report.dead += _fail(item, f"{exc.code}: {exc.message}", now, settings)
-                        report.failed += 1
-            if isinstance(exc, QuotaExceeded) or exc.retryable:
-                break
-            continue
+        batches_sent += len(batches)
+        report.api_calls += len(batches)
+        answers = _send(client, mapping.sobject, batches, calls)
+        stop = False
         with db.unit_of_work() as session:
             repo = SalesforceRepository(session)
             now = clock()
-            by_id = {i.id: i for i in repo.items([item_id for item_id, _, _ in batch])}
-            for (item_id, version, record), result in zip(batch, results, strict=False):
-                found = by_id.get(item_id)
-                if found is None:
-                    continue
-                item = found
-                # Its line names the request whose change it carries.
-                with request_id_bound(item.request_id):
-                    if result.success:
-                        report.pushed += 1
-                        log.debug("pushed %s", record["id"])
-                        if not repo.delete_if_unchanged(item_id, version):
-                            item.claimed_until = None  # changed meanwhile: send the newer values
-                            item.claimed_version = None
+            by_id = {i.id: i for i in repo.items([item_id for b in batches for item_id, _, _ in b])}
+            acknowledged: list[tuple[int, int]] = []
+            for batch, answer in zip(batches, answers, strict=True):
+                if isinstance(answer, SalesforceError):
+                    stop |= isinstance(answer, QuotaExceeded) or answer.retryable
+                    items_now = [by_id[i] for i, _, _ in batch if i in by_id]
+                    if isinstance(answer, QuotaExceeded):
+                        # Nothing was written: hand the rows back untouched and pause.
+                        repo.release([i.id for i in items_now])
+                        report.paused = f"{answer.code}: {answer.message}"
                     else:
+                        for failed in items_now:
+                            error = f"{answer.code}: {answer.message}"
+                            report.dead += _fail(failed, error, now, settings)
+                            report.failed += 1
+                    continue
+                for (item_id, version, record), result in zip(batch, answer, strict=False):
+                    sent = by_id.get(item_id)
+                    if sent is None:
+                        continue
+                    # Its line names the request whose change it carries.
+                    with request_id_bound(sent.request_id):
+                        if result.success:
+                            report.pushed += 1
+                            acknowledged.append((item_id, version))
+                            log.debug("pushed %s", record["id"])
+                        else:
+                            report.failed += 1
+                            error = _error_text(result.errors)
+                            report.dead += _fail(sent, error, now, settings)
+                            log.warning("push of %s failed: %s", record["id"], error)
+                for item_id, _version, _record in batch[len(answer) :]:
+                    missing = by_id.get(item_id)
+                    if missing is not None:
                         report.failed += 1
-                        error = _error_text(result.errors)
-                        report.dead += _fail(item, error, now, settings)
-                        log.warning("push of %s failed: %s", record["id"], error)
-            for item_id, _version, _record in batch[len(results) :]:
-                missing = by_id.get(item_id)
-                if missing is not None:
-                    report.failed += 1
-                    report.dead += _fail(missing, "no result for this record", now, settings)
+                        report.dead += _fail(missing, "no result for this record", now, settings)
+            # One statement for the batch's acknowledged rows; a row changed meanwhile stays,
+            # released, to send its newer values.
+            deleted = repo.delete_if_unchanged_many(acknowledged)
+            repo.release([item_id for item_id, _ in acknowledged if item_id not in deleted])
+        if stop:
+            break

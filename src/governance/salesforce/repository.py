@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -65,11 +65,28 @@ class SalesforceRepository:
 
     # --- deals -----------------------------------------------------------------------------------
 
-    def deals_by_external_id(self, external_ids: Collection[str]) -> dict[str, Deal]:
+    def deals_by_external_id(
+        self, external_ids: Collection[str], *, reread: bool = False
+    ) -> dict[str, Deal]:
+        """The deals with these Ids; `reread` refreshes those the session already holds."""
         if not external_ids:
             return {}
-        rows = self.session.scalars(select(Deal).where(Deal.external_id.in_(external_ids)))
-        return {d.external_id: d for d in rows}
+        query = select(Deal).where(Deal.external_id.in_(sorted(external_ids)))
+        if reread:
+            query = query.execution_options(populate_existing=True)
+        return {d.external_id: d for d in self.session.scalars(query)}
+
+    def hold_write_lock(self) -> None:
+        """Begin writing now. On SQLite a no-op UPDATE opens the transaction (the driver begins
+        one only at a write) and takes the database's write lock, so the savepoints that follow
+        nest inside it rather than standing in for it. PostgreSQL needs nothing."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            self.session.execute(
+                update(SyncState)
+                .where(SyncState.id == -1)
+                .values(sobject=SyncState.sobject)
+                .execution_options(synchronize_session=False)
+            )
 
     def push_sources(
         self, deal_ids: Collection[int]
@@ -142,14 +159,23 @@ class SalesforceRepository:
             return []
         return list(self.session.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids))))
 
-    def delete_if_unchanged(self, item_id: int, version: int) -> bool:
-        """Done: drop the row unless a newer change arrived while it was being sent."""
+    def delete_if_unchanged_many(self, rows: Collection[tuple[int, int]]) -> set[int]:
+        """Done: drop these (id, version) rows in one statement, each unless a newer change
+        arrived while it was being sent (its version moved on). Returns the ids dropped."""
+        if not rows:
+            return set()
         result = self.session.execute(
             delete(OutboxItem)
-            .where(OutboxItem.id == item_id, OutboxItem.version == version)
+            .where(tuple_(OutboxItem.id, OutboxItem.version).in_(sorted(rows)))
+            .returning(OutboxItem.id)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+        return set(result.scalars().all())
+
+    def analyze_outbox(self) -> None:
+        """Refresh PostgreSQL's statistics of the outbox (after a full load filled it)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text(f"ANALYZE {OutboxItem.__tablename__}"))
 
     def release(self, ids: Collection[int]) -> None:
         if ids:

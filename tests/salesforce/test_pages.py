@@ -1,0 +1,104 @@
+"""The pull applies a page at a time, each record in its own savepoint; the push runs several
+Collections calls at once when asked to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from tests.salesforce.conftest import MAPPING
+
+from fake_salesforce import FakeSalesforce, sample_opportunities
+from governance.audit import service as audit
+from governance.audit.models import AuditEntry
+from governance.db import Database
+from governance.deals.models import Deal
+from governance.playbooks.registry import PlaybookRegistry
+from governance.salesforce import inbound, outbound
+from governance.salesforce.client import SimpleSalesforceClient
+from governance.salesforce.mapping import SyncMapping, parse
+from governance.salesforce.models import OutboxItem
+from governance.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("demo_published")
+
+
+def load_org(fake: FakeSalesforce, count: int) -> list[str]:
+    fake.clock.set(datetime.now(UTC) - timedelta(hours=6))
+    ids = []
+    for record in sample_opportunities(count, seed=11):
+        ids.append(fake.add_opportunity(record))
+        fake.clock.advance(30)
+    fake.clock.set(datetime.now(UTC))  # later edits are stamped now, after the load
+    fake.clock.unfreeze()
+    return ids
+
+
+def test_a_bad_record_is_parked_and_the_rest_of_its_page_lands(
+    fake: FakeSalesforce,
+    db: Database,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    sf_client: SimpleSalesforceClient,
+) -> None:
+    # A mapping that reads a support level no playbook offers: such a deal cannot be checked.
+    support = {**MAPPING["terms"]["support_level"]}
+    support["values"] = {**support["values"], "Bronze": "bronze"}
+    mapping = parse({**MAPPING, "terms": {**MAPPING["terms"], "support_level": support}})
+    ids = load_org(fake, 250)
+    fake.batch_size = 100
+    # One in the page-level path: refused before any write. One to be submitted (so applied on
+    # its own): written, then refused by the submission's check, so its savepoint must take the
+    # write back (and its audit entry). Both land on the last page, edited last.
+    fake.update_opportunity(ids[5], {"Support_Level__c": "Bronze"})
+    fake.update_opportunity(
+        ids[150], {"Support_Level__c": "Bronze", "Submit_For_Approval__c": True}
+    )
+    bad = {ids[5], ids[150]}
+
+    report, run = inbound.pull(db, sf_client, registry, settings, mapping)
+
+    assert run.status == "done"
+    assert (report.read, report.created, report.failed) == (250, 248, 2)
+    assert {p["id"] for p in run.problems} == bad
+    assert all("support_level" in p["reason"] for p in run.problems)
+    with db.unit_of_work() as session:
+        stored = set(session.scalars(select(Deal.external_id)))
+        audited = set(
+            session.scalars(select(AuditEntry.entity_id).where(AuditEntry.entity_type == "deal"))
+        )
+        assert stored == set(ids) - bad
+        assert audited == set(ids) - bad
+        assert audit.verify(session).ok
+        outboxed = session.scalar(select(OutboxItem.id).limit(1))
+        assert outboxed is not None  # every new deal is queued for the push
+    # The parked records are read again once fixed (their stamp moves on).
+    for opportunity_id in bad:
+        fake.update_opportunity(opportunity_id, {"Support_Level__c": "Premium"})
+    again, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert (again.created, again.failed) == (2, 0)
+
+
+def test_the_push_runs_several_collections_calls_at_once(
+    fake: FakeSalesforce,
+    db: Database,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    sf_client: SimpleSalesforceClient,
+) -> None:
+    ids = load_org(fake, 450)
+    inbound.pull(db, sf_client, registry, settings, mapping)
+    concurrent = settings.salesforce.model_copy(update={"push_concurrency": 3})
+
+    report = outbound.push(db, sf_client, mapping, concurrent, settings.public_url)
+
+    # 450 records: three calls (200, 200, 50) in one round, every row acknowledged and gone.
+    assert (report.pushed, report.failed, report.api_calls) == (450, 0, 3)
+    with db.unit_of_work() as session:
+        assert session.scalar(select(OutboxItem.id).limit(1)) is None
+        rows = session.execute(select(Deal.external_id, Deal.last_verdict)).tuples().all()
+    verdicts = dict(rows)
+    for opportunity_id in ids:
+        assert fake.get(opportunity_id)["Governance_Status__c"] == verdicts[opportunity_id]
