@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from governance import figures
 from governance.approvals.models import ApprovalRequest, RequestStatus
 from governance.db import Clock, Database, utcnow
 from governance.deals.models import Deal
@@ -39,11 +40,8 @@ LEASE = timedelta(minutes=5)
 # --- what Salesforce should show ---------------------------------------------------------------
 
 
-SIX_PLACES = Decimal("0.000001")
-
-
 def _ratio(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(SIX_PLACES)
+    return figures.maybe_ratio(value)
 
 
 def values_for(
