@@ -232,7 +232,7 @@ async def demo_published(client: httpx.AsyncClient, keys: Keys, demo_yaml: str) 
         content=demo_yaml,
         headers={**keys.headers("admin"), "Content-Type": "application/yaml"},
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     assert response.json()["status"] == "published"
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from tests.conftest import DEMO
+from typer.main import get_command
 from typer.testing import CliRunner
 
 from governance.cli import app
@@ -104,3 +107,96 @@ def test_demo_loads_only_when_empty(env: str) -> None:
     assert "published" in first.output
     second = runner.invoke(app, ["demo", "--if-empty"])
     assert "already present" in second.output
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every leaf command of the CLI, as its argv prefix."""
+    for name, sub in getattr(group, "commands", {}).items():
+        if getattr(sub, "commands", None):
+            yield from _commands(sub, (*path, name))
+        else:
+            yield (*path, name)
+
+
+# The fewest arguments each command needs to get as far as opening the database.
+NEEDS = {
+    ("playbook", "import"): [str(DEMO)],
+    ("playbook", "export"): ["standard"],
+    ("keys", "create"): ["--role", "rep"],
+    ("keys", "revoke"): ["1"],
+}
+
+
+def test_every_command_on_an_unmigrated_database_says_to_migrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOVERNANCE_DATABASE_URL", f"sqlite:///{tmp_path}/elsewhere.db")
+    empty = f"sqlite:///{tmp_path}/empty.db"
+    commands = [c for c in _commands(get_command(app)) if c != ("migrate",)]
+    assert len(commands) >= 13
+    for argv in commands:
+        result = runner.invoke(app, [*argv, *NEEDS.get(argv, []), "--database-url", empty])
+        assert result.exit_code == 1, (argv, result.output)
+        assert result.output.strip().splitlines() == [
+            f"error: the database {empty} has no tables yet: run `governance migrate`"
+        ], argv
+    get_settings.cache_clear()
+
+
+def test_database_url_chooses_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOVERNANCE_DATABASE_URL", f"sqlite:///{tmp_path}/unused.db")
+    chosen = f"sqlite:///{tmp_path}/chosen.db"
+    assert runner.invoke(app, ["migrate", "--database-url", chosen]).exit_code == 0
+    created = runner.invoke(app, ["keys", "create", "--role", "rep", "--database-url", chosen])
+    assert created.exit_code == 0, created.output
+    assert (tmp_path / "chosen.db").exists()
+    assert not (tmp_path / "unused.db").exists()
+    get_settings.cache_clear()
+
+
+def test_keys_list_and_revoke(env: str) -> None:
+    for name in ("ops", "crm"):
+        assert (
+            runner.invoke(app, ["keys", "create", "--role", "admin", "--name", name]).exit_code == 0
+        )
+    listed = runner.invoke(app, ["keys", "list"])
+    assert listed.exit_code == 0, listed.output
+    lines = [line.split() for line in listed.output.strip().splitlines()]
+    assert lines == [
+        ["id", "name", "role", "groups", "state"],
+        ["1", "ops", "admin", "-", "active"],
+        ["2", "crm", "admin", "-", "active"],
+    ]
+    assert "gov_" not in listed.output
+    by_name = runner.invoke(app, ["keys", "revoke", "ops"])
+    assert by_name.exit_code == 0, by_name.output
+    assert by_name.output.strip() == "revoked key 1 (ops, admin)"
+    assert runner.invoke(app, ["keys", "list"]).output.splitlines()[1].split()[4] == "revoked"
+    last = runner.invoke(app, ["keys", "revoke", "2"])
+    assert last.exit_code == 2
+    assert "last active admin key" in last.output
+    missing = runner.invoke(app, ["keys", "revoke", "nobody"])
+    assert (missing.exit_code, missing.output.strip()) == (
+        2,
+        "error: no active API key is named 'nobody'",
+    )
+
+
+def test_help_shows_no_type_labels_and_whole_role_names() -> None:
+    for argv in _commands(get_command(app)):
+        shown = runner.invoke(app, [*argv, "--help"], terminal_width=80).output
+        assert "--database-url" in shown, argv
+        assert not re.search(r"<(str|int|bool|path|list\[[a-z]+\]|[a-z_]+\|)", shown), shown
+    roles = runner.invoke(app, ["keys", "create", "--help"], terminal_width=80).output
+    words = set(re.findall(r"[a-z]+", roles))
+    assert {"admin", "leadership", "approver", "rep", "integration"} <= words
+
+
+def test_import_speaks_the_documents_words(env: str, tmp_path: Path) -> None:
+    published = runner.invoke(app, ["playbook", "import", str(DEMO), "--publish"])
+    assert published.output.strip() == "standard version 1: published"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("key: x\nname: X\nterms:\n  - key: a\n    label: A\n")
+    result = runner.invoke(app, ["playbook", "import", str(bad)])
+    assert result.exit_code == 2
+    assert "  terms[0].kind: required, one of number, choice, flag" in result.output.splitlines()

@@ -143,7 +143,7 @@ async def test_the_caps_are_settings_and_the_import_has_its_own(
         imported = await client.post(
             "/v1/playbooks/import", content=demo_yaml, headers=yaml_headers
         )
-        assert imported.status_code == 200, imported.text
+        assert imported.status_code == 201, imported.text
         padded = demo_yaml + "#" * (10_001 - len(demo_yaml.encode()))
         body = problem(
             await client.post("/v1/playbooks/import", content=padded, headers=yaml_headers), 413

@@ -133,6 +133,24 @@ async def test_every_route_refuses_a_nul_in_the_query(
         _refused(response, "query.region", "NUL")
 
 
+async def test_every_route_refuses_an_unknown_query_parameter(
+    app: FastAPI, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    # A misspelt filter (`actr` for `actor` on the audit log) must not answer for everything.
+    operations = [
+        (method, url)
+        for method, url in _operations(app, "get", with_json_body=False)
+        if url not in ("/healthz", "/readyz")
+    ]
+    assert len(operations) >= 20
+    for method, url in operations:
+        response = await client.request(
+            method, url, params={"actr": "someone"}, headers=keys.headers("admin")
+        )
+        _refused(response, "query.actr", "not a parameter")
+        assert response.json()["detail"] == "unknown query parameter"
+
+
 @pytest.mark.parametrize("text", ["1_0", " 10", "10 ", "١٠", "１０", "0x10", "1e1", "NaN", "1.0"])
 async def test_integer_parameters_are_read_strictly(
     client: httpx.AsyncClient, keys: Keys, text: str

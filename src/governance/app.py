@@ -36,6 +36,7 @@ from governance.errors import (
 from governance.gate import KEYLESS_API_PATHS, Gate
 from governance.observability import metrics, tracing
 from governance.observability.access import AccessLog
+from governance.operation_ids import operation_id
 from governance.outcomes.router import router as outcomes_router
 from governance.playbooks.registry import PlaybookRegistry
 from governance.playbooks.router import router as playbooks_router
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         separate_input_output_schemas=False,
+        generate_unique_id_function=operation_id,
         # The console serves /docs and /redoc itself, with its own copies of their assets.
         docs_url=None,
         redoc_url=None,

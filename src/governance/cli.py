@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import os
 import sys
+import typing
+from collections.abc import Callable
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer import core as typer_core
 
 from governance import migrate as migrations
 from governance.auth import service as auth_service
@@ -43,20 +49,101 @@ app.add_typer(audit_app, name="audit")
 DEMO_PLAYBOOKS = ("standard.yaml",)
 
 
+# Typer labels every option with its Python type (`<str>`, `<list[str]>`, `<bool>`) and writes
+# a choice's values as one unbreakable word that wraps mid-name; the help text here says what
+# each option takes in words, so options show no type column (`metavar`, when given, still shows).
+def _no_type_label(self: Any, ctx: Any) -> str | None:
+    metavar: str | None = self.metavar
+    return metavar
+
+
+typer_core._TyperParameter.display_type_rich = _no_type_label  # type: ignore[method-assign]
+typer_core.TyperOption.display_type_rich = _no_type_label  # type: ignore[method-assign]
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="The database URL (default: GOVERNANCE_DATABASE_URL).",
+        show_default=False,
+    ),
+]
+
+Command = Callable[..., None]
+
+
+def command(
+    group: typer.Typer, name: str | None = None, *, schema: bool = True
+) -> Callable[[Command], Command]:
+    """Register a command with `--database-url`; with `schema`, it first refuses (in one line,
+    exit 1) a database that is unreachable or not migrated to the latest schema."""
+
+    def register(run: Command) -> Command:
+        # Annotations are text here (`from __future__ import annotations`): evaluate them, or
+        # the signature given to Typer loses each option's `typer.Option` help.
+        signature = inspect.signature(run, eval_str=True)
+        extra = inspect.Parameter(
+            "database_url", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DatabaseUrl
+        )
+
+        @functools.wraps(run)
+        def wrapper(*args: Any, database_url: str | None = None, **kwargs: Any) -> None:
+            _use_database(database_url)
+            if schema:
+                _require_schema()
+            run(*args, **kwargs)
+
+        wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*signature.parameters.values(), extra]
+        )
+        wrapper.__annotations__ = {
+            **typing.get_type_hints(run, include_extras=True),
+            "database_url": DatabaseUrl,
+        }
+        group.command(name)(wrapper)
+        return run
+
+    return register
+
+
+def _use_database(url: str | None) -> None:
+    """`--database-url` wins over the environment, for this process and what it starts
+    (`serve --workers N` starts processes that read the environment)."""
+    if url:
+        os.environ["GOVERNANCE_DATABASE_URL"] = url
+        get_settings.cache_clear()
+
+
+def _require_schema() -> None:
+    url = get_settings().database_url
+    shown = migrations.display_url(url)
+    try:
+        state = migrations.schema_state(url)
+    except Exception as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        typer.echo(f"error: cannot open the database {shown}: {reason}", err=True)
+        raise typer.Exit(code=1) from None
+    if state != "current":
+        what = "has no tables yet" if state == "empty" else "is not at the latest schema"
+        typer.echo(f"error: the database {shown} {what}: run `governance migrate`", err=True)
+        raise typer.Exit(code=1)
+
+
 def _db() -> Database:
     return Database(get_settings().database_url)
 
 
 def _fail(exc: GovernanceError) -> None:
+    from governance.errors import clean_loc
+    from governance.problems import format_loc
+
     typer.echo(f"error: {exc.detail or exc.title}", err=True)
     for problem in exc.errors:
-        from governance.problems import format_loc
-
-        typer.echo(f"  {format_loc(problem.loc)}: {problem.message}", err=True)
+        typer.echo(f"  {format_loc(tuple(clean_loc(problem.loc)))}: {problem.message}", err=True)
     raise typer.Exit(code=2)
 
 
-@app.command()
+@command(app, schema=False)
 def migrate(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
     down: Annotated[bool, typer.Option(help="Downgrade to the revision instead.")] = False,
@@ -70,7 +157,7 @@ def migrate(
     typer.echo(f"database at {revision}")
 
 
-@app.command()
+@command(app)
 def worker(
     once: Annotated[bool, typer.Option(help="Run one pass of every loop and exit.")] = False,
     only: Annotated[
@@ -103,7 +190,7 @@ def worker(
         db.dispose()
 
 
-@app.command()
+@command(app)
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (GOVERNANCE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (GOVERNANCE_PORT).")] = None,
@@ -163,7 +250,7 @@ def _serve_metrics_apart(settings: Any, workers: int) -> None:
         metrics.serve_apart(settings)
 
 
-@playbook_app.command("import")
+@command(playbook_app, "import")
 def import_playbook(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     publish: Annotated[bool, typer.Option(help="Publish at once, as an admin sign-off.")] = False,
@@ -177,14 +264,20 @@ def import_playbook(
             version, outcome = playbook_service.import_document(
                 session, SYSTEM, doc, publish_now=publish
             )
-            typer.echo(f"{doc.key} version {version.number}: {outcome} ({version.status})")
+            said = {
+                "published": "published",
+                "created": "imported as a draft",
+                "updated": "draft updated",
+                "unchanged": f"unchanged ({version.status})",
+            }
+            typer.echo(f"{doc.key} version {version.number}: {said.get(outcome, outcome)}")
     except GovernanceError as exc:
         _fail(exc)
     finally:
         db.dispose()
 
 
-@playbook_app.command("export")
+@command(playbook_app, "export")
 def export_playbook(
     key: str,
     version: Annotated[
@@ -205,9 +298,14 @@ def export_playbook(
     sys.stdout.write(formats.to_json(doc) + "\n" if format == "json" else formats.to_yaml(doc))
 
 
-@keys_app.command("create")
+@command(keys_app, "create")
 def create_key(
-    role: Annotated[Role, typer.Option(help="admin, leadership, approver, rep or integration.")],
+    role: Annotated[
+        Role,
+        typer.Option(
+            help="One of: admin, leadership, approver, rep, integration.", show_choices=False
+        ),
+    ],
     group: Annotated[list[str] | None, typer.Option(help="Approver group (repeatable).")] = None,
     name: Annotated[
         str | None,
@@ -238,7 +336,48 @@ def create_key(
     typer.echo(secret)
 
 
-@app.command()
+@command(keys_app, "list")
+def list_keys() -> None:
+    """List API keys (never their secrets): id, name, role, groups, and whether revoked."""
+    db = _db()
+    try:
+        with db.unit_of_work() as session:
+            keys = auth_service.list_keys(session)
+            rows = [
+                (
+                    str(k.id),
+                    k.name,
+                    k.role,
+                    ",".join(k.groups) or "-",
+                    f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active",
+                )
+                for k in keys
+            ]
+    finally:
+        db.dispose()
+    header = ("id", "name", "role", "groups", "state")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@command(keys_app, "revoke")
+def revoke_key(
+    key: Annotated[str, typer.Argument(help="The key's id or its name (an active key's).")],
+) -> None:
+    """Revoke an API key at once (the last active admin key cannot be revoked)."""
+    db = _db()
+    try:
+        with db.unit_of_work() as session:
+            revoked = auth_service.revoke_key_by(session, SYSTEM, key)
+            typer.echo(f"revoked key {revoked.id} ({revoked.name}, {revoked.role})")
+    except GovernanceError as exc:
+        _fail(exc)
+    finally:
+        db.dispose()
+
+
+@command(app)
 def demo(
     if_empty: Annotated[bool, typer.Option(help="Only when no playbook exists yet.")] = False,
     deals: Annotated[
@@ -326,7 +465,7 @@ def _mapping_and_client() -> tuple[Any, Any]:
     return mapping, client
 
 
-@salesforce_app.command("validate-mapping")
+@command(salesforce_app, "validate-mapping")
 def validate_mapping() -> None:
     """Compare the mapping file with the org's describe results (fields and types)."""
     from governance.playbooks.registry import PlaybookRegistry
@@ -359,7 +498,7 @@ def validate_mapping() -> None:
     )
 
 
-@sync_app.command("pull")
+@command(sync_app, "pull")
 def sync_pull(
     max_pages: Annotated[int | None, typer.Option(help="Stop after this many pages.")] = None,
 ) -> None:
@@ -393,7 +532,7 @@ def sync_pull(
         typer.echo(f"  not applied: {problem['id']}: {problem['reason']}", err=True)
 
 
-@sync_app.command("push")
+@command(sync_app, "push")
 def sync_push() -> None:
     """Write governance results and outcomes back to the opportunities (drains the outbox)."""
     from governance.salesforce import outbound
@@ -411,7 +550,7 @@ def sync_push() -> None:
     )
 
 
-@sync_app.command("status")
+@command(sync_app, "status")
 def sync_status() -> None:
     """The watermark, recent runs, API usage, the outbox size and the workers' heartbeats."""
     from governance.salesforce import service as sf_service
@@ -444,7 +583,7 @@ def sync_status() -> None:
         )
 
 
-@audit_app.command("verify")
+@command(audit_app, "verify")
 def audit_verify() -> None:
     """Recompute the audit log's hash chain: "ok, N entries", or the first broken link (exit 1)."""
     from governance.audit import service as audit_service

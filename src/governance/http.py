@@ -164,10 +164,11 @@ class StrictRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         numbers = dict(_number_parameters(self.dependant))
+        known = frozenset(_query_names(self.dependant))
         reads_json = self.body_field is not None
 
         async def strict(request: Request) -> Response:
-            check_parameters(request, numbers)
+            check_parameters(request, numbers, known)
             if reads_json and _is_json(request.headers.get("content-type")):
                 request = StrictRequest(request.scope, request.receive)
                 if await request.body():
@@ -198,9 +199,15 @@ async def read_json(request: Request) -> Any:
         ) from None
 
 
-def check_parameters(request: Request, numbers: dict[tuple[str, str], NumberKind]) -> None:
-    """422 for a NUL in any query or path parameter, and for a numeric one not written as a
-    number."""
+def check_parameters(
+    request: Request,
+    numbers: dict[tuple[str, str], NumberKind],
+    known: frozenset[str] | None = None,
+) -> None:
+    """422 for a NUL in any query or path parameter, for a numeric one not written as a
+    number, and for a query parameter the route does not take (`known`): a misspelt filter
+    (`regoin=EMEA`, `actr=…`) would otherwise answer for everything, which reads as a
+    plausible, wrong answer."""
     if not request.scope.get("query_string") and not request.scope.get("path_params"):
         return  # the common case (`POST /v1/checks`): nothing to look at
     problems: list[Problem] = []
@@ -215,6 +222,10 @@ def check_parameters(request: Request, numbers: dict[tuple[str, str], NumberKind
                 shown = name.replace(strict_json.NUL, "\\u0000")
                 problems.append(Problem((where, shown), strict_json.NUL_MESSAGE))
                 continue
+            if where == "query" and known is not None and name not in known:
+                if not any(p.loc == (where, name) for p in problems):  # repeated: said once
+                    problems.append(Problem((where, name), "is not a parameter of this route"))
+                continue
             kind = numbers.get((where, name))
             if kind == "integer" and not _INTEGER.fullmatch(value):
                 problems.append(
@@ -226,7 +237,8 @@ def check_parameters(request: Request, numbers: dict[tuple[str, str], NumberKind
                 except ValueError as exc:
                     problems.append(Problem((where, name), str(exc)))
     if problems:
-        raise InvalidInput(errors=problems)
+        unknown = all(p.message == "is not a parameter of this route" for p in problems)
+        raise InvalidInput("unknown query parameter" if unknown else None, errors=problems)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -236,6 +248,14 @@ def _is_json(content_type: str | None) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route and its dependencies take."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 def _number_parameters(dependant: Dependant) -> dict[tuple[str, str], NumberKind]:

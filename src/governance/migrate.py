@@ -36,3 +36,29 @@ def upgrade(url: str, revision: str = "head") -> None:
 def downgrade(url: str, revision: str = "base") -> None:
     """Take the database at `url` down to `revision`."""
     command.downgrade(alembic_config(url), revision)
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be shown: the password hidden."""
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def schema_state(url: str) -> str:
+    """`current` when the database is at the latest migration, `empty` when it has none,
+    `behind` otherwise. Raises the driver's error when the database cannot be opened."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    if current == heads:
+        return "current"
+    return "empty" if not current else "behind"

@@ -118,6 +118,7 @@ def history(db: Database, demo_yaml: str) -> None:
                 region=spec["region"],
                 segment=spec["segment"],
                 owner_rep=spec["rep"],
+                currency="EUR" if spec["n"] == 5 else "USD",
                 terms={},
                 status="draft",
                 last_verdict=spec["verdict"],

@@ -36,12 +36,12 @@ async def test_verdict_mix_counts_each_live_deal_once(
     body = await _get(client, keys, "/v1/analytics/verdicts")
     assert body["rows"] == [
         {"group": {}, "deals": 5, "auto_approved": 2, "needs_approval": 2, "blocked": 1,
-         "auto_approval_rate": "0.4000"}
+         "auto_approval_rate": "0.4"}
     ]  # fmt: skip
     by_region = await _get(client, keys, "/v1/analytics/verdicts", group_by="region")
     assert [(r["group"], r["deals"], r["auto_approval_rate"]) for r in by_region["rows"]] == [
-        ({"region": "EMEA"}, 3, "0.3333"),
-        ({"region": "NA"}, 2, "0.5000"),
+        ({"region": "EMEA"}, 3, "0.333333"),
+        ({"region": "NA"}, 2, "0.5"),
     ]
 
 
@@ -49,16 +49,16 @@ async def test_variance_score_and_term_ratios(client: httpx.AsyncClient, keys: K
     rows = (await _get(client, keys, "/v1/analytics/variance"))["rows"]
     # Scores 0, 0, 0.1, 0.25, 0.6: p90 sits 60% of the way from 0.25 to 0.6.
     assert _pick(rows, term=None) == {
-        "group": {}, "term": None, "deals": 5, "mean": "0.190000", "p50": "0.100000",
-        "p90": "0.460000", "outside_band_share": "0.6000",
+        "group": {}, "term": None, "deals": 5, "mean": "0.19", "p50": "0.1",
+        "p90": "0.46", "outside_band_share": "0.6",
     }  # fmt: skip
     assert _pick(rows, term="discount_pct") == {
-        "group": {}, "term": "discount_pct", "deals": 5, "mean": "0.380000", "p50": "0.200000",
-        "p90": "0.920000", "outside_band_share": "0.6000",
+        "group": {}, "term": "discount_pct", "deals": 5, "mean": "0.38", "p50": "0.2",
+        "p90": "0.92", "outside_band_share": "0.6",
     }  # fmt: skip
     assert _pick(rows, term="payment_terms_days") == {
         "group": {}, "term": "payment_terms_days", "deals": 3, "mean": "0.033333",
-        "p50": "0.000000", "p90": "0.080000", "outside_band_share": "0.3333",
+        "p50": "0", "p90": "0.08", "outside_band_share": "0.333333",
     }  # fmt: skip
     assert [r["term"] for r in rows] == [None, "discount_pct", "payment_terms_days"]
 
@@ -67,10 +67,10 @@ async def test_variance_grouped_and_filtered(client: httpx.AsyncClient, keys: Ke
     rows = (await _get(client, keys, "/v1/analytics/variance", group_by="region"))["rows"]
     emea = _pick(rows, group={"region": "EMEA"}, term=None)
     assert (emea["deals"], emea["mean"], emea["p50"], emea["p90"]) == (
-        3, "0.283333", "0.250000", "0.530000"
+        3, "0.283333", "0.25", "0.53"
     )  # fmt: skip
     na = _pick(rows, group={"region": "NA"}, term=None)
-    assert (na["mean"], na["p50"], na["p90"]) == ("0.050000", "0.050000", "0.090000")
+    assert (na["mean"], na["p50"], na["p90"]) == ("0.05", "0.05", "0.09")
     # Dates are the latest check's; the bounds are inclusive.
     since = await _get(client, keys, "/v1/analytics/verdicts", **{"from": "2026-02-01"})
     assert since["rows"][0]["deals"] == 3
@@ -96,7 +96,7 @@ async def test_variance_grouped_and_filtered(client: httpx.AsyncClient, keys: Ke
 async def test_concessions_of_won_deals(client: httpx.AsyncClient, keys: Keys) -> None:
     rows = (await _get(client, keys, "/v1/analytics/concessions"))["rows"]
     assert rows[0] == {
-        "group": {}, "term": None, "deals": 3, "conceded": 3, "mean_conceded_share": "0.200000",
+        "group": {}, "term": None, "deals": 3, "conceded": 3, "mean_conceded_share": "0.2",
         "held": 1, "cost": "50500.00", "cost_per_deal": "16833.33", "gives_without_gets": 2,
         "gives_without_gets_cost": "10500.00",
     }  # fmt: skip
@@ -108,7 +108,7 @@ async def test_concessions_of_won_deals(client: httpx.AsyncClient, keys: Keys) -
     }  # fmt: skip
     assert rows[2] == {
         "group": {}, "term": "payment_terms_days", "deals": 2, "conceded": 0,
-        "mean_conceded_share": "0.000000", "held": 2, "cost": "0.00", "cost_per_deal": "0.00",
+        "mean_conceded_share": "0", "held": 2, "cost": "0.00", "cost_per_deal": "0.00",
         "gives_without_gets": 0, "gives_without_gets_cost": "0.00",
     }  # fmt: skip
     by_rep = (await _get(client, keys, "/v1/analytics/concessions", group_by="rep"))["rows"]
@@ -126,15 +126,15 @@ async def test_approval_cycle_times(client: httpx.AsyncClient, keys: Keys) -> No
     # Cycles 0.5 h, 2 h, 10 h, 25 h: the median halfway between 2 and 10, p90 70% of 10→25.
     assert rows[0] == {
         "group": {}, "approver_group": None, "step": None, "decided": 4,
-        "cycle_hours_p50": "6.00", "cycle_hours_p90": "20.50", "within_sla_share": "0.5000",
-        "escalated": 1, "rejection_rate": "0.2500", "counter_rate": "0.2500",
+        "cycle_hours_p50": "6.00", "cycle_hours_p90": "20.50", "within_sla_share": "0.5",
+        "escalated": 1, "rejection_rate": "0.25", "counter_rate": "0.25",
     }  # fmt: skip
     assert [(r["approver_group"], r["step"], r["decided"], r["cycle_hours_p50"]) for r in rows[1:]] == [
         ("finance", 1, 1, "0.50"), ("finance", 2, 1, "10.00"), ("legal", 1, 1, "25.00"),
         ("sales_director", 1, 1, "2.00"),
     ]  # fmt: skip
     finance2 = _pick(rows, approver_group="finance", step=2)
-    assert (finance2["within_sla_share"], finance2["escalated"]) == ("0.0000", 1)
+    assert (finance2["within_sla_share"], finance2["escalated"]) == ("0", 1)
 
 
 async def test_outcomes_by_variance_band(client: httpx.AsyncClient, keys: Keys) -> None:
@@ -142,16 +142,16 @@ async def test_outcomes_by_variance_band(client: httpx.AsyncClient, keys: Keys) 
     assert body["discount_term"] == "discount_pct"
     rows = body["rows"]
     assert rows[0] == {
-        "group": {}, "band": None, "closed": 4, "won": 3, "win_rate": "0.7500",
-        "average_discount": "11.6667", "margin_kept": "0.8371",
+        "group": {}, "band": None, "closed": 4, "won": 3, "win_rate": "0.75",
+        "average_discount": "11.6667", "margin_kept": "0.837097",
     }  # fmt: skip
     assert rows[1:] == [
-        {"group": {}, "band": "0", "closed": 2, "won": 2, "win_rate": "1.0000",
-         "average_discount": "7.5000", "margin_kept": "0.9045"},
-        {"group": {}, "band": "(0, 0.1]", "closed": 1, "won": 0, "win_rate": "0.0000",
+        {"group": {}, "band": "0", "closed": 2, "won": 2, "win_rate": "1",
+         "average_discount": "7.5000", "margin_kept": "0.904545"},
+        {"group": {}, "band": "(0, 0.1]", "closed": 1, "won": 0, "win_rate": "0",
          "average_discount": None, "margin_kept": None},
-        {"group": {}, "band": "(0.2, 0.35]", "closed": 1, "won": 1, "win_rate": "1.0000",
-         "average_discount": "20.0000", "margin_kept": "0.8000"},
+        {"group": {}, "band": "(0.2, 0.35]", "closed": 1, "won": 1, "win_rate": "1",
+         "average_discount": "20.0000", "margin_kept": "0.8"},
     ]  # fmt: skip
 
 
@@ -164,10 +164,10 @@ async def test_version_against_previous_over_equal_windows(
             "playbook": "standard", "version": 2, "previous_version": 1, "window_days": 40,
             "version_from": "2026-02-10", "version_to": "2026-03-21",
             "previous_from": "2026-01-01", "previous_to": "2026-02-09",
-            "closed": 2, "previous_closed": 2, "win_rate": "0.5000", "previous_win_rate": "1.0000",
-            "mean_variance_score": "0.050000", "previous_mean_variance_score": "0.125000",
-            "auto_approval_rate": "0.5000", "previous_auto_approval_rate": "0.5000",
-            "margin_kept": "0.9500", "previous_margin_kept": "0.8333",
+            "closed": 2, "previous_closed": 2, "win_rate": "0.5", "previous_win_rate": "1",
+            "mean_variance_score": "0.05", "previous_mean_variance_score": "0.125",
+            "auto_approval_rate": "0.5", "previous_auto_approval_rate": "0.5",
+            "margin_kept": "0.95", "previous_margin_kept": "0.833333",
         }
     ]  # fmt: skip
 
@@ -295,13 +295,34 @@ async def test_money_in_different_currencies_is_kept_apart(
     totals = [(r["group"]["currency"], r["deals"], r["cost"]) for r in rows if r["term"] is None]
     assert totals == [("EUR", 1, "500.00"), ("USD", 2, "50000.00")]
     usd = await _get(client, keys, "/v1/analytics/outcomes", currency="USD")
-    assert (usd["rows"][0]["closed"], usd["rows"][0]["margin_kept"]) == (3, "0.8333")
-    # Requests and reviews carry no money: a currency there is refused, not ignored.
-    response = await client.get(
-        "/v1/analytics/approvals", params={"currency": "USD"}, headers=keys.headers("admin")
+    assert (usd["rows"][0]["closed"], usd["rows"][0]["margin_kept"]) == (3, "0.833333")
+
+
+@pytest.mark.parametrize(
+    ("report", "counted"),
+    [
+        ("variance", "deals"),
+        ("verdicts", "deals"),
+        ("approvals", "decided"),
+        ("reviews", "reviews"),
+    ],
+)
+async def test_every_deal_report_filters_and_groups_by_the_deals_currency(
+    client: httpx.AsyncClient, keys: Keys, report: str, counted: str
+) -> None:
+    def total(rows: list[dict[str, Any]]) -> dict[str | None, int]:
+        firsts = [r for r in rows if r.get("term") is None and r.get("approver_group") is None]
+        return {r["group"].get("currency"): r[counted] for r in firsts}
+
+    everything = total((await _get(client, keys, f"/v1/analytics/{report}"))["rows"])[None]
+    by_currency = total(
+        (await _get(client, keys, f"/v1/analytics/{report}", group_by="currency"))["rows"]
     )
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["loc"] == ["query", "currency"]
+    assert set(by_currency) <= {"EUR", "USD"}
+    assert sum(by_currency.values()) == everything > 0
+    for currency, count in by_currency.items():
+        only = await _get(client, keys, f"/v1/analytics/{report}", currency=currency)
+        assert total(only["rows"]) == {None: count}
 
 
 async def test_a_slow_close_counts_for_the_version_it_was_negotiated_under(
@@ -324,5 +345,5 @@ async def test_a_slow_close_counts_for_the_version_it_was_negotiated_under(
             )
         )  # fmt: skip
     (row,) = (await _get(client, keys, "/v1/analytics/versions"))["rows"]
-    assert (row["previous_closed"], row["previous_win_rate"]) == (3, "1.0000")
+    assert (row["previous_closed"], row["previous_win_rate"]) == (3, "1")
     assert row["closed"] == 2

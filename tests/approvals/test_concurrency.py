@@ -64,7 +64,7 @@ def http(base_url: str, people: Keys, demo_yaml: str) -> Iterator[httpx.Client]:
             content=demo_yaml,
             headers={**people.headers("admin"), "Content-Type": "application/yaml"},
         )
-        assert published.status_code == 200, published.text
+        assert published.status_code == 201, published.text
         yield client
 
 

@@ -113,7 +113,7 @@ async def test_a_playbooks_sla_comes_before_the_groups(
         content=demo_yaml + "approval_sla_hours: {sales_director: 2}\n",
         headers={**people.headers("admin"), "Content-Type": "application/yaml"},
     )
-    assert stricter.status_code == 200, stricter.text
+    assert stricter.status_code == 201, stricter.text
     (request,) = await submit_sample(client, people, discount_pct=20)
     opened = opened_at(request)
     assert datetime.fromisoformat(request["due_at"]) == opened + timedelta(hours=2)

@@ -202,13 +202,19 @@ async def test_counter_needs_a_reason_and_values_within_the_approvers_authority(
     )  # fmt: skip
     assert beyond.status_code == 422, beyond.text
     assert fields(beyond) == ["counter_terms.discount_pct"]
-    assert "finance" in beyond.json()["errors"][0]["message"]
+    # One statement: who else it needs, never "needs sales_director" next to "beyond what
+    # sales_director may approve".
+    assert beyond.json()["detail"] == "the counter is outside the approver's authority"
+    assert beyond.json()["errors"][0]["message"] == (
+        "28 also needs finance: beyond what sales_director may approve at step 1"
+    )
     worse = await decide(
         client, approvers, "sam_sales_director", sd_id,
         decision="counter", reason="Why not", counter_terms={"discount_pct": 32},
     )  # fmt: skip
     assert worse.status_code == 422
     assert fields(worse) == ["counter_terms.discount_pct"]
+    assert worse.json()["detail"] == "a counter may not be worse for us than what was asked"
     assert await deal_status(client, approvers, deal) == "in_review"
 
     countered = await decide(
@@ -347,7 +353,7 @@ async def test_review_stays_on_its_playbook_version_until_withdrawn(
         content=v2,
         headers={**approvers.headers("admin"), "Content-Type": "application/yaml"},
     )
-    assert published.status_code == 200, published.text
+    assert published.status_code == 201, published.text
     assert published.json()["version"] == 2
     assert published.json()["status"] == "published"
 

@@ -55,7 +55,7 @@ async def some_history(client: httpx.AsyncClient, keys: Keys, demo_yaml: str) ->
         content=demo_yaml,
         headers={**keys.headers("admin"), "Content-Type": "application/yaml"},
     )
-    assert imported.status_code == 200, imported.text
+    assert imported.status_code == 201, imported.text
     for group in ("deal_desk", "cfo"):
         await client.put(
             f"/v1/approval-groups/{group}", json={"sla_hours": 4}, headers=keys.headers("admin")

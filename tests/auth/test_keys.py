@@ -79,7 +79,7 @@ async def test_an_approver_key_may_only_join_groups_that_exist(
         content=demo_yaml,
         headers={**keys.headers("leadership"), "Content-Type": "application/yaml"},
     )
-    assert draft.status_code == 200, draft.text
+    assert draft.status_code == 201, draft.text
     assert (await create_approver(client, keys, "carla", ["cfo"])).status_code == 201
     # So does creating the group.
     assert (await create_approver(client, keys, "dora", ["deal_desk"])).status_code == 422

@@ -186,7 +186,7 @@ async def test_most_specific_scope_wins_and_publish_takes_effect_at_once(
         content=narrow,
         headers={**keys.headers("admin"), "Content-Type": "application/yaml"},
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     body = (await check(client, keys, EXAMPLE)).json()
     assert body["playbook"]["key"] == "enterprise-emea"
     assert body["verdict"] == "auto_approved"  # 18 is inside the wider EMEA band

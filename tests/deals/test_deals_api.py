@@ -117,3 +117,19 @@ async def test_deal_changes_are_audited(client: httpx.AsyncClient, keys: Keys) -
     update = entries[1]
     assert update["before"]["terms"]["discount_pct"] == 22
     assert update["after"]["terms"]["discount_pct"] == 10
+
+
+async def test_a_check_shows_the_same_variance_score_everywhere(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    # 22 % of a band ending at 15, walk-away 35: a score with a long decimal expansion.
+    body = {**DEAL, "terms": {"discount_pct": "22.3", "contract_months": 12}}
+    await client.put(f"/v1/deals/{OPP}", json=body, headers=keys.headers("integration"))
+    check = await client.post(f"/v1/deals/{OPP}/checks", headers=keys.headers("rep"))
+    assert check.status_code == 201, check.text
+    score = check.json()["result"]["variance_score"]
+    assert len(score.split(".")[1]) == 6  # the ratio rule: 6 places, half to even
+    deal = (await client.get(f"/v1/deals/{OPP}", headers=keys.headers("rep"))).json()
+    assert deal["last_check"]["variance_score"] == score
+    history = (await client.get(f"/v1/deals/{OPP}/checks", headers=keys.headers("rep"))).json()
+    assert history["items"][0]["result"]["variance_score"] == score

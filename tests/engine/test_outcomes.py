@@ -41,18 +41,20 @@ def test_figures_of_a_closed_deal(demo: CompiledPlaybook) -> None:
 
     discount = figures.term("discount_pct")
     assert discount is not None
-    # 0 → 20 of a 0..35 range; within its band only thanks to 36 months and prepayment (+8).
-    assert (discount.opening, discount.target, discount.walk_away) == (D(0), D(8), D(35))
+    # 0 → 20 of a 0..43 range: within its band only thanks to 36 months and prepayment, which
+    # move every step, the walk-away too, 8 points (35 → 43), as the check says.
+    assert (discount.opening, discount.target, discount.walk_away) == (D(0), D(8), D(43))
     assert discount.status is Status.within
     assert discount.conceded == D(20)
-    assert discount.conceded_share == D(20) / D(35)
+    assert discount.conceded_share == D(20) / D(43)
     assert discount.held is False
     assert discount.cost == D("20000.00000000")  # 20 / 100 × 100,000
     assert discount.gets == ("contract_months", "billing_frequency")
 
     payment = figures.term("payment_terms_days")
     assert payment is not None
-    assert (payment.conceded, payment.conceded_share, payment.held) == (D(30), D("0.5"), False)
+    # 30 → 60 of a 30..105 range (the walk-away of 90 moved 15 days by the 36-month rule).
+    assert (payment.conceded, payment.conceded_share, payment.held) == (D(30), D("0.4"), False)
     # 30 more days of a 5 % yearly cost of capital on 100,000: 30 / 365 × 5,000.
     assert payment.cost == D("410.95890411")
     assert payment.gets == ("contract_months",)

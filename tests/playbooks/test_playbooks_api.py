@@ -272,7 +272,7 @@ async def test_yaml_round_trip_import_export(
         content=demo_yaml,
         headers={**keys.headers("leadership"), "Content-Type": "application/yaml"},
     )
-    assert imported.status_code == 200, imported.text
+    assert imported.status_code == 201, imported.text
     assert imported.json() == {
         "key": "standard",
         "version": 1,
@@ -294,7 +294,7 @@ async def test_yaml_round_trip_import_export(
         content=exported.text,
         headers={**keys.headers("leadership"), "Content-Type": "application/yaml"},
     )
-    assert reimport.json()["outcome"] == "unchanged"
+    assert (reimport.status_code, reimport.json()["outcome"]) == (200, "unchanged")
     as_json = await client.get(
         "/v1/playbooks/standard/export?format=json", headers=keys.headers("rep")
     )

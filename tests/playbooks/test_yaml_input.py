@@ -98,7 +98,7 @@ async def test_yaml_1_1_numbers_are_not_numbers_here(
     document = demo_yaml.replace("band: {low: 0, high: 15}", f"band: {{low: 0, high: {value}}}")
     response = await _import(client, keys, document)
     if value == "+15":  # unambiguous, as number_text reads it
-        assert response.status_code == 200, response.text
+        assert response.status_code == 201, response.text
         return
     _refused(response, "terms[0].band.high", "number")
 
@@ -120,7 +120,7 @@ async def test_anchors_and_merges_still_work(
     )
     assert shared != demo_yaml
     response = await _import(client, keys, shared)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     exported = await client.get(
         "/v1/playbooks/standard/versions/1", headers=keys.headers("leadership")
     )

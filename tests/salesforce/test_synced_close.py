@@ -45,9 +45,9 @@ async def test_a_synced_loss_records_figures_without_a_reason(
     terms = {t["key"]: t for t in body["terms"]}
     # 12 % of 120,000, and 15 more days at 5 % a year on 120,000.
     assert Decimal(terms["discount_pct"]["cost"]) == Decimal(14400)
-    assert Decimal(terms["payment_terms_days"]["cost"]) == Decimal("246.57534247")
+    assert terms["payment_terms_days"]["cost"] == "246.58"  # money: to the cent
     assert terms["contract_months"]["conceded"] == "24"  # 36 → 12
-    assert Decimal(body["cost"]) == Decimal("14646.57534247")
+    assert body["cost"] == "14646.58"
 
     # A re-read of the same close records nothing again.
     fake.update_opportunity(lost, {"Name": "Lost (renamed)"})

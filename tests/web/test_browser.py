@@ -108,7 +108,7 @@ def server(database_url: str, people: Keys) -> Iterator[Server]:
             content=DEMO.read_text(encoding="utf-8"),
             headers={**people.headers("admin"), "Content-Type": "application/yaml"},
         )
-        assert imported.status_code == 200, imported.text
+        assert imported.status_code == 201, imported.text
         yield served
     finally:
         served.stop()

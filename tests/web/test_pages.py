@@ -243,7 +243,7 @@ async def test_when_scope_picks_another_playbook_its_terms_replace_the_form(
         content=regional,
         headers={**people.headers("admin"), "Content-Type": "application/yaml"},
     )
-    assert imported.status_code == 200, imported.text
+    assert imported.status_code == 201, imported.text
     rita = await signed_in(consoles, people, "rita_rep")
     result = await rita.page(
         "/simulator/result",

@@ -89,7 +89,7 @@ async def test_the_worker_command_runs_one_pass(
             content=DEMO.read_text(encoding="utf-8"),
             headers={**keys.headers("admin"), "Content-Type": "application/yaml"},
         )
-        assert imported.status_code == 200, imported.text
+        assert imported.status_code == 201, imported.text
         await configure_group(client, keys, "sales_director", webhook_url=url, sla_hours=4)
         (request,) = await submit_sample(client, keys, discount_pct=20)
     with db.unit_of_work() as session:

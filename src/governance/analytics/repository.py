@@ -49,10 +49,8 @@ from sqlalchemy.orm import Session
 from governance.analytics.schemas import Across, Dimension, Filters
 from governance.approvals.models import ApprovalRequest, RequestStatus
 from governance.deals.models import AnalyticsTermBit, Deal, DealTermCheck
-from governance.errors import InvalidInput
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm
 from governance.playbooks.models import Playbook, PlaybookVersion
-from governance.problems import Problem
 from governance.reps.models import RepProfile
 
 Row = Sequence[Any]
@@ -97,7 +95,9 @@ class Fact:
     playbook: Any
     version: Any
     where: tuple[ColumnElement[bool], ...] = ()
-    currency: Any = None  # money facts only
+    # The deal's currency: a column of the fact's own, else read from its deal (`deal_id`).
+    currency: Any = None
+    deal_id: Any = None
 
 
 def _fact(model: Any, when: Any, timestamp: bool, *where: ColumnElement[bool]) -> Fact:
@@ -113,6 +113,7 @@ def _fact(model: Any, when: Any, timestamp: bool, *where: ColumnElement[bool]) -
         version=model.playbook_version,
         where=where,
         currency=getattr(model, "currency", None),
+        deal_id=getattr(model, "deal_id", None),
     )
 
 
@@ -209,13 +210,8 @@ class AnalyticsRepository:
         if dimension is Dimension.month:
             return self._month(fact)
         if dimension is Dimension.currency:
-            if fact.currency is None:
-                raise InvalidInput(
-                    errors=[
-                        Problem(("query", "currency"), "applies to the deal and money reports only")
-                    ]
-                )
-            return fact.currency
+            # Facts without a currency of their own read their deal's (`scope` joins it).
+            return Deal.currency if fact.currency is None else fact.currency
         return {
             Dimension.region: fact.region,
             Dimension.segment: fact.segment,
@@ -235,6 +231,8 @@ class AnalyticsRepository:
         source = fact.source
         if filters.style or filters.team or wanted & _PROFILE_DIMENSIONS:
             source = source.outerjoin(RepProfile.__table__, RepProfile.rep == fact.rep)
+        if fact.currency is None and (filters.currency or Dimension.currency in wanted):
+            source = source.join(Deal.__table__, Deal.id == fact.deal_id)
         where = list(fact.where)
         if filters.date_from is not None:
             start = _start_of(filters.date_from) if fact.when_is_timestamp else filters.date_from

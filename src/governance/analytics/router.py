@@ -7,8 +7,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from governance.analytics import service as analytics
@@ -93,33 +91,25 @@ def _dimensions(group_by: list[Dimension]) -> list[Dimension]:
     return group_by
 
 
-def _query_names(dependant: Dependant) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
-
-
-def _known_parameters(request: Request) -> frozenset[str]:
-    route = request.scope.get("route")
-    return frozenset(_query_names(route.dependant)) if isinstance(route, APIRoute) else frozenset()
-
-
 class Common:
     """The filters and grouping every report takes.
 
-    An unknown query parameter is refused: a misspelt filter (`regoin=EMEA`) would otherwise
-    answer with figures for every region, which reads as a plausible, wrong answer.
+    An unknown query parameter is refused, as on every route (`governance.http.StrictRoute`).
     """
 
     def __init__(
         self,
-        request: Request,
         date_from: Annotated[
-            IsoDate | None, Query(alias="from", description="First date included (ISO 8601).")
+            IsoDate | None,
+            Query(
+                alias="from",
+                description="First date included (ISO 8601). Not on `versions`, whose windows "
+                "are the versions' own lives.",
+            ),
         ] = None,
         date_to: Annotated[
-            IsoDate | None, Query(alias="to", description="Last date included (ISO 8601).")
+            IsoDate | None,
+            Query(alias="to", description="Last date included (ISO 8601). Not on `versions`."),
         ] = None,
         region: Name = None,
         segment: Name = None,
@@ -128,21 +118,23 @@ class Common:
         style: Style | None = None,
         playbook: Annotated[str | None, Query(pattern=PLAYBOOK_KEY_PATTERN)] = None,
         version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-        currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+        currency: Annotated[
+            str | None,
+            Query(
+                pattern=r"^[A-Z]{3}$",
+                description="The deals' currency (ISO 4217), on every report: money is never "
+                "converted, so filter or group by it when deals are priced in several.",
+            ),
+        ] = None,
         group_by: Annotated[
             list[Dimension],
-            Query(max_length=4, description="Group rows by these, in this order (repeatable)."),
+            Query(
+                max_length=4,
+                description="Group rows by these, in this order (repeatable). Not on "
+                "`versions` and `consistency`, which have rows of their own.",
+            ),
         ] = [],  # noqa: B006 (FastAPI copies defaults)
     ) -> None:
-        unknown = sorted(set(request.query_params) - _known_parameters(request))
-        if unknown:
-            raise InvalidInput(
-                "unknown query parameter",
-                errors=[
-                    Problem(("query", name), "is not a parameter of this report")
-                    for name in unknown
-                ],
-            )
         self.filters = _filters(
             date_from, date_to, region, segment, team, rep, style, playbook, version, currency
         )

@@ -15,6 +15,7 @@ from typing import Annotated, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from governance.engine.document import PlaybookKey, TermKey
+from governance.figures import Money, Ratio
 from governance.reps.schemas import Style
 
 Text100 = Annotated[str, Field(min_length=1, max_length=100)]
@@ -82,10 +83,10 @@ class VarianceRow(BaseModel):
     group: dict[str, GroupValue]
     term: str | None
     deals: int
-    mean: Decimal | None
-    p50: Decimal | None
-    p90: Decimal | None
-    outside_band_share: Decimal | None
+    mean: Ratio | None
+    p50: Ratio | None
+    p90: Ratio | None
+    outside_band_share: Ratio | None
 
 
 class VerdictRow(BaseModel):
@@ -94,7 +95,7 @@ class VerdictRow(BaseModel):
     auto_approved: int
     needs_approval: int
     blocked: int
-    auto_approval_rate: Decimal | None
+    auto_approval_rate: Ratio | None
 
 
 class ConcessionRow(BaseModel):
@@ -104,14 +105,14 @@ class ConcessionRow(BaseModel):
     term: str | None
     deals: int = Field(description="Won deals (with the term stated, on term rows).")
     conceded: int = Field(description="Deals that conceded (moved from opening toward walk-away).")
-    mean_conceded_share: Decimal | None = Field(
+    mean_conceded_share: Ratio | None = Field(
         description="Mean share of the opening→walk-away range conceded, over deals stating it."
     )
     held: int = Field(description="Deals that closed at or better than target.")
-    cost: Decimal = Field(description="Money the concessions cost (deal currency, summed).")
-    cost_per_deal: Decimal | None
+    cost: Money = Field(description="Money the concessions cost (deal currency, summed).")
+    cost_per_deal: Money | None
     gives_without_gets: int = Field(description="Concessions that got nothing in return.")
-    gives_without_gets_cost: Decimal
+    gives_without_gets_cost: Money
 
 
 class ApprovalRow(BaseModel):
@@ -123,10 +124,10 @@ class ApprovalRow(BaseModel):
     decided: int
     cycle_hours_p50: Decimal | None
     cycle_hours_p90: Decimal | None
-    within_sla_share: Decimal | None
+    within_sla_share: Ratio | None
     escalated: int
-    rejection_rate: Decimal | None
-    counter_rate: Decimal | None
+    rejection_rate: Ratio | None
+    counter_rate: Ratio | None
 
 
 class OutcomeRow(BaseModel):
@@ -136,11 +137,11 @@ class OutcomeRow(BaseModel):
     band: str | None
     closed: int
     won: int
-    win_rate: Decimal | None
+    win_rate: Ratio | None
     average_discount: Decimal | None = Field(
         description="Mean final value of the discount term (`discount_term`) on won deals."
     )
-    margin_kept: Decimal | None = Field(
+    margin_kept: Ratio | None = Field(
         description="1 − concession cost ÷ amount, over won deals with an amount."
     )
 
@@ -159,14 +160,14 @@ class VersionRow(BaseModel):
     previous_to: date
     closed: int
     previous_closed: int
-    win_rate: Decimal | None
-    previous_win_rate: Decimal | None
-    mean_variance_score: Decimal | None
-    previous_mean_variance_score: Decimal | None
-    auto_approval_rate: Decimal | None
-    previous_auto_approval_rate: Decimal | None
-    margin_kept: Decimal | None
-    previous_margin_kept: Decimal | None
+    win_rate: Ratio | None
+    previous_win_rate: Ratio | None
+    mean_variance_score: Ratio | None
+    previous_mean_variance_score: Ratio | None
+    auto_approval_rate: Ratio | None
+    previous_auto_approval_rate: Ratio | None
+    margin_kept: Ratio | None
+    previous_margin_kept: Ratio | None
 
 
 class ReviewRow(BaseModel):
@@ -190,14 +191,14 @@ class ConsistencyRow(BaseModel):
     amount_band: str
     across: Across
     most_given: str | None
-    most_given_share: Decimal
+    most_given_share: Ratio
     most_given_final: Decimal | None
     most_given_deals: int
     least_given: str | None
-    least_given_share: Decimal
+    least_given_share: Ratio
     least_given_final: Decimal | None
     least_given_deals: int
-    spread: Decimal = Field(description="Difference in mean conceded share (0–1 of the range).")
+    spread: Ratio = Field(description="Difference in mean conceded share (0–1 of the range).")
     compared: int = Field(description="How many regions or teams had enough deals to compare.")
 
 

@@ -1,7 +1,7 @@
 """Analytics reports: the repository's per-group sums become rates, means and percentiles.
 
-Rounding, applied last and half to even: ratios and shares 6 places, rates 4, money, hours and
-review scores 2. Percentiles interpolate linearly between the two nearest ranks, as
+Rounding, applied last and half to even: ratios, shares and rates by the ratio rule, money by
+the money rule (`governance.figures`); term values 4 places, hours and review scores 2. Percentiles interpolate linearly between the two nearest ranks, as
 PostgreSQL's `percentile_cont` and most spreadsheets do.
 """
 
@@ -45,11 +45,12 @@ from governance.analytics.schemas import (
     VersionRow,
 )
 from governance.db import utcnow
+from governance.figures import MONEY_STEP, RATIO_STEP
 from governance.scaled import CENTS, MICRO
 
-SIX = Decimal("0.000001")
-FOUR = Decimal("0.0001")
-TWO = Decimal("0.01")
+SIX = RATIO_STEP
+FOUR = Decimal("0.0001")  # term values (a mean discount)
+TWO = Decimal("0.01")  # hours and review scores
 TENTHS = Decimal(10)  # cycle times come in tenths of an hour
 THOUSANDTHS = Decimal(1000)  # variance-score percentiles come in thousandths
 MEDIAN_P90 = ((1, 2), (9, 10))
@@ -65,7 +66,7 @@ def _maybe(value: Decimal | None, step: Decimal) -> Decimal | None:
 
 def _rate(part: Any, whole: Any) -> Decimal | None:
     whole = Decimal(whole or 0)
-    return None if whole == 0 else _q(Decimal(part or 0) / whole, FOUR)
+    return None if whole == 0 else _q(Decimal(part or 0) / whole, SIX)
 
 
 def _mean(total: Any, count: Any, scale: Decimal, step: Decimal) -> Decimal | None:
@@ -193,10 +194,10 @@ def _concession_row(
         conceded=int(gave),
         mean_conceded_share=_mean(share, shares, MICRO, SIX),
         held=int(held),
-        cost=_q(Decimal(cost) / CENTS, TWO),
-        cost_per_deal=_mean(cost, deals, CENTS, TWO),
+        cost=_q(Decimal(cost) / CENTS, MONEY_STEP),
+        cost_per_deal=_mean(cost, deals, CENTS, MONEY_STEP),
         gives_without_gets=int(ungot),
-        gives_without_gets_cost=_q(Decimal(ungot_cost) / CENTS, TWO),
+        gives_without_gets_cost=_q(Decimal(ungot_cost) / CENTS, MONEY_STEP),
     )
 
 
@@ -276,7 +277,7 @@ def approvals(session: Session, filters: Filters, dimensions: list[Dimension]) -
 
 def _margin(cost: Any, amount: Any) -> Decimal | None:
     amount = Decimal(amount or 0)
-    return None if amount == 0 else _q(1 - Decimal(cost or 0) / amount, FOUR)
+    return None if amount == 0 else _q(1 - Decimal(cost or 0) / amount, SIX)
 
 
 def outcomes(

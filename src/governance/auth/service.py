@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -130,6 +130,21 @@ def revoke_key(session: Session, actor: Principal, key_id: int) -> ApiKey:
         session.flush()
         audit.record(session, actor, "api_key.revoked", "api_key", key.id, after={"name": key.name})
     return key
+
+
+def list_keys(session: Session) -> Sequence[ApiKey]:
+    """Every key, revoked ones too (never their secrets: only hashes are kept)."""
+    return ApiKeyRepository(session).list()
+
+
+def revoke_key_by(session: Session, actor: Principal, id_or_name: str) -> ApiKey:
+    """Revoke a key named by its id, or by the name of an active key."""
+    if id_or_name.isascii() and id_or_name.isdigit():
+        return revoke_key(session, actor, int(id_or_name))
+    key = ApiKeyRepository(session).active_named(id_or_name)
+    if key is None:
+        raise NotFound(f"no active API key is named {id_or_name!r}")
+    return revoke_key(session, actor, key.id)
 
 
 def free_name(session: Session, base: str) -> str:

@@ -23,6 +23,7 @@ from pydantic import (
 from governance.deals.models import DealStatus
 from governance.engine.document import KEY_PATTERN, PlaybookKey, TermKey
 from governance.engine.results import Status, Verdict
+from governance.figures import Ratio
 from governance.number_text import number_from_text, text_checked
 from governance.types import IsoDate
 from governance.types import salesforce_id_18 as salesforce_id_18  # where callers import it
@@ -138,7 +139,7 @@ class TermCheck(BaseModel):
     value: str | bool | None = Field(description="Numbers come back as decimal strings.")
     status: Status
     variance: Decimal = Field(description="Distance past the band edge (steps for choices/flags).")
-    variance_ratio: Decimal = Field(description="0 at the band edge, 1 at walk-away, >1 beyond.")
+    variance_ratio: Ratio = Field(description="0 at the band edge, 1 at walk-away, >1 beyond.")
     tier: int | None
     approvers: list[str] = Field(description="The approval chain, in order.")
     band: BandRead
@@ -173,7 +174,7 @@ class TradeRead(BaseModel):
 class CheckResponse(BaseModel):
     playbook: PlaybookRef
     verdict: Verdict
-    variance_score: Decimal
+    variance_score: Ratio
     terms: list[TermCheck]
     steps: list[StepRead] = Field(description="Approval requests the deal would need.")
     rules_fired: list[str]
@@ -204,7 +205,7 @@ class DealUpdate(BaseModel):
 
 class LastCheck(BaseModel):
     verdict: Verdict
-    variance_score: Decimal
+    variance_score: Ratio
     checked_at: datetime
 
 

@@ -7,13 +7,12 @@ validate them against the published schema.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from governance.engine.results import CheckResult, EffectiveBand, TermResult, Trade
+from governance.figures import ratio_text
 from governance.playbooks.registry import Published
-
-_RATIO_PLACES = Decimal("0.000001")
 
 
 def number(value: Decimal) -> str:
@@ -23,16 +22,8 @@ def number(value: Decimal) -> str:
 
 
 def ratio(value: Decimal) -> str:
-    """Ratios and scores to six places, trailing zeros dropped."""
-    if not value:
-        return "0"
-    try:
-        text = format(value.quantize(_RATIO_PLACES), "f")
-    except InvalidOperation:
-        return format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
+    """Ratios and scores by the ratio rule (`governance.figures`)."""
+    return ratio_text(value) if value else "0"
 
 
 def _value(value: object) -> object:

@@ -1,8 +1,9 @@
 """What a closed deal's terms say: per term what was offered, conceded, held and what it cost.
 
-Pure, like the rest of the engine. The bargaining range comes from the playbook document as
-declared (opening, target, walk-away), not as rules shifted it: concessions are measured against
-the standard, so a deal that used a rule's wider band still shows what it gave.
+Pure, like the rest of the engine. The opening and the target come from the playbook document
+as declared, so a deal that used a rule's wider band still shows what it gave against the
+standard; the walk-away is the check's effective one (after the rules that fired), the bottom
+line the check itself judged the term against, so the check and the outcome name the same one.
 
 - `conceded` is the distance from the opening toward the walk-away, in the term's unit (option
   rank steps for choices, 0 or 1 for flags), and 0 when the final value is better than the
@@ -27,7 +28,7 @@ from governance.engine.compiler import CompiledPlaybook
 from governance.engine.document import ChoiceTerm, Direction, FlagTerm, NumberTerm
 from governance.engine.evaluator import evaluate
 from governance.engine.expression import Expression, parse
-from governance.engine.results import CheckResult, Status, TermValue, Verdict
+from governance.engine.results import CheckResult, EffectiveBand, Status, TermValue, Verdict
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -189,12 +190,16 @@ def measure_term(
     status: Status,
     variance_ratio: Decimal,
     rules: tuple[str, ...] = (),
+    band: EffectiveBand | None = None,
 ) -> TermOutcome:
-    """The figures of one stated term (see the module docstring)."""
+    """The figures of one stated term (see the module docstring); `band` is the term's effective
+    band in the check of these final terms."""
     term = compiled.document.term(key)
     if term is None:
         raise KeyError(key)
     opening, target, walk_away = range_of(term)
+    if isinstance(term, NumberTerm) and band is not None and band.walk_away is not None:
+        walk_away = band.walk_away
     conceded = share = None
     if opening is not None:
         conceded = max(_worse_by(term, final, opening), ZERO)
@@ -251,6 +256,7 @@ def measure(
             checked.status,
             checked.variance_ratio,
             checked.rules,
+            checked.band,
         )
         terms.append(outcome)
         if outcome.cost is not None:

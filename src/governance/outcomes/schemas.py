@@ -12,6 +12,7 @@ from governance.approvals.schemas import PlaybookVersionRef
 from governance.deals.schemas import TermInput, TermMap
 from governance.engine.document import TermKey
 from governance.engine.results import Status, Verdict
+from governance.figures import Money, Ratio
 from governance.types import IsoDate
 
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -66,19 +67,19 @@ class OutcomeTermRead(BaseModel):
     walk_away: WireValue
     final: WireValue
     status: Status
-    variance_ratio: Decimal
+    variance_ratio: Ratio
     conceded: Decimal | None = Field(
         description="Distance from opening toward walk-away, in the unit (steps for choices, 0 or "
         "1 for flags); 0 when the final value is better than the opening."
     )
-    conceded_share: Decimal | None = Field(
+    conceded_share: Ratio | None = Field(
         description="`conceded` over the opening-to-walk-away range: 0 held, 1 at the bottom "
         "line, above 1 beyond it. Null without an opening or range."
     )
     held: bool | None = Field(description="At or better than target; null without a target.")
     traded: bool
     gets: list[str]
-    cost: Decimal | None = Field(
+    cost: Money | None = Field(
         description="Money conceded: the term's cost expression at the final value minus at the "
         "opening; null when the term does not convert to money for this deal."
     )
@@ -93,10 +94,10 @@ class OutcomeRead(BaseModel):
     recorded_by: str
     loss_reason: str | None
     playbook: PlaybookVersionRef | None
-    amount: Decimal | None
+    amount: Money | None
     verdict: Verdict | None
-    variance_score: Decimal | None
-    cost: Decimal | None = Field(description="The sum of the terms' costs.")
+    variance_score: Ratio | None
+    cost: Money | None = Field(description="The sum of the terms' costs.")
     final_terms: dict[str, bool | int | float | str]
     trades: list[OutcomeTrade]
     terms: list[OutcomeTermRead]

@@ -10,10 +10,11 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from governance import number_text, strict_json
 from governance.engine.document import PlaybookDocument
-from governance.errors import InvalidInput, InvalidPlaybook, UnsupportedMediaType
+from governance.errors import InvalidInput, InvalidPlaybook, UnsupportedMediaType, clean_loc
 from governance.problems import Problem
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -245,6 +246,30 @@ def parse_text(text: str, media_type: str) -> PlaybookDocument:
     try:
         return PlaybookDocument.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidPlaybook(
-            errors=[Problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
-        ) from None
+        raise InvalidPlaybook(errors=[document_problem(e) for e in exc.errors()]) from None
+
+
+TERM_KINDS = "number, choice, flag"
+
+
+def document_problem(error: ErrorDetails) -> Problem:
+    """A validation error in the document's own words (`terms[0].kind: required, one of
+    number, choice, flag`), not the validation library's ("Unable to extract tag using
+    discriminator 'kind'"), at the path the author wrote (no union tags)."""
+    loc = tuple(clean_loc(error["loc"]))
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        field = str(ctx.get("discriminator", "kind")).strip("'")
+        expected = str(ctx.get("expected_tags", TERM_KINDS)).replace("'", "")
+        if kind == "union_tag_not_found":
+            return Problem((*loc, field), f"required, one of {expected}")
+        return Problem((*loc, field), f"{ctx.get('tag')!r} is not one of {expected}")
+    if kind == "missing":
+        return Problem(loc, "required")
+    if kind == "extra_forbidden":
+        return Problem(loc, "not a field of this document")
+    if kind in ("literal_error", "enum"):
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return Problem(loc, f"{error['input']!r} is not one of {expected}")
+    return Problem(loc, error["msg"].removeprefix("Value error, "))

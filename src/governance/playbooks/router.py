@@ -77,8 +77,11 @@ def create_playbook(
 @router.post(
     "/import",
     response_model=ImportResult,
+    status_code=201,
     summary="Import a whole document (YAML or JSON); `publish=true` (admin) publishes at once",
-    responses=problem_responses(401, 403, 409, 412, 415, 422),
+    description="201 when the import created a version (a new playbook or a new draft, "
+    "published at once or not); 200 when it updated a draft, published one, or changed nothing.",
+    responses={200: {"model": ImportResult}, **problem_responses(401, 403, 409, 412, 415, 422)},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -91,6 +94,7 @@ def create_playbook(
 )
 async def import_playbook(
     request: Request,
+    response: Response,
     principal: PlaybookEditor,
     registry: Registry,
     db: AppDatabase,
@@ -104,9 +108,11 @@ async def import_playbook(
         # loop (and so every other request) while it is read.
         doc = formats.parse_text(body.decode("utf-8", errors="replace"), media_type)
         with db.unit_of_work() as session:
-            version, outcome = playbook_service.import_document(
+            version, outcome, created = playbook_service.import_document_created(
                 session, principal, doc, publish_now=publish
             )
+            if not created:
+                response.status_code = 200
             if outcome == "published":
                 after_commit(session, registry.invalidate)
             return ImportResult(

@@ -576,6 +576,17 @@ def import_document(
     Publishing on import is an admin act: it records an admin sign-off for every group that
     must sign, so leadership's own CI can publish what their review already approved.
     """
+    version, outcome, _created = import_document_created(
+        session, actor, doc, publish_now=publish_now
+    )
+    return version, outcome
+
+
+def import_document_created(
+    session: Session, actor: Principal, doc: PlaybookDocument, *, publish_now: bool
+) -> tuple[PlaybookVersion, str, bool]:
+    """`import_document`, also saying whether the import created a version (published at
+    once or not), for the HTTP answer's 201."""
     validate(doc)
     repo = PlaybookRepository(session)
     playbook = repo.by_key(doc.key)
@@ -587,7 +598,7 @@ def import_document(
         live = repo.published_version(playbook.id)
         draft = next((v for v in playbook.versions if v.status == VersionStatus.draft), None)
         if draft is None and live is not None and live.document_hash == document_hash(stored):
-            return live, "unchanged"
+            return live, "unchanged", False
         if draft is not None:
             if draft.document_hash == document_hash(stored):
                 version, outcome = draft, "unchanged"
@@ -597,15 +608,16 @@ def import_document(
         else:
             version = _add_draft(session, actor, playbook, doc)
             outcome = "created"
+    created = outcome == "created"
     if not publish_now:
-        return version, outcome
+        return version, outcome, created
     if actor.role is not Role.admin:
         raise Forbidden("only an admin may publish on import")
     playbook = get_playbook(session, doc.key)
     required = catalog.required_groups(_signoffs_needed(session, playbook, version))
     for group in required:
         sign_off(session, actor, doc.key, version.number, group, "admin sign-off on import")
-    return publish(session, actor, doc.key, version.number), "published"
+    return publish(session, actor, doc.key, version.number), "published", created
 
 
 def group_names(session: Session) -> set[str]:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from governance import figures
 from governance.approvals.models import ApprovalRequest, RequestStatus
 from governance.db import Clock, Database, utcnow
 from governance.deals.models import Deal
@@ -46,7 +47,6 @@ LEASE = timedelta(minutes=5)
 # --- what Salesforce should show ---------------------------------------------------------------
 
 
-SIX_PLACES = Decimal("0.000001")
 # The outputs `values_for` computes: a mapping naming any other output fails validation.
 PRODUCED = frozenset(
     {"status", "variance", "approvers", "approval_status", "check_url", "outcome",
@@ -55,7 +55,7 @@ PRODUCED = frozenset(
 
 
 def _ratio(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(SIX_PLACES)
+    return figures.maybe_ratio(value)
 
 
 def values_for(
@@ -85,7 +85,7 @@ def values_for(
         "check_url": f"{public_url.rstrip('/')}/v1/deals/{deal.external_id}/checks",
         "outcome": None if outcome is None else ("won" if outcome.won else "lost"),
         # The money conceded at close, in the deal's currency (the outcome's total cost).
-        "concession_cost": None if outcome is None else outcome.cost,
+        "concession_cost": None if outcome is None else figures.money(outcome.cost),
     }
     return {field: values[key] for key, field in mapping.outputs.items()}
 

@@ -73,30 +73,41 @@ def _counter_values(
     result = evaluate(compiled, parsed, attributes)
     by_key = {t.key: t for t in result.terms}
     allowed_by_key = {k: e["approvers"][: row.step] for k, e in covered.items()}
+    worse = 0
     for key in counter:
         term = compiled.by_key[key]
         value = parsed[key]
         asked = covered[key]["value"]
         outcome = by_key[key]
+        beyond = [a for a in outcome.approvers if a not in allowed_by_key[key]]
         if not term.no_worse(value, asked):
+            worse += 1
+            problems.append(
+                Problem(("counter_terms", key), f"{value} is worse for us than the {asked} asked")
+            )
+        elif outcome.status is Status.blocked:
             problems.append(
                 Problem(
                     ("counter_terms", key),
-                    f"{value} is worse for us than the {asked} asked",
+                    f"{json_value(value)} is past the walk-away: no one may approve it",
                 )
             )
-        elif outcome.status is Status.blocked or not set(outcome.approvers) <= set(
-            allowed_by_key[key]
-        ):
+        elif beyond:
+            # One statement: who else the value needs, and so why this step may not grant it.
             problems.append(
                 Problem(
                     ("counter_terms", key),
-                    f"{json_value(value)} needs {', '.join(outcome.approvers) or 'no one'}: "
-                    f"beyond what {row.chain_group} may approve at step {row.step}",
+                    f"{json_value(value)} also needs {', '.join(beyond)}: beyond what "
+                    f"{row.chain_group} may approve at step {row.step}",
                 )
             )
     if problems:
-        raise InvalidInput("the counter is outside the approver's authority", errors=problems)
+        raise InvalidInput(
+            "a counter may not be worse for us than what was asked"
+            if worse == len(problems)
+            else "the counter is outside the approver's authority",
+            errors=problems,
+        )
     if all(json_value(parsed[k]) == covered[k]["value"] for k in counter):
         raise InvalidInput(
             "a counter must change at least one value",
