@@ -85,7 +85,7 @@ def values_for(
         "check_url": f"{public_url.rstrip('/')}/v1/deals/{deal.external_id}/checks",
         "outcome": None if outcome is None else ("won" if outcome.won else "lost"),
         # The money conceded at close, in the deal's currency (the outcome's total cost).
-        "concession_cost": None if outcome is None else figures.money(outcome.cost),
+        "concession_cost": None if outcome is None else figures.maybe_money(outcome.cost),
     }
     return {field: values[key] for key, field in mapping.outputs.items()}
 
