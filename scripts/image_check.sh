@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 CACHE=${IMAGE_CHECK_CACHE:-/var/tmp/governance-image-check}
 TAG=${IMAGE_CHECK_TAG:-governance:check}
-PORT=${IMAGE_CHECK_PORT:-18765}
+PORT=${IMAGE_CHECK_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 BASE_IMAGE=docker.io/library/python:3.11-slim
 BASE_TAR=$CACHE/bookworm-python3.tar
 KEY="gov_image_check_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
@@ -128,6 +128,7 @@ in_image governance migrate >"$work/migrate.log" 2>&1 \
 in_image governance demo --if-empty >"$work/demo.log" 2>&1 \
     || { cat "$work/demo.log" >&2; fail "governance demo --if-empty failed in the image"; }
 
+if curl -s -o /dev/null "$BASE/"; then fail "port $PORT is already in use (set IMAGE_CHECK_PORT)"; fi
 say "serving on $BASE as uid 10001 (the image's Cmd: ${image_cmd[*]})"
 setsid bash -c "$(declare -f in_image); $(declare -p sudo mountpoint image_env PORT BASE KEY workdir); "'in_image "$@"' \
     image "${image_cmd[@]}" >"$work/serve.log" 2>&1 &
