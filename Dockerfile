@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t governance .
 # Run:   docker run -p 8000:8000 -e GOVERNANCE_DATABASE_URL=postgresql+psycopg://… governance
+# Check: make image-check (builds it with podman and starts it as uid 10001; docs/operations.md)
 
 FROM python:3.11-slim AS build
 WORKDIR /src

@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export GOVERNANCE_DATABASE_URL ?= sqlite:///./governance.db
 
-.PHONY: run worker test lint format openapi bench migrate demo clean install package-test package-preview
+.PHONY: run worker test lint format openapi bench migrate demo clean install package-test package-preview \
+	image-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,12 @@ package-test:
 ## salesforce/preview/preview.png. Not part of CI: the build takes a minute or two.
 package-preview:
 	cd salesforce/preview && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run screenshot
+
+## Build the Dockerfile with podman (no Docker engine needed; the python:3.11-slim base is made
+## with debootstrap and cached in /var/tmp), start the image as its non-root user and check that
+## /healthz, a check and the console answer (scripts/image_check.sh). Needs root or sudo.
+image-check:
+	scripts/image_check.sh
 
 ## Regenerate the committed OpenAPI contract from the app.
 openapi: $(STAMP)
