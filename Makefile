@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# openapi-python-client, for the test that generates a client from the contract, in a venv of its
+# own: it pins typer below the version the `governance` command needs.
+GENERATOR := $(VENV)/generator
 export GOVERNANCE_DATABASE_URL ?= sqlite:///./governance.db
 
 .PHONY: run worker test lint format openapi bench migrate demo clean install package-test package-preview
@@ -11,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv $(GENERATOR)
+	$(GENERATOR)/bin/pip install --quiet 'openapi-python-client==0.29.1'
 	touch $(STAMP)
 
 install: $(STAMP)
