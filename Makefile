@@ -36,7 +36,8 @@ worker: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/governance migrate
 
-## The whole Salesforce loop: fake org, service and worker; pull, check, push (scripts/demo.py).
+## The whole Salesforce loop: fake org, service and worker; pull, check, push; then they keep
+## running until Ctrl-C (scripts/demo.py).
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
