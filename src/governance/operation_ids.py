@@ -64,6 +64,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/playbooks/{key}/versions"): "versions_create",
     ("GET", _VERSION): "versions_get",
     ("PUT", _VERSION): "versions_put",
+    ("GET", f"{_VERSION}/impact"): "versions_impact",
     ("POST", f"{_VERSION}/publish"): "versions_publish",
     ("DELETE", f"{_VERSION}/rules/{{rule_key}}"): "rules_delete",
     ("PUT", f"{_VERSION}/rules/{{rule_key}}"): "rules_put",
