@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# openapi-python-client, for the test that generates a client from the contract, in a venv of its
+# own: it pins typer below the version the `governance` command needs.
+GENERATOR := $(VENV)/generator
 export GOVERNANCE_DATABASE_URL ?= sqlite:///./governance.db
 
 .PHONY: run worker test lint format openapi bench migrate demo clean install package-test package-preview \
@@ -12,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv $(GENERATOR)
+	$(GENERATOR)/bin/pip install --quiet 'openapi-python-client==0.29.1'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,7 +37,8 @@ worker: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/governance migrate
 
-## The whole Salesforce loop: fake org, service and worker; pull, check, push (scripts/demo.py).
+## The whole Salesforce loop: fake org, service and worker; pull, check, push; then they keep
+## running until Ctrl-C (scripts/demo.py).
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
