@@ -79,6 +79,27 @@ class DealRepository:
             .execution_options(populate_existing=True)
         ).one()
 
+    def lock_many(self, deal_ids: Collection[int]) -> dict[int, Deal]:
+        """`lock` for many deals at once (in id order), by id."""
+        if not deal_ids:
+            return {}
+        ids = sorted(deal_ids)
+        if self.session.get_bind().dialect.name == "sqlite":
+            self.session.execute(
+                update(Deal)
+                .where(Deal.id.in_(ids))
+                .values(lock_version=Deal.lock_version, updated_at=Deal.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+        deals = self.session.scalars(
+            select(Deal)
+            .where(Deal.id.in_(ids))
+            .order_by(Deal.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {deal.id: deal for deal in deals}
+
     def insert_if_absent(self, external_id: str) -> bool:
         """Create an empty draft deal for this Opportunity Id unless one exists (deleted or
         not); True when this call created it. One statement, so concurrent first writes of a
