@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from governance.db import utcnow
+from governance.db import table, utcnow
 from governance.deals.models import (
     REVIEWING,
     AnalyticsTermBit,
@@ -294,7 +294,8 @@ class DealRepository:
         if not rows:
             return []
         result = self.session.execute(
-            insert(DealCheck).returning(DealCheck.id, sort_by_parameter_order=True), rows
+            insert(table(DealCheck)).returning(DealCheck.id, sort_by_parameter_order=True),
+            list(rows),
         )
         return list(result.scalars().all())
 
@@ -309,7 +310,7 @@ class DealRepository:
                 .execution_options(synchronize_session=False)
             )
         if rows:
-            self.session.execute(insert(DealTermCheck), list(rows))
+            self.session.execute(insert(table(DealTermCheck)), list(rows))
 
     def clear_term_checks(self, deal_id: int) -> None:
         self.session.execute(delete(DealTermCheck).where(DealTermCheck.deal_id == deal_id))

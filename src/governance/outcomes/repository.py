@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from governance.db import table
 from governance.deals.models import DealCheck
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm, Preparation
 
@@ -31,14 +32,15 @@ class OutcomeRepository:
         if not rows:
             return []
         result = self.session.execute(
-            insert(Outcome).returning(Outcome.id, sort_by_parameter_order=True), list(rows)
+            insert(table(Outcome)).returning(Outcome.id, sort_by_parameter_order=True),
+            list(rows),
         )
         return list(result.scalars().all())
 
     def add_terms(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store many outcomes' per-term rows in one statement."""
         if rows:
-            self.session.execute(insert(OutcomeTerm), list(rows))
+            self.session.execute(insert(table(OutcomeTerm)), list(rows))
 
     def add(self, row: Outcome | OutcomeTerm | Preparation | AfterActionReview) -> None:
         self.session.add(row)
