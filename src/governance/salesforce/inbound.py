@@ -10,8 +10,11 @@ commit late in Salesforce are still read next time.
 
 from __future__ import annotations
 
+import gc
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -294,6 +297,37 @@ def _park(report: PullReport, record: Mapping[str, Any], exc: Exception) -> None
 _RECORD_ERRORS = (_Rejected, GovernanceError, IntegrityError, DataError)
 
 
+_GC_LOCK = threading.Lock()
+_GC_PAGES = 0
+_GC_SAVED = gc.get_threshold()
+PAGE_GC_THRESHOLD = 100_000  # allocations between young collections while a page applies
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while a page applies.
+
+    A page allocates hundreds of thousands of short-lived objects. At the collector's default
+    (a young collection every 700 allocations, promoting survivors into ever larger older
+    collections that walk every ORM object the page holds) that costs about a quarter of the
+    pull. The page's objects go when its session closes; the usual thresholds come back when
+    the last page in the process ends.
+    """
+    global _GC_PAGES, _GC_SAVED
+    with _GC_LOCK:
+        if _GC_PAGES == 0:
+            _GC_SAVED = gc.get_threshold()
+            gc.set_threshold(max(_GC_SAVED[0], PAGE_GC_THRESHOLD), *_GC_SAVED[1:])
+        _GC_PAGES += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_PAGES -= 1
+            if _GC_PAGES == 0:
+                gc.set_threshold(*_GC_SAVED)
+
+
 def _apply_page(
     db: Database,
     registry: PlaybookRegistry,
@@ -313,7 +347,7 @@ def _apply_page(
     page = list(records)
     if not page:
         return
-    with db.unit_of_work() as session:
+    with _fewer_collections(), db.unit_of_work() as session:
         SalesforceRepository(session).hold_write_lock()
         _apply_records(session, registry, settings, mapping, page, report)
         if checkpoint is not None:
