@@ -342,7 +342,8 @@ def _apply_page(
     Every record runs in its own savepoint, so a record that cannot be applied is parked (in
     the run's problems), not fatal. The deals no review has reached go through the page-level
     path of the "deal changed" workflow (`review.save_deals`, a few statements for the page);
-    deletions, submissions and deals under review go one by one (`apply_record`).
+    deletions, submissions and deals under review go one by one (`apply_record`). The page's
+    closed opportunities then get their outcomes (`_record_outcomes`: the new ones together).
     """
     page = list(records)
     if not page:
