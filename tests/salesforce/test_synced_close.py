@@ -90,3 +90,38 @@ async def test_the_sync_keeps_what_a_person_recorded(
     assert report.closed == 1
     body = (await client.get(f"/v1/deals/{opp}/outcome", headers=keys.headers("rep"))).json()
     assert (body["won"], body["final_terms"]) == (False, {"discount_pct": 18})
+
+
+async def test_a_page_of_closes_records_each_with_its_own_figures(
+    client: httpx.AsyncClient,
+    keys: Keys,
+    fake: FakeSalesforce,
+    db: Database,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    sf_client: SimpleSalesforceClient,
+) -> None:
+    won, lost, _open = fake.add_opportunities(
+        [
+            opportunity("Won", Discount__c=5, StageName="Closed Won"),
+            opportunity("Lost", Discount__c=12, Payment_Terms_Days__c=45, StageName="Closed Lost"),
+            opportunity("Open"),
+        ]
+    )
+    report, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert (report.read, report.closed, report.failed) == (3, 2, 0)
+
+    bodies = {}
+    for opp in (won, lost):
+        response = await client.get(f"/v1/deals/{opp}/outcome", headers=keys.headers("rep"))
+        assert response.status_code == 200, response.text
+        bodies[opp] = response.json()
+        audit = await client.get(
+            "/v1/audit", params={"entity_id": opp}, headers=keys.headers("admin")
+        )
+        assert "deal.closed" in [e["action"] for e in audit.json()["items"]]
+    assert (bodies[won]["won"], bodies[lost]["won"]) == (True, False)
+    # Each close is measured on its own terms: 5 % of 120,000; the loss as in the test above.
+    assert Decimal(bodies[won]["cost"]) == Decimal(6000)
+    assert Decimal(bodies[lost]["cost"]) == Decimal("14646.57534247")

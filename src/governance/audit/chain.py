@@ -34,6 +34,11 @@ FIELDS = (
 def _normal(value: Any) -> Any:
     """A value as both databases give it back: timestamps in UTC to the microsecond, and
     integral floats as integers (PostgreSQL's JSONB keeps `1e20` as the integer it is)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value  # the common leaves first: a page of the sync chains thousands of entries
+    if kind is dict:
+        return {str(k): _normal(v) for k, v in value.items()}
     if isinstance(value, datetime):
         aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return aware.isoformat(timespec="microseconds")

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from governance.db import utcnow
+from governance.db import table, utcnow
 from governance.deals.models import (
     REVIEWING,
     AnalyticsTermBit,
@@ -78,6 +78,27 @@ class DealRepository:
             .with_for_update()
             .execution_options(populate_existing=True)
         ).one()
+
+    def lock_many(self, deal_ids: Collection[int]) -> dict[int, Deal]:
+        """`lock` for many deals at once (in id order), by id."""
+        if not deal_ids:
+            return {}
+        ids = sorted(deal_ids)
+        if self.session.get_bind().dialect.name == "sqlite":
+            self.session.execute(
+                update(Deal)
+                .where(Deal.id.in_(ids))
+                .values(lock_version=Deal.lock_version, updated_at=Deal.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+        deals = self.session.scalars(
+            select(Deal)
+            .where(Deal.id.in_(ids))
+            .order_by(Deal.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {deal.id: deal for deal in deals}
 
     def insert_if_absent(self, external_id: str) -> bool:
         """Create an empty draft deal for this Opportunity Id unless one exists (deleted or
@@ -273,7 +294,8 @@ class DealRepository:
         if not rows:
             return []
         result = self.session.execute(
-            insert(DealCheck).returning(DealCheck.id, sort_by_parameter_order=True), rows
+            insert(table(DealCheck)).returning(DealCheck.id, sort_by_parameter_order=True),
+            list(rows),
         )
         return list(result.scalars().all())
 
@@ -288,7 +310,7 @@ class DealRepository:
                 .execution_options(synchronize_session=False)
             )
         if rows:
-            self.session.execute(insert(DealTermCheck), list(rows))
+            self.session.execute(insert(table(DealTermCheck)), list(rows))
 
     def clear_term_checks(self, deal_id: int) -> None:
         self.session.execute(delete(DealTermCheck).where(DealTermCheck.deal_id == deal_id))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from governance.db import table
 from governance.deals.models import DealCheck
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm, Preparation
 
@@ -17,6 +19,28 @@ class OutcomeRepository:
 
     def outcome(self, deal_id: int) -> Outcome | None:
         return self.session.scalars(select(Outcome).where(Outcome.deal_id == deal_id)).one_or_none()
+
+    def outcomes_of(self, deal_ids: Collection[int]) -> dict[int, Outcome]:
+        """The outcomes of these deals (those that have one), by deal id."""
+        if not deal_ids:
+            return {}
+        query = select(Outcome).where(Outcome.deal_id.in_(sorted(deal_ids)))
+        return {o.deal_id: o for o in self.session.scalars(query)}
+
+    def add_outcomes(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Store many new outcomes in one statement; their ids in the rows' order."""
+        if not rows:
+            return []
+        result = self.session.execute(
+            insert(table(Outcome)).returning(Outcome.id, sort_by_parameter_order=True),
+            list(rows),
+        )
+        return list(result.scalars().all())
+
+    def add_terms(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store many outcomes' per-term rows in one statement."""
+        if rows:
+            self.session.execute(insert(table(OutcomeTerm)), list(rows))
 
     def add(self, row: Outcome | OutcomeTerm | Preparation | AfterActionReview) -> None:
         self.session.add(row)
@@ -39,6 +63,20 @@ class OutcomeRepository:
             .order_by(DealCheck.id.desc())
             .limit(1)
         ).first()
+
+    def latest_check_versions(self, deal_ids: Collection[int]) -> dict[int, int]:
+        """`latest_check_version` of many deals (those with a check), by deal id."""
+        if not deal_ids:
+            return {}
+        latest = (
+            select(func.max(DealCheck.id))
+            .where(DealCheck.deal_id.in_(sorted(deal_ids)))
+            .group_by(DealCheck.deal_id)
+        )
+        rows = self.session.execute(
+            select(DealCheck.deal_id, DealCheck.playbook_version_id).where(DealCheck.id.in_(latest))
+        )
+        return {deal_id: version for deal_id, version in rows if version is not None}
 
     def preparation(self, deal_id: int) -> Preparation | None:
         return self.session.scalars(

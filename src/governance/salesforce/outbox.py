@@ -9,6 +9,8 @@ coalesce. Nothing is installed on import and nothing depends on which modules a 
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy.orm import Session
 
 from governance.db import utcnow
@@ -19,3 +21,9 @@ from governance.salesforce import outbox_repository
 def enqueue(session: Session, deal_id: int) -> None:
     """Queue the deal's governance fields for the next push (in the caller's transaction)."""
     outbox_repository.mark_dirty(session.connection(), (deal_id,), utcnow(), current_request_id())
+
+
+def enqueue_many(session: Session, deal_ids: Collection[int]) -> None:
+    """`enqueue` for many deals, in one statement."""
+    if deal_ids:
+        outbox_repository.mark_dirty(session.connection(), deal_ids, utcnow(), current_request_id())

@@ -7,6 +7,7 @@ from governance.outcomes.service.closing import (
     outcome_trades,
     read_outcome,
     record_outcome,
+    record_synced_outcomes,
 )
 from governance.outcomes.service.common import governing_version
 from governance.outcomes.service.preparation import get_preparation, put_preparation
@@ -23,4 +24,5 @@ __all__ = [
     "put_review",
     "read_outcome",
     "record_outcome",
+    "record_synced_outcomes",
 ]

@@ -19,7 +19,7 @@ from governance.deals.models import Deal
 from governance.engine.evaluator import evaluate
 from governance.engine.outcomes import OutcomeFigures, TermOutcome, measure
 from governance.engine.results import Status, Verdict
-from governance.errors import InvalidInput, NotFound
+from governance.errors import GovernanceError, InvalidInput, NotFound
 from governance.outcomes.models import Outcome, OutcomeTerm
 from governance.outcomes.repository import OutcomeRepository
 from governance.outcomes.schemas import (
@@ -29,10 +29,11 @@ from governance.outcomes.schemas import (
     OutcomeTradeInput,
 )
 from governance.outcomes.service.common import (
+    CONTEXT,
     SOURCES,
+    governed_by,
     governing_version,
     locked_deal,
-    outcome_context,
     parse_terms,
     plain,
     stored_terms,
@@ -102,40 +103,99 @@ def outcome_trades(
     return out
 
 
-def _term_row(
-    outcome: Outcome, deal: Deal, figures: TermOutcome, trades: list[dict[str, Any]]
-) -> OutcomeTerm:
+def _term_values(
+    outcome_id: int,
+    deal_id: int,
+    outcome: Mapping[str, Any],
+    figures: TermOutcome,
+    trades: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One per-term row of an outcome (`outcome`: the outcome's columns, see `_outcome_values`)."""
     gets = list(dict.fromkeys(g for t in trades if t["gave"] == figures.key for g in t["got"]))
     final = figures.final
-    return OutcomeTerm(
-        outcome_id=outcome.id,
-        deal_id=deal.id,
-        term_key=figures.key,
-        kind=figures.kind,
-        unit=figures.unit,
-        opening=wire(figures.opening),
-        target=wire(figures.target),
-        final=wire(final),
-        walk_away=wire(figures.walk_away),
-        final_micro=to_micro(final) if isinstance(final, Decimal) else None,
-        status=figures.status.value,
-        variance_ratio_micro=to_micro(figures.variance_ratio),
-        conceded=figures.conceded,
-        conceded_share_micro=(
+    return {
+        "outcome_id": outcome_id,
+        "deal_id": deal_id,
+        "term_key": figures.key,
+        "kind": figures.kind,
+        "unit": figures.unit,
+        "opening": wire(figures.opening),
+        "target": wire(figures.target),
+        "final": wire(final),
+        "walk_away": wire(figures.walk_away),
+        "final_micro": to_micro(final) if isinstance(final, Decimal) else None,
+        "status": figures.status.value,
+        "variance_ratio_micro": to_micro(figures.variance_ratio),
+        "conceded": figures.conceded,
+        "conceded_share_micro": (
             None if figures.conceded_share is None else to_micro(figures.conceded_share)
         ),
-        held=figures.held,
-        traded=bool(gets),
-        gets=gets,
-        cost=figures.cost,
-        cost_cents=None if figures.cost is None else to_cents(figures.cost),
-        close_date=outcome.close_date,
-        won=outcome.won,
-        currency=outcome.currency,
-        amount_cents=outcome.amount_cents,
-        deal_variance_micro=outcome.variance_micro,
-        **outcome_context(outcome),
-    )
+        "held": figures.held,
+        "traded": bool(gets),
+        "gets": gets,
+        "cost": figures.cost,
+        "cost_cents": None if figures.cost is None else to_cents(figures.cost),
+        "close_date": outcome["close_date"],
+        "won": outcome["won"],
+        "currency": outcome["currency"],
+        "amount_cents": outcome["amount_cents"],
+        "deal_variance_micro": outcome["variance_micro"],
+        **{name: outcome[name] for name in CONTEXT},
+    }
+
+
+def _outcome_values(
+    actor: Principal,
+    deal: Deal,
+    published: Published,
+    figures: OutcomeFigures,
+    *,
+    won: bool,
+    raw: dict[str, Any],
+    trades: list[dict[str, Any]],
+    close_date: date | None,
+    closed_at: datetime | None,
+    loss_reason: str | None,
+    source: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """An outcome's columns (all but its ids): how it closed, its figures, the deal's context."""
+    return {
+        "won": won,
+        "closed_at": closed_at or now,
+        "close_date": close_date or (closed_at or now).date(),
+        "final_terms": raw,
+        "source": source,
+        "recorded_by": actor.actor,
+        "loss_reason": loss_reason,
+        "trades": trades,
+        "playbook_key": published.key,
+        "playbook_version": published.number,
+        "amount": deal.amount,
+        "amount_cents": None if deal.amount is None else to_cents(deal.amount),
+        "verdict": figures.verdict.value,
+        "variance_micro": to_micro(figures.variance_score),
+        "cost": figures.cost,
+        "cost_cents": None if figures.cost is None else to_cents(figures.cost),
+        "conceded_terms": figures.conceded_terms,
+        "missed_targets": figures.missed_targets,
+        "region": deal.region,
+        "segment": deal.segment,
+        "team": deal.team,
+        "owner_rep": deal.owner_rep,
+        "currency": deal.currency,
+        "checked_on": (deal.last_checked_at or now).date(),
+    }
+
+
+def _figures(
+    published: Published, deal: Deal, raw: Mapping[str, object], field: str
+) -> OutcomeFigures:
+    """The deal's closing figures for these terms under `published` (422 for bad terms)."""
+    typed = parse_terms(published, raw, field)
+    attributes = deal_service.engine_attributes(deal_service.attributes_of(deal))
+    result = evaluate(published.compiled, typed, attributes)
+    return measure(published.compiled, typed, attributes, result)
 
 
 def record_outcome(
@@ -168,46 +228,40 @@ def record_outcome(
         raise InvalidInput(errors=problems)
     published = governing_version(session, registry, deal)
     raw = dict(deal.terms) if final_terms is None else stored_terms(final_terms)
-    typed = parse_terms(published, raw, "terms" if final_terms is None else "final_terms")
-    attributes = deal_service.engine_attributes(deal_service.attributes_of(deal))
-    result = evaluate(published.compiled, typed, attributes)
-    figures = measure(published.compiled, typed, attributes, result)
+    figures = _figures(published, deal, raw, "terms" if final_terms is None else "final_terms")
     recorded_trades = outcome_trades(published, figures, trades)
 
     repo = OutcomeRepository(session)
     outcome = repo.outcome(deal.id)
     created = outcome is None
     before = None if outcome is None else _summary(outcome)
-    now = utcnow()
     if outcome is None:
         outcome = Outcome(deal_id=deal.id)
         repo.add(outcome)
     shown = None if created else outcome.won
-    outcome.won = won
-    outcome.closed_at = closed_at or now
-    outcome.close_date = close_date or (closed_at or now).date()
-    outcome.final_terms = raw
-    outcome.source = source
-    outcome.recorded_by = actor.actor
-    outcome.loss_reason = loss_reason
-    outcome.trades = recorded_trades
-    outcome.playbook_key = published.key
-    outcome.playbook_version = published.number
-    outcome.amount = deal.amount
-    outcome.amount_cents = None if deal.amount is None else to_cents(deal.amount)
-    outcome.verdict = figures.verdict.value
-    outcome.variance_micro = to_micro(figures.variance_score)
-    outcome.cost = figures.cost
-    outcome.cost_cents = None if figures.cost is None else to_cents(figures.cost)
-    outcome.conceded_terms = figures.conceded_terms
-    outcome.missed_targets = figures.missed_targets
-    outcome.region, outcome.segment = deal.region, deal.segment
-    outcome.team, outcome.owner_rep = deal.team, deal.owner_rep
-    outcome.currency = deal.currency
-    outcome.checked_on = (deal.last_checked_at or now).date()
+    values = _outcome_values(
+        actor,
+        deal,
+        published,
+        figures,
+        won=won,
+        raw=raw,
+        trades=recorded_trades,
+        close_date=close_date,
+        closed_at=closed_at,
+        loss_reason=loss_reason,
+        source=source,
+        now=utcnow(),
+    )
+    for name, value in values.items():
+        setattr(outcome, name, value)
     session.flush()
     repo.replace_terms(
-        outcome.id, [_term_row(outcome, deal, t, recorded_trades) for t in figures.terms]
+        outcome.id,
+        [
+            OutcomeTerm(**_term_values(outcome.id, deal.id, values, t, recorded_trades))
+            for t in figures.terms
+        ],
     )
     review = repo.review(deal.id)
     if review is not None:  # a re-recorded close moves its review with it
@@ -227,16 +281,103 @@ def record_outcome(
     return outcome, created
 
 
+def record_synced_outcomes(
+    session: Session,
+    registry: PlaybookRegistry,
+    actor: Principal,
+    closes: Sequence[tuple[Deal, bool]],
+) -> dict[int, GovernanceError]:
+    """`record_outcome(source="salesforce")` for many deals with no outcome yet (won or lost,
+    their current terms, the deal's close date), in a few statements: the Salesforce pull's
+    page of closed opportunities. The caller holds the deals' locks. Returns the refusals
+    (a deal whose terms cannot be measured), by deal id; the others are recorded."""
+    repo = OutcomeRepository(session)
+    checked = repo.latest_check_versions([d.id for d, _ in closes if d.review_version_id is None])
+    now = utcnow()
+    refused: dict[int, GovernanceError] = {}
+    measured: list[tuple[Deal, OutcomeFigures, list[dict[str, Any]], dict[str, Any]]] = []
+    for deal, won in closes:
+        try:
+            published = governed_by(registry, deal, checked.get(deal.id))
+            raw = dict(deal.terms)
+            figures = _figures(published, deal, raw, "terms")
+            trades = outcome_trades(published, figures)
+        except GovernanceError as exc:
+            refused[deal.id] = exc
+            continue
+        values = _outcome_values(
+            actor,
+            deal,
+            published,
+            figures,
+            won=won,
+            raw=raw,
+            trades=trades,
+            close_date=deal.close_date,
+            closed_at=None,
+            loss_reason=None,
+            source="salesforce",
+            now=now,
+        )
+        measured.append((deal, figures, trades, values))
+    if not measured:
+        return refused
+    ids = repo.add_outcomes(
+        [
+            {"deal_id": deal.id, **values, "created_at": now, "updated_at": now}
+            for deal, _, _, values in measured
+        ]
+    )
+    repo.add_terms(
+        [
+            {
+                **_term_values(outcome_id, deal.id, values, term, trades),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for (deal, figures, trades, values), outcome_id in zip(measured, ids, strict=True)
+            for term in figures.terms
+        ]
+    )
+    # Salesforce shows won or lost: every new outcome goes out.
+    salesforce_outbox.enqueue_many(session, [deal.id for deal, _, _, _ in measured])
+    for deal, _, _, values in measured:
+        audit.record(
+            session, actor, "deal.closed", "deal", deal.external_id, after=_summary_of(values)
+        )
+    return refused
+
+
 def _summary(outcome: Outcome) -> dict[str, Any]:
+    return _summary_of({name: getattr(outcome, name) for name in SUMMARY})
+
+
+SUMMARY = (
+    "won",
+    "close_date",
+    "final_terms",
+    "loss_reason",
+    "source",
+    "playbook_key",
+    "playbook_version",
+    "cost",
+    "trades",
+)
+
+
+def _summary_of(outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """What the audit log keeps of an outcome (`outcome`: its columns)."""
+    close_date = outcome["close_date"]
+    cost = outcome["cost"]
     return {
-        "won": outcome.won,
-        "close_date": outcome.close_date.isoformat() if outcome.close_date else None,
-        "final_terms": outcome.final_terms,
-        "loss_reason": outcome.loss_reason,
-        "source": outcome.source,
-        "playbook": f"{outcome.playbook_key}/{outcome.playbook_version}",
-        "cost": None if outcome.cost is None else str(outcome.cost),
-        "trades": outcome.trades,
+        "won": outcome["won"],
+        "close_date": close_date.isoformat() if close_date else None,
+        "final_terms": outcome["final_terms"],
+        "loss_reason": outcome["loss_reason"],
+        "source": outcome["source"],
+        "playbook": f"{outcome['playbook_key']}/{outcome['playbook_version']}",
+        "cost": None if cost is None else str(cost),
+        "trades": outcome["trades"],
     }
 
 

@@ -51,7 +51,13 @@ def governing_version(session: Session, registry: PlaybookRegistry, deal: Deal) 
     """The version the deal's terms are measured against (see the module docstring)."""
     if deal.review_version_id is not None:
         return registry.version(deal.review_version_id)
-    checked = OutcomeRepository(session).latest_check_version(deal.id)
+    return governed_by(registry, deal, OutcomeRepository(session).latest_check_version(deal.id))
+
+
+def governed_by(registry: PlaybookRegistry, deal: Deal, checked: int | None) -> Published:
+    """`governing_version`, given the version id of the deal's latest check (`checked`)."""
+    if deal.review_version_id is not None:
+        return registry.version(deal.review_version_id)
     if checked is not None:
         return registry.version(checked)
     attributes = deal_service.engine_attributes(deal_service.attributes_of(deal))
@@ -77,13 +83,10 @@ def parse_terms(
         ) from None
 
 
+# The outcome's deal context, copied onto its term rows and its review for analytics.
+CONTEXT = ("region", "segment", "team", "owner_rep", "playbook_key", "playbook_version")
+
+
 def outcome_context(outcome: Outcome) -> dict[str, Any]:
-    """The outcome's deal context, copied onto its term rows and its review for analytics."""
-    return {
-        "region": outcome.region,
-        "segment": outcome.segment,
-        "team": outcome.team,
-        "owner_rep": outcome.owner_rep,
-        "playbook_key": outcome.playbook_key,
-        "playbook_version": outcome.playbook_version,
-    }
+    """The outcome's deal context (`CONTEXT`), copied onto its term rows and its review."""
+    return {name: getattr(outcome, name) for name in CONTEXT}
