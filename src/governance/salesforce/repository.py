@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from governance.approvals.models import OPEN, ApprovalRequest
 from governance.db import JSONType, UTCDateTime
-from governance.deals.models import Deal
+from governance.deals.models import Deal, DealCheck
 from governance.deals.repository import DealRepository
 from governance.outcomes.models import Outcome
 from governance.salesforce.models import (
@@ -203,23 +203,24 @@ class SalesforceRepository:
         self, rows: Collection[tuple[int, int, dict[str, Any]]], until: datetime, now: datetime
     ) -> None:
         """Lease claimed (id, version, values sent) rows until `until`: one UPDATE per row, in
-        one executemany. Never a second UPDATE of a row in the claim's transaction: PostgreSQL
-        would re-check its foreign key (a KEY SHARE lock on the deal), against the pull's order:
-        deal, then row."""
-        if rows:
-            self.session.execute(
-                _LEASE,
-                [
-                    {
-                        "item_id": item_id,
-                        "version": version,
-                        "until": until,
-                        "now": now,
-                        "last_values": values,
-                    }
-                    for item_id, version, values in sorted(rows, key=lambda r: r[0])
-                ],
-            )
+        one executemany (as fast, measured, as one UPDATE ... FROM unnest(...) on PostgreSQL).
+        Never a second UPDATE of a row in the claim's transaction: PostgreSQL would re-check its
+        foreign key (a KEY SHARE lock on the deal), against the pull's order: deal, then row."""
+        if not rows:
+            return
+        self.session.execute(
+            _LEASE,
+            [
+                {
+                    "item_id": item_id,
+                    "version": version,
+                    "until": until,
+                    "now": now,
+                    "last_values": values,
+                }
+                for item_id, version, values in sorted(rows, key=lambda r: r[0])
+            ],
+        )
 
     def item(self, item_id: int) -> OutboxItem | None:
         return self.session.get(OutboxItem, item_id)
@@ -242,16 +243,23 @@ class SalesforceRepository:
             return set()
         result = self.session.execute(
             delete(OutboxItem)
-            .where(tuple_(OutboxItem.id, OutboxItem.version).in_(sorted(rows)))
+            .where(
+                OutboxItem.id.in_(sorted(item_id for item_id, _ in rows)),  # by the primary key
+                tuple_(OutboxItem.id, OutboxItem.version).in_(sorted(rows)),
+            )
             .returning(OutboxItem.id)
             .execution_options(synchronize_session=False)
         )
         return set(result.scalars().all())
 
     def analyze_outbox(self) -> None:
-        """Refresh PostgreSQL's statistics of the outbox (after a full load filled it)."""
+        """Refresh PostgreSQL's statistics of the outbox and of the tables the push reads for
+        its rows (after a full load filled them). Without them, until autovacuum gets there, the
+        planner takes the freshly loaded tables for nearly empty and may read each batch's deals
+        by scanning the whole table (EXPLAIN showed it for the deals)."""
         if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(text(f"ANALYZE {OutboxItem.__tablename__}"))
+            tables = (OutboxItem, Deal, DealCheck, ApprovalRequest, Outcome)
+            self.session.execute(text(f"ANALYZE {', '.join(t.__tablename__ for t in tables)}"))
 
     def release(self, ids: Collection[int]) -> None:
         if ids:
