@@ -15,11 +15,13 @@ For each database (SQLite in a temporary file; PostgreSQL too when reachable) an
    record through the mapping) with no database work (`floor`, in a fresh child process);
    then `inbound.pull`: the first run, so the full load (`pull`, in a fresh child process),
    with the Bulk threshold off so that both read the same REST pages;
-4. `outbound.push`: drains the outbox the pull filled, one row per deal, so N updates in
-   sObject Collections calls of 200 (`push`, in a fresh child process).
+4. the push's floor: the same N Ids sent in the same Collections calls (200 a call, the same
+   number at once) with no database work (`push_floor`); then `outbound.push`: drains the
+   outbox the pull filled, one row per deal, so N updates in sObject Collections calls of 200
+   (`push`, in a fresh child process).
 
 It prints, per database, N and phase: records per second against the targets (pull at least
-1,500/s, push at least 5,000/s), the pull's ratio to the floor; API calls (the service's report,
+1,500/s, push at least 5,000/s), each one's ratio to its floor; API calls (the service's report,
 the fake's counters) against the target of ceil(N/2000)+2 for the pull and ceil(N/200) for the
 push; and peak memory. Then whether each phase's peak at the largest N is within 1.5x its peak
 at the smallest N.
@@ -258,6 +260,64 @@ def phase_push(db_url: str, fake_url: str, mapping_file: Path) -> dict[str, Any]
     }
 
 
+def phase_push_floor(db_url: str, fake_url: str, mapping_file: Path) -> dict[str, Any]:
+    """The push's Collections calls (N records, 200 a call, `push_concurrency` at once) with
+    values of the same shape, and no database work: what the push could not go faster than."""
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from governance.deals.models import Deal
+    from governance.salesforce import outbound
+    from governance.salesforce.models import OutboxItem
+
+    settings, db, _registry, client, mapping = _sync_parts(db_url, fake_url, mapping_file)
+    with db.unit_of_work() as session:  # untimed: the Ids the push will write to
+        external_ids = list(
+            session.scalars(select(Deal.external_id).where(Deal.id.in_(select(OutboxItem.deal_id))))
+        )
+    db.dispose()
+    sample: dict[str, Any] = {  # what `values_for` writes for a typical open deal
+        "status": "needs_approval",
+        "variance": Decimal("0.125"),
+        "approvers": "finance, legal",
+        "approval_status": "draft",
+        "outcome": None,
+        "concession_cost": None,
+    }
+    url = settings.public_url.rstrip("/")
+    records = [
+        {
+            "id": e,
+            **{
+                field: f"{url}/v1/deals/{e}/checks" if key == "check_url" else sample[key]
+                for key, field in mapping.outputs.items()
+            },
+        }
+        for e in external_ids
+    ]
+    batches: list[outbound.Batch] = [
+        [(0, 0, None, r) for r in records[i : i + COLLECTION]]
+        for i in range(0, len(records), COLLECTION)
+    ]
+    concurrency = settings.salesforce.push_concurrency
+    base = memory_kib()
+    started = time.perf_counter()
+    calls = 0
+    for i in range(0, len(batches), concurrency):
+        answers = outbound._send(client, mapping.sobject, batches[i : i + concurrency], concurrency)
+        calls += len(answers)
+        assert all(isinstance(a, list) and all(r.success for r in a) for a in answers), answers
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "records": len(records),
+        "api_calls": calls,
+        "base_kib": base["rss"],
+        **{f"{k}_kib": v for k, v in memory_kib().items()},
+    }
+
+
 def run_phase(args: argparse.Namespace) -> None:
     if args.phase == "setup":
         out = phase_setup(args.db_url)
@@ -265,6 +325,8 @@ def run_phase(args: argparse.Namespace) -> None:
         out = phase_pull(args.db_url, args.fake_url, args.mapping)
     elif args.phase == "floor":
         out = phase_floor(args.db_url, args.fake_url, args.mapping)
+    elif args.phase == "push_floor":
+        out = phase_push_floor(args.db_url, args.fake_url, args.mapping)
     else:
         out = phase_push(args.db_url, args.fake_url, args.mapping)
     print("RESULT=" + json.dumps(out, default=str), flush=True)
@@ -324,6 +386,7 @@ def run_size(db_url: str, n: int, mapping_file: Path) -> dict[str, Any]:
         for phase, kinds, target in (
             ("floor", ("query", "query_more"), math.ceil(n / PAGE) + 2),
             ("pull", ("query", "query_more"), math.ceil(n / PAGE) + 2),
+            ("push_floor", ("collections",), math.ceil(n / COLLECTION)),
             ("push", ("collections",), math.ceil(n / COLLECTION)),
         ):
             before = fake.stats()
@@ -369,7 +432,8 @@ def report(results: Mapping[str, Any]) -> bool:
     )
     print(
         "floor: the same pages fetched from the same fake and parsed (JSON, the mapping), no "
-        "database work; /floor: the pull's rate over the floor's"
+        "database work; push_floor: the push's Collections calls (same records, same concurrency) "
+        "with no database work; /floor: the pull's rate over floor's, the push's over push_floor's"
     )
     print(
         "calls: the service's report; org: API calls the fake org counted against its quota; "
@@ -383,22 +447,24 @@ def report(results: Mapping[str, Any]) -> bool:
         sizes = sorted(by_size)
         print(f"\n{name}")
         print(
-            f"{'N':>8} {'phase':<5} {'seconds':>8} {'records/s':>10} {'target':>7} "
+            f"{'N':>8} {'phase':<10} {'seconds':>8} {'records/s':>10} {'target':>7} "
             f"{'/floor':>6} {'calls':>6} {'org':>5} {'target':>7}  {'base MiB':>8} {'peak MiB':>8}"
         )
         for n in sizes:
-            floor = by_size[n]["floor"]
-            floor_rate = floor["records"] / floor["seconds"]
-            for phase in ("floor", "pull", "push"):
+            floors = {
+                phase: by_size[n][floor]["records"] / by_size[n][floor]["seconds"]
+                for phase, floor in (("pull", "floor"), ("push", "push_floor"))
+            }
+            for phase in ("floor", "pull", "push_floor", "push"):
                 r = by_size[n][phase]
                 rate = r["records"] / r["seconds"]
                 met = r["api_calls"] <= r["target_calls"] and r["org_calls"] == r["api_calls"]
                 fast = rate >= RATE_TARGETS.get(phase, 0)
                 ok &= met and fast and r["records"] == n
                 wanted = f"≥{RATE_TARGETS[phase]}" if phase in RATE_TARGETS else ""
-                ratio = f"{rate / floor_rate:.2f}" if phase == "pull" else ""
+                ratio = f"{rate / floors[phase]:.2f}" if phase in floors else ""
                 print(
-                    f"{n:>8} {phase:<5} {r['seconds']:>8.1f} {rate:>10.0f} {wanted:>7}"
+                    f"{n:>8} {phase:<10} {r['seconds']:>8.1f} {rate:>10.0f} {wanted:>7}"
                     f"{' ' if fast else '!'}{ratio:>6} "
                     f"{r['api_calls']:>6} {r['org_calls']:>5} {'≤' + str(r['target_calls']):>7}"
                     f"{' ' if met else '!'} {r['base_kib'] / 1024:>8.1f} "
@@ -451,7 +517,7 @@ def main() -> None:
         "--push-concurrency", type=int, default=1, help="Collections calls the push runs at once"
     )
     parser.add_argument(
-        "--phase", choices=("setup", "floor", "pull", "push"), help=argparse.SUPPRESS
+        "--phase", choices=("setup", "floor", "pull", "push_floor", "push"), help=argparse.SUPPRESS
     )
     parser.add_argument("--db-url", help=argparse.SUPPRESS)
     parser.add_argument("--fake-url", help=argparse.SUPPRESS)

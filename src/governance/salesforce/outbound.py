@@ -22,11 +22,9 @@ from decimal import Decimal
 from typing import Any
 
 from governance import figures
-from governance.approvals.models import ApprovalRequest, RequestStatus
+from governance.approvals.models import RequestStatus
 from governance.db import Clock, Database, utcnow
-from governance.deals.models import Deal
 from governance.observability.context import request_id_bound
-from governance.outcomes.models import Outcome
 from governance.salesforce.client import (
     MAX_COLLECTION,
     QuotaExceeded,
@@ -36,7 +34,12 @@ from governance.salesforce.client import (
 )
 from governance.salesforce.mapping import SyncMapping
 from governance.salesforce.models import OutboxItem, OutboxStatus, RunStatus, SyncRun, SyncState
-from governance.salesforce.repository import SalesforceRepository
+from governance.salesforce.repository import (
+    PushDeal,
+    PushOutcome,
+    PushRequest,
+    SalesforceRepository,
+)
 from governance.settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
@@ -59,9 +62,9 @@ def _ratio(value: Decimal | None) -> Decimal | None:
 
 
 def values_for(
-    deal: Deal,
-    open_requests: Iterable[ApprovalRequest],
-    outcome: Outcome | None,
+    deal: PushDeal,
+    open_requests: Iterable[PushRequest],
+    outcome: PushOutcome | None,
     mapping: SyncMapping,
     public_url: str,
     required: Iterable[str] = (),
@@ -211,7 +214,8 @@ def record_usage(state: SyncState, client: SalesforceClient, *, clock: Clock = u
         state.api_used, state.api_limit, state.api_seen_at = usage.used, usage.limit, clock()
 
 
-Batch = list[tuple[int, int, dict[str, Any]]]  # (outbox row id, its version, the record)
+# (outbox row id, its version, the request behind that version, the record)
+Batch = list[tuple[int, int, str | None, dict[str, Any]]]
 
 
 def _claim(
@@ -224,33 +228,38 @@ def _claim(
 ) -> list[Batch] | None:
     """Lease up to `calls` Collections calls' worth of due rows and read what each deal should
     show; None when nothing is due."""
-    # One UPDATE per claimed row (lease and values together, at commit): see `claim`.
-    with db.unit_of_work() as session, session.no_autoflush:
+    with db.unit_of_work() as session:
         repo = SalesforceRepository(session)
-        items = repo.claim(now, now + LEASE, calls * MAX_COLLECTION, skip_locked=not db.is_sqlite)
-        if not items:
+        claimed = repo.claim(now, calls * MAX_COLLECTION, skip_locked=not db.is_sqlite)
+        if not claimed:
             return None
-        deals, open_requests, outcomes, steps = repo.push_sources([i.deal_id for i in items])
+        deals, open_requests, outcomes, steps = repo.push_sources([row[1] for row in claimed])
         records: Batch = []
+        leases: list[tuple[int, int, dict[str, Any]]] = []
         gone: list[tuple[int, int]] = []
-        for item in items:
-            deal = deals.get(item.deal_id)
+        for item_id, deal_id, version, request_id in claimed:
+            deal = deals.get(deal_id)
             if deal is None or deal.deleted_at is not None or not mapping.outputs:
-                gone.append((item.id, item.version))
-                session.expunge(item)  # deleted below: no lease to write
+                gone.append((item_id, version))  # deleted below: no lease to write
                 continue
             values = values_for(
                 deal,
-                open_requests[deal.id],
-                outcomes.get(deal.id),
+                open_requests.get(deal_id, ()),
+                outcomes.get(deal_id),
                 mapping,
                 public_url,
-                [s["group"] for s in steps.get(deal.id, ())],
+                steps.get(deal_id, ()),
             )
-            item.last_values = {
-                k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items()
-            }
-            records.append((item.id, item.version, {"id": deal.external_id, **values}))
+            leases.append(
+                (
+                    item_id,
+                    version,
+                    {k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items()},
+                )
+            )
+            records.append((item_id, version, request_id, {"id": deal.external_id, **values}))
+        # One UPDATE per claimed row, lease and values together (see `lease`).
+        repo.lease(leases, now + LEASE, now)
         repo.delete_if_unchanged_many(gone)
         report.skipped += len(gone)
     return [records[i : i + MAX_COLLECTION] for i in range(0, len(records), MAX_COLLECTION)]
@@ -264,7 +273,7 @@ def _send(
 
     def call(batch: Batch) -> list[RecordResult] | SalesforceError:
         try:
-            return client.update(sobject, [record for _, _, record in batch])
+            return client.update(sobject, [record for _, _, _, record in batch])
         except SalesforceError as exc:
             return exc
 
@@ -305,42 +314,43 @@ def _drain(
         with db.unit_of_work() as session:
             repo = SalesforceRepository(session)
             now = clock()
-            by_id = {i.id: i for i in repo.items([item_id for b in batches for item_id, _, _ in b])}
+            # Rows gone meanwhile (their deal deleted) are neither pushed nor failed.
+            present = repo.existing([row[0] for batch in batches for row in batch])
             acknowledged: list[tuple[int, int]] = []
+            failures: dict[int, str] = {}
             for batch, answer in zip(batches, answers, strict=True):
                 if isinstance(answer, SalesforceError):
                     stop |= isinstance(answer, QuotaExceeded) or answer.retryable
-                    items_now = [by_id[i] for i, _, _ in batch if i in by_id]
+                    ids_now = [row[0] for row in batch if row[0] in present]
                     if isinstance(answer, QuotaExceeded):
                         # Nothing was written: hand the rows back untouched and pause.
-                        repo.release([i.id for i in items_now])
+                        repo.release(ids_now)
                         report.paused = f"{answer.code}: {answer.message}"
                     else:
-                        for failed in items_now:
-                            error = f"{answer.code}: {answer.message}"
-                            report.dead += _fail(failed, error, now, settings)
-                            report.failed += 1
+                        failures.update(dict.fromkeys(ids_now, f"{answer.code}: {answer.message}"))
                     continue
-                for (item_id, version, record), result in zip(batch, answer, strict=False):
-                    sent = by_id.get(item_id)
-                    if sent is None:
+                for (item_id, version, request_id, record), result in zip(
+                    batch, answer, strict=False
+                ):
+                    if item_id not in present:
                         continue
                     # Its line names the request whose change it carries.
-                    with request_id_bound(sent.request_id):
+                    with request_id_bound(request_id):
                         if result.success:
-                            report.pushed += 1
                             acknowledged.append((item_id, version))
                             log.debug("pushed %s", record["id"])
                         else:
-                            report.failed += 1
                             error = _error_text(result.errors)
-                            report.dead += _fail(sent, error, now, settings)
+                            failures[item_id] = error
                             log.warning("push of %s failed: %s", record["id"], error)
-                for item_id, _version, _record in batch[len(answer) :]:
-                    missing = by_id.get(item_id)
-                    if missing is not None:
-                        report.failed += 1
-                        report.dead += _fail(missing, "no result for this record", now, settings)
+                for item_id, _version, _request_id, _record in batch[len(answer) :]:
+                    if item_id in present:
+                        failures[item_id] = "no result for this record"
+            report.pushed += len(acknowledged)
+            # Failures are few: only their rows are loaded, to count the attempt.
+            for failed in repo.items(failures):
+                report.failed += 1
+                report.dead += _fail(failed, failures[failed.id], now, settings)
             # One statement for the batch's acknowledged rows; a row changed meanwhile stays,
             # released, to send its newer values.
             deleted = repo.delete_if_unchanged_many(acknowledged)
