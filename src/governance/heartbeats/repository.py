@@ -67,14 +67,14 @@ def exclusive(engine: Engine, name: str) -> Iterator[bool]:
         yield True
         return
     key = zlib.crc32(name.encode())
-    with engine.connect() as connection:
+    # A session-level lock, not data: the connection autocommits, so no transaction stays open
+    # while the block runs (and nothing here is a unit of work to commit).
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         held = bool(
             connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
         )
-        connection.commit()
         try:
             yield held
         finally:
             if held:
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                connection.commit()
