@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 import respx
 from sqlalchemy import select, update
 from tests.conftest import Keys
@@ -21,6 +22,7 @@ from tests.conftest import Keys
 from governance.auth.schemas import Role
 from governance.db import Database, utcnow
 from governance.notifications.models import Notification
+from governance.settings import Settings
 
 # --- people -------------------------------------------------------------------------------------
 
@@ -319,3 +321,12 @@ def opportunity(name: str, country: str = "France", **values: Any) -> dict[str, 
         "Contract_Months__c": 12,
         **values,
     }
+
+
+@pytest.fixture(name="settings")
+def example_hooks_settings(database_url: str) -> Settings:
+    """The suite's settings, where the operator allows the example webhook host (it does not
+    resolve, and respx answers for it). A test module takes it by importing it."""
+    return Settings(
+        database_url=database_url, db_pool_size=5, webhook_allowed_hosts=["hooks.example.com"]
+    )

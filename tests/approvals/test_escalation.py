@@ -10,14 +10,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 import respx
 from tests.conftest import Keys, request_etag
-from tests.driver import (
+from tests.driver import (  # noqa: F401  (example_hooks_settings: the fixture `settings`)
     FINANCE_HOOK,
     HOOK,
     SAMPLE_DEAL,
     configure_group,
+    example_hooks_settings,
     notifications,
     posted,
     queue_ids,
@@ -33,14 +33,6 @@ from governance.settings import Settings
 from governance.worker import run_once
 
 DEAL = SAMPLE_DEAL
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    # hooks.example.com does not resolve (and respx answers for it): the operator allows it.
-    return Settings(
-        database_url=database_url, db_pool_size=5, webhook_allowed_hosts=["hooks.example.com"]
-    )
 
 
 async def audit(

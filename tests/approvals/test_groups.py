@@ -4,19 +4,14 @@ group it escalates to."""
 from __future__ import annotations
 
 import httpx
-import pytest
 from tests.conftest import Keys
-from tests.driver import FINANCE_HOOK, HOOK, SECRET_PARTS, configure_group
-
-from governance.settings import Settings
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    # hooks.example.com does not resolve (and respx answers for it): the operator allows it.
-    return Settings(
-        database_url=database_url, db_pool_size=5, webhook_allowed_hosts=["hooks.example.com"]
-    )
+from tests.driver import (  # noqa: F401  (example_hooks_settings: the fixture `settings`)
+    FINANCE_HOOK,
+    HOOK,
+    SECRET_PARTS,
+    configure_group,
+    example_hooks_settings,
+)
 
 
 async def test_group_settings_never_show_the_webhook_url(

@@ -14,11 +14,12 @@ import httpx
 import pytest
 import respx
 from tests.conftest import Keys
-from tests.driver import (
+from tests.driver import (  # noqa: F401  (example_hooks_settings: the fixture `settings`)
     HOOK,
     SAMPLE_DEAL,
     SECRET_PARTS,
     configure_group,
+    example_hooks_settings,
     make_due,
     notifications,
     posted,
@@ -32,14 +33,6 @@ from governance.settings import Settings
 from governance.worker import PassReport, run_once
 
 DEAL = SAMPLE_DEAL
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    # hooks.example.com does not resolve (and respx answers for it): the operator allows it.
-    return Settings(
-        database_url=database_url, db_pool_size=5, webhook_allowed_hosts=["hooks.example.com"]
-    )
 
 
 async def test_a_new_request_is_posted_by_the_worker_not_during_the_request(
