@@ -9,18 +9,21 @@ requests are not here: each test file makes them itself, with the `If-Match` it 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import ORMExecuteState
 from tests.conftest import Keys
 
 from governance.auth.schemas import Role
 from governance.db import Database, utcnow
+from governance.deals.models import Deal
 from governance.notifications.models import Notification
 from governance.settings import Settings
 
@@ -330,3 +333,33 @@ def example_hooks_settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url, db_pool_size=5, webhook_allowed_hosts=["hooks.example.com"]
     )
+
+
+@contextmanager
+def killed_at_deal(db: Database, nth: int) -> Iterator[None]:
+    """Kill the process (KeyboardInterrupt, as Ctrl-C or a dying worker) while the `nth` new
+    deal is being written: its page's (or bulk set's) transaction never commits, nor its
+    checkpoint. A page's new deals go out in one INSERT … ON CONFLICT: many parameter sets, or
+    on PostgreSQL one array per column."""
+    created = 0
+
+    def before_insert(state: ORMExecuteState) -> None:
+        nonlocal created
+        mapper = state.bind_mapper
+        if created < nth and state.is_insert and mapper is not None and mapper.class_ is Deal:
+            created += _rows_in(state)
+            if created >= nth:
+                raise KeyboardInterrupt
+
+    event.listen(db.sessionmaker, "do_orm_execute", before_insert)
+    try:
+        yield
+    finally:
+        event.remove(db.sessionmaker, "do_orm_execute", before_insert)
+
+
+def _rows_in(state: ORMExecuteState) -> int:
+    if isinstance(state.parameters, list):
+        return len(state.parameters)
+    arrays = [v for v in state.statement.compile().params.values() if isinstance(v, list)]
+    return len(arrays[0]) if arrays else 1

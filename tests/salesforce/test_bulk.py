@@ -3,13 +3,11 @@ middle of the results, and a job that fails."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy import func, select
+from tests.driver import killed_at_deal
 
 from fake_salesforce import FakeSalesforce, sample_opportunities
 from governance.db import Database
@@ -55,27 +53,6 @@ def state(db: Database) -> SyncState:
 def deal_count(db: Database) -> int:
     with db.unit_of_work() as session:
         return int(session.scalar(select(func.count()).select_from(Deal)) or 0)
-
-
-@contextmanager
-def killed_at_deal(db: Database, nth: int) -> Iterator[None]:
-    """KeyboardInterrupt while the `nth` new deal is written (its set never commits)."""
-    created = 0
-
-    def before_insert(state: ORMExecuteState) -> None:
-        nonlocal created
-        mapper = state.bind_mapper
-        if created < nth and state.is_insert and mapper is not None and mapper.class_ is Deal:
-            rows = state.parameters
-            created += len(rows) if isinstance(rows, list) else 1
-            if created >= nth:
-                raise KeyboardInterrupt
-
-    event.listen(db.sessionmaker, "do_orm_execute", before_insert)
-    try:
-        yield
-    finally:
-        event.remove(db.sessionmaker, "do_orm_execute", before_insert)
 
 
 def test_a_first_load_runs_as_a_bulk_job_then_the_pull_goes_on_by_rest(

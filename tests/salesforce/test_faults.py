@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy import func, select
 from tests.conftest import Keys, ManualClock
+from tests.driver import killed_at_deal
 
 from fake_salesforce import FakeSalesforce, FiredFault, sample_opportunities
 from governance.audit.models import AuditEntry
@@ -113,29 +112,6 @@ def audit_counts(db: Database) -> dict[str, Counter[str]]:
         for entity_id, action, count in rows:
             counts.setdefault(entity_id, Counter())[action] = count
     return counts
-
-
-@contextmanager
-def killed_at_deal(db: Database, nth: int) -> Iterator[None]:
-    """Kill the process (KeyboardInterrupt, as Ctrl-C or a dying worker) while the `nth` new
-    deal is being written: its page's transaction never commits, nor its checkpoint."""
-    created = 0
-
-    def before_insert(state: ORMExecuteState) -> None:
-        # A page's new deals are written by one INSERT … ON CONFLICT (all are new here).
-        nonlocal created
-        mapper = state.bind_mapper
-        if created < nth and state.is_insert and mapper is not None and mapper.class_ is Deal:
-            rows = state.parameters
-            created += len(rows) if isinstance(rows, list) else 1
-            if created >= nth:
-                raise KeyboardInterrupt
-
-    event.listen(db.sessionmaker, "do_orm_execute", before_insert)
-    try:
-        yield
-    finally:
-        event.remove(db.sessionmaker, "do_orm_execute", before_insert)
 
 
 def load_org(fake: FakeSalesforce, count: int) -> list[str]:

@@ -4,6 +4,7 @@ Collections calls at once when asked to."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -102,3 +103,41 @@ def test_the_push_runs_several_collections_calls_at_once(
     verdicts = dict(rows)
     for opportunity_id in ids:
         assert fake.get(opportunity_id)["Governance_Status__c"] == verdicts[opportunity_id]
+
+
+def test_a_page_stores_each_deal_exactly_as_pulled_and_a_re_pull_replaces_it(
+    fake: FakeSalesforce,
+    db: Database,
+    registry: PlaybookRegistry,
+    settings: Settings,
+    mapping: SyncMapping,
+    sf_client: SimpleSalesforceClient,
+) -> None:
+    # Text that needs quoting in every form a page travels in: SQL arrays, JSON, CSV.
+    awkward = 'Acme "Q4", {EMEA} \\ Zürich — 株式会社'
+    first = fake.add_opportunity(
+        {**sample_opportunities(1, seed=3)[0], "Name": awkward, "Amount": 123456.78}
+    )
+    second = fake.add_opportunity({**sample_opportunities(1, seed=4)[0], "Name": "NULL"})
+
+    report, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert (report.created, report.failed) == (2, 0)
+    with db.unit_of_work() as session:
+        deals = {d.external_id: d for d in session.scalars(select(Deal))}
+        assert deals[first].name == awkward
+        assert deals[first].amount == Decimal("123456.78")
+        assert deals[second].name == "NULL"  # a string, not SQL's NULL
+        assert deals[first].lock_version == 1
+        assert Decimal(deals[first].terms["discount_pct"]) == Decimal(
+            str(fake.get(first)["Discount__c"])
+        )
+
+    fake.update_opportunity(first, {"Name": awkward + " (renewal)", "Discount__c": 12.5})
+    again, _ = inbound.pull(db, sf_client, registry, settings, mapping)
+    assert (again.updated, again.created) == (1, 0)
+    with db.unit_of_work() as session:
+        deal = session.scalar(select(Deal).where(Deal.external_id == first))
+        assert deal is not None
+        assert deal.name == awkward + " (renewal)"
+        assert deal.terms["discount_pct"] == "12.5"
+        assert deal.lock_version == 2

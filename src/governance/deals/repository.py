@@ -6,13 +6,23 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from governance.db import table, utcnow
+from governance.db import insert_many, table, unnest_rows, utcnow
 from governance.deals.models import (
     REVIEWING,
     AnalyticsTermBit,
@@ -286,21 +296,28 @@ class DealRepository:
         Returns the id of each deal written; a deal left out is under review (or approved)."""
         if not rows:
             return {}
-        dialect = postgresql if self._dialect() == "postgresql" else sqlite
-        statement = dialect.insert(Deal)
+        values = [
+            {"status": DealStatus.draft, "lock_version": 1, "approval_round": 1, **row}
+            for row in rows
+        ]
+        pg = self._dialect() == "postgresql"
+        statement = (postgresql if pg else sqlite).insert(Deal)
         kept = ("id", "external_id", "created_at", "status", "lock_version", "approval_round")
-        replaced = {name: statement.excluded[name] for name in rows[0] if name not in kept}
-        replaced["lock_version"] = Deal.lock_version + 1
-        replaced["deleted_at"] = None
+        replaced = {name: statement.excluded[name] for name in values[0] if name not in kept}
+        # No bound parameter in the SET clause: with one, SQLAlchemy sends an upsert with
+        # RETURNING a row at a time instead of in batches (sqlalchemy#13130).
+        replaced["lock_version"] = Deal.lock_version + literal_column("1")
+        replaced["deleted_at"] = null()
+        if pg:  # one statement, one array parameter per column
+            names = list(values[0])
+            statement = statement.from_select(names, unnest_rows(Deal, names, values))
         statement = statement.on_conflict_do_update(
             index_elements=[Deal.external_id],
             set_=replaced,
             where=and_(*(Deal.status != literal_column(f"'{s.value}'") for s in REVIEWING)),
         ).returning(Deal.external_id, Deal.id)
-        values = [
-            {"status": DealStatus.draft, "lock_version": 1, "approval_round": 1, **row}
-            for row in rows
-        ]
+        if pg:
+            return {row.external_id: row.id for row in self.session.execute(statement)}
         written: dict[str, int] = {}
         for chunk in range(0, len(values), 500):
             result = self.session.execute(statement, values[chunk : chunk + 500])
@@ -309,13 +326,7 @@ class DealRepository:
 
     def add_checks(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Store many checks in one statement; their ids in the rows' order."""
-        if not rows:
-            return []
-        result = self.session.execute(
-            insert(table(DealCheck)).returning(DealCheck.id, sort_by_parameter_order=True),
-            list(rows),
-        )
-        return list(result.scalars().all())
+        return insert_many(self.session, DealCheck, rows)
 
     def replace_term_checks_of(
         self, deal_ids: Collection[int], rows: Sequence[dict[str, Any]]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from governance.db import table
+from governance.db import insert_many, table
 from governance.deals.models import DealCheck
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm, Preparation
 
@@ -29,13 +29,7 @@ class OutcomeRepository:
 
     def add_outcomes(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Store many new outcomes in one statement; their ids in the rows' order."""
-        if not rows:
-            return []
-        result = self.session.execute(
-            insert(table(Outcome)).returning(Outcome.id, sort_by_parameter_order=True),
-            list(rows),
-        )
-        return list(result.scalars().all())
+        return insert_many(self.session, Outcome, rows)
 
     def add_terms(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store many outcomes' per-term rows in one statement."""
