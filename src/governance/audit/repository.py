@@ -6,12 +6,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from governance.audit.chain import GENESIS
 from governance.audit.models import AuditChainHead, AuditEntry
-from governance.db import table, utcnow
+from governance.db import insert_rows, utcnow
 
 HEAD_ID = 1
 CHAIN_LOCK_ID = 727_011  # pg_advisory_xact_lock key, only while the head row is rebuilt
@@ -27,7 +27,7 @@ class AuditRepository:
     def add_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Write many entries (rows of columns, ids included) in one statement."""
         if rows:
-            self.session.execute(insert(table(AuditEntry)), list(rows))
+            insert_rows(self.session, AuditEntry, rows)
 
     def lock_chain_head(self) -> tuple[int, str]:
         """The chain's last id and hash, holding the head's row lock until the transaction ends.

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from governance.db import insert_many, table, unnest_rows, utcnow
+from governance.db import insert_many, insert_rows, unnest_rows, utcnow
 from governance.deals.models import (
     REVIEWING,
     AnalyticsTermBit,
@@ -339,7 +339,7 @@ class DealRepository:
                 .execution_options(synchronize_session=False)
             )
         if rows:
-            self.session.execute(insert(table(DealTermCheck)), list(rows))
+            insert_rows(self.session, DealTermCheck, rows)
 
     def clear_term_checks(self, deal_id: int) -> None:
         self.session.execute(delete(DealTermCheck).where(DealTermCheck.deal_id == deal_id))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from governance.db import insert_many, table
+from governance.db import insert_many, insert_rows
 from governance.deals.models import DealCheck
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm, Preparation
 
@@ -34,7 +34,7 @@ class OutcomeRepository:
     def add_terms(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store many outcomes' per-term rows in one statement."""
         if rows:
-            self.session.execute(insert(table(OutcomeTerm)), list(rows))
+            insert_rows(self.session, OutcomeTerm, rows)
 
     def add(self, row: Outcome | OutcomeTerm | Preparation | AfterActionReview) -> None:
         self.session.add(row)
