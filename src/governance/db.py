@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,6 +14,7 @@ import orjson
 from fastapi import Depends, Request
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     DateTime,
     Dialect,
     Engine,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
     bindparam,
     create_engine,
     event,
@@ -33,7 +35,14 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    QueryableAttribute,
+    Session,
+    mapped_column,
+    sessionmaker,
+)
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
@@ -175,18 +184,25 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, An
     statement = f"COPY {target.name} ({columns}) FROM STDIN"
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row([f(row[name]) for f, name in zip(convert, names, strict=True)])
+            values = [row[name] for name in names]
+            for i, f in enumerate(convert):
+                if f is not None:
+                    values[i] = f(values[i])
+            copy.write_row(values)
 
 
-def _copy_converter(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
-    """How a value of this column travels in COPY's text form: JSON as its text, an enum as
-    its value, a decorated type (UTC timestamps, exact decimals) as it binds."""
+def _copy_converter(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a value of this column travels in COPY's text form (None: as it is): JSON as its
+    text, a string as itself (an enum member as its value), a decorated type (UTC timestamps,
+    exact decimals) as it binds."""
     if isinstance(column_type, JSON):
         return json_text
     if isinstance(column_type, TypeDecorator):
         bind = column_type.process_bind_param
         return lambda value: bind(_plain(value), dialect)
-    return _plain
+    if isinstance(column_type, String):
+        return _plain
+    return None
 
 
 def insert_many(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -212,6 +228,18 @@ def insert_many(session: Session, model: type[Base], rows: Sequence[dict[str, An
     )
     insert_rows(session, model, [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)])
     return ids
+
+
+def in_values(
+    session: Session, column: ColumnElement[Any] | QueryableAttribute[Any], values: Iterable[Any]
+) -> ColumnElement[bool]:
+    """`column IN values`, for a batch of many values: on PostgreSQL `column = ANY(:array)`, one
+    parameter rather than one per value (a statement of hundreds of placeholders is re-parsed
+    by psycopg in Python on every call, and expanded by SQLAlchemy first)."""
+    element = column.__clause_element__() if isinstance(column, QueryableAttribute) else column
+    if session.get_bind().dialect.name == "postgresql":
+        return element == any_(bindparam(None, list(values), type_=ARRAY(element.type)))
+    return element.in_(list(values))
 
 
 def unnest_rows(

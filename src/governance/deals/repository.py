@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from governance.db import insert_many, insert_rows, unnest_rows, utcnow
+from governance.db import in_values, insert_many, insert_rows, unnest_rows, utcnow
 from governance.deals.models import (
     REVIEWING,
     AnalyticsTermBit,
@@ -103,7 +103,7 @@ class DealRepository:
             )
         deals = self.session.scalars(
             select(Deal)
-            .where(Deal.id.in_(ids))
+            .where(in_values(self.session, Deal.id, ids))
             .order_by(Deal.id)
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -194,7 +194,7 @@ class DealRepository:
             return {}
         latest = (
             select(func.max(DealCheck.id))
-            .where(DealCheck.deal_id.in_(deal_ids))
+            .where(in_values(self.session, DealCheck.deal_id, deal_ids))
             .group_by(DealCheck.deal_id)
         )
         table = DealCheck.__tablename__
@@ -335,7 +335,7 @@ class DealRepository:
         if deal_ids:
             self.session.execute(
                 delete(DealTermCheck)
-                .where(DealTermCheck.deal_id.in_(sorted(deal_ids)))
+                .where(in_values(self.session, DealTermCheck.deal_id, sorted(deal_ids)))
                 .execution_options(synchronize_session=False)
             )
         if rows:

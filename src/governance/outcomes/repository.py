@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from governance.db import insert_many, insert_rows
+from governance.db import in_values, insert_many, insert_rows
 from governance.deals.models import DealCheck
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm, Preparation
 
@@ -24,7 +24,7 @@ class OutcomeRepository:
         """The outcomes of these deals (those that have one), by deal id."""
         if not deal_ids:
             return {}
-        query = select(Outcome).where(Outcome.deal_id.in_(sorted(deal_ids)))
+        query = select(Outcome).where(in_values(self.session, Outcome.deal_id, sorted(deal_ids)))
         return {o.deal_id: o for o in self.session.scalars(query)}
 
     def add_outcomes(self, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -64,7 +64,7 @@ class OutcomeRepository:
             return {}
         latest = (
             select(func.max(DealCheck.id))
-            .where(DealCheck.deal_id.in_(sorted(deal_ids)))
+            .where(in_values(self.session, DealCheck.deal_id, sorted(deal_ids)))
             .group_by(DealCheck.deal_id)
         )
         rows = self.session.execute(

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from governance.approvals.models import OPEN, ApprovalRequest
-from governance.db import JSONType, UTCDateTime
+from governance.db import JSONType, UTCDateTime, in_values
 from governance.deals.models import Deal, DealCheck
 from governance.deals.repository import DealRepository
 from governance.outcomes.models import Outcome
@@ -106,7 +106,7 @@ class SalesforceRepository:
         """The deals with these Ids; `reread` refreshes those the session already holds."""
         if not external_ids:
             return {}
-        query = select(Deal).where(Deal.external_id.in_(sorted(external_ids)))
+        query = select(Deal).where(in_values(self.session, Deal.external_id, sorted(external_ids)))
         if reread:
             query = query.execution_options(populate_existing=True)
         return {d.external_id: d for d in self.session.scalars(query)}
@@ -144,7 +144,7 @@ class SalesforceRepository:
                     Deal.last_verdict,
                     Deal.last_variance_score,
                     Deal.status,
-                ).where(Deal.id.in_(deal_ids))
+                ).where(in_values(self.session, Deal.id, deal_ids))
             )
         }
         open_requests: dict[int, list[PushRequest]] = defaultdict(list)
@@ -154,13 +154,18 @@ class SalesforceRepository:
                 ApprovalRequest.status,
                 ApprovalRequest.step,
                 ApprovalRequest.group,
-            ).where(ApprovalRequest.deal_id.in_(deals), ApprovalRequest.status.in_(OPEN))
+            ).where(
+                in_values(self.session, ApprovalRequest.deal_id, deals),
+                ApprovalRequest.status.in_(OPEN),
+            )
         ).tuples():
             open_requests[deal_id].append(PushRequest(status, step, group))
         outcomes = {
             deal_id: PushOutcome(won, cost)
             for deal_id, won, cost in self.session.execute(
-                select(Outcome.deal_id, Outcome.won, Outcome.cost).where(Outcome.deal_id.in_(deals))
+                select(Outcome.deal_id, Outcome.won, Outcome.cost).where(
+                    in_values(self.session, Outcome.deal_id, deals)
+                )
             ).tuples()
         }
         steps = DealRepository(self.session).latest_step_groups(
@@ -228,13 +233,21 @@ class SalesforceRepository:
     def items(self, ids: Collection[int]) -> list[OutboxItem]:
         if not ids:
             return []
-        return list(self.session.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids))))
+        return list(
+            self.session.scalars(
+                select(OutboxItem).where(in_values(self.session, OutboxItem.id, ids))
+            )
+        )
 
     def existing(self, ids: Collection[int]) -> set[int]:
         """Which of these outbox rows still exist."""
         if not ids:
             return set()
-        return set(self.session.scalars(select(OutboxItem.id).where(OutboxItem.id.in_(ids))))
+        return set(
+            self.session.scalars(
+                select(OutboxItem.id).where(in_values(self.session, OutboxItem.id, ids))
+            )
+        )
 
     def delete_if_unchanged_many(self, rows: Collection[tuple[int, int]]) -> set[int]:
         """Done: drop these (id, version) rows in one statement, each unless a newer change
@@ -244,7 +257,9 @@ class SalesforceRepository:
         result = self.session.execute(
             delete(OutboxItem)
             .where(
-                OutboxItem.id.in_(sorted(item_id for item_id, _ in rows)),  # by the primary key
+                in_values(  # by the primary key
+                    self.session, OutboxItem.id, sorted(item_id for item_id, _ in rows)
+                ),
                 tuple_(OutboxItem.id, OutboxItem.version).in_(sorted(rows)),
             )
             .returning(OutboxItem.id)
@@ -265,7 +280,7 @@ class SalesforceRepository:
         if ids:
             self.session.execute(
                 update(OutboxItem)
-                .where(OutboxItem.id.in_(ids))
+                .where(in_values(self.session, OutboxItem.id, ids))
                 .values(claimed_until=None, claimed_version=None)
                 .execution_options(synchronize_session=False)
             )
