@@ -161,18 +161,22 @@ def table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
+COPY_FROM = 50
+"""Rows from which `insert_rows` uses COPY: below, an INSERT is one round trip fewer."""
+
+
 def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
     """Insert many rows of a table (each with the same columns) in the session's transaction.
 
-    On PostgreSQL they go by COPY: no statement per row for the server to run, and no
-    statement of thousands of placeholders for psycopg to re-parse in Python (an
-    executemany sends a page of checks several times slower). Values are converted as the
-    columns' types would bind them. SQLite takes an executemany.
+    On PostgreSQL, from `COPY_FROM` rows, they go by COPY: no statement per row for the
+    server to run, and no statement of thousands of placeholders for psycopg to re-parse in
+    Python (an executemany sends a page of checks several times slower). Values are converted
+    as the columns' types would bind them. SQLite takes an executemany.
     """
     if not rows:
         return
     target = table(model)
-    if session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
         session.execute(insert(target), list(rows))
         return
     names = list(rows[0])

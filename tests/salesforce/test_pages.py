@@ -113,24 +113,35 @@ def test_a_page_stores_each_deal_exactly_as_pulled_and_a_re_pull_replaces_it(
     mapping: SyncMapping,
     sf_client: SimpleSalesforceClient,
 ) -> None:
-    # Text that needs quoting in every form a page travels in: SQL arrays, JSON, CSV.
-    awkward = 'Acme "Q4", {EMEA} \\ Zürich — 株式会社'
+    # Text that needs quoting in every form a page travels in (SQL arrays, COPY's text, JSON),
+    # on enough deals that their checks and audit entries go in bulk.
+    awkward = 'Acme "Q4", {EMEA} \\ Zürich — 株式会社\tline\nnext \\N'
     first = fake.add_opportunity(
         {**sample_opportunities(1, seed=3)[0], "Name": awkward, "Amount": 123456.78}
     )
     second = fake.add_opportunity({**sample_opportunities(1, seed=4)[0], "Name": "NULL"})
+    others = [
+        fake.add_opportunity({**record, "Name": f"{awkward} #{i}"})
+        for i, record in enumerate(sample_opportunities(60, seed=5))
+    ]
 
     report, _ = inbound.pull(db, sf_client, registry, settings, mapping)
-    assert (report.created, report.failed) == (2, 0)
+    assert (report.created, report.failed) == (62, 0)
     with db.unit_of_work() as session:
         deals = {d.external_id: d for d in session.scalars(select(Deal))}
         assert deals[first].name == awkward
         assert deals[first].amount == Decimal("123456.78")
         assert deals[second].name == "NULL"  # a string, not SQL's NULL
+        assert [deals[o].name for o in others] == [f"{awkward} #{i}" for i in range(60)]
         assert deals[first].lock_version == 1
         assert Decimal(deals[first].terms["discount_pct"]) == Decimal(
             str(fake.get(first)["Discount__c"])
         )
+        snapshots = session.scalars(
+            select(AuditEntry.after).where(AuditEntry.action == "deal.created")
+        ).all()
+        assert sorted(a["name"] for a in snapshots) == sorted(d.name for d in deals.values())
+        assert audit.verify(session).ok
 
     fake.update_opportunity(first, {"Name": awkward + " (renewal)", "Discount__c": 12.5})
     again, _ = inbound.pull(db, sf_client, registry, settings, mapping)
