@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+import requests
 from pydantic import SecretStr
 from sqlalchemy import select
 from tests import driver
@@ -26,6 +27,7 @@ from governance.salesforce.client import (
     AuthenticationFailed,
     SimpleSalesforceClient,
     Unavailable,
+    _invalid_session,
 )
 from governance.salesforce.mapping import SyncMapping
 from governance.salesforce.models import OutboxItem
@@ -245,3 +247,19 @@ def test_collections_calls_failing_whole_are_retried_past_max_attempts_and_never
     report = outbound.push(db, sf_client, mapping, sf, settings.public_url, clock=clock)
     assert (report.pushed, report.dead) == (3, 0)
     assert all(fake.get(i)["Governance_Status__c"] is not None for i in ids)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]',
+        b'{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}',
+    ],
+)
+def test_an_expired_session_is_recognised_in_the_documented_list_and_a_lone_object(
+    body: bytes,
+) -> None:
+    response = requests.Response()
+    response.status_code = 401
+    response._content = body
+    assert _invalid_session(response)

@@ -375,7 +375,8 @@ def _invalid_session(response: requests.Response) -> bool:
         body = response.json()
     except ValueError:
         return False
-    first = body[0] if isinstance(body, list) and body else {}
+    # Documented as a list of errors; a lone error object is read the same way.
+    first = body[0] if isinstance(body, list) and body else body
     return isinstance(first, dict) and first.get("errorCode") == "INVALID_SESSION_ID"
 
 
@@ -394,7 +395,9 @@ def _error(exc: Exception) -> SalesforceError:
         return AuthenticationFailed("AUTHENTICATION_FAILED", str(exc.code))
     if isinstance(exc, SimpleError):
         content = exc.content
-        first: dict[str, Any] = content[0] if isinstance(content, list) and content else {}
+        # A list of errors, as documented (a lone error object is read the same way).
+        item: Any = content[0] if isinstance(content, list) and content else content
+        first: dict[str, Any] = item if isinstance(item, dict) else {}
         code = str(first.get("errorCode") or first.get("error") or f"HTTP_{exc.status}")
         message = str(first.get("message") or first.get("error_description") or "")[:500]
         if code == "INVALID_SESSION_ID":
@@ -522,7 +525,8 @@ class SimpleSalesforceClient(SalesforceClient):
             response.raw.decode_content = True
             response.raw.auto_close = False  # the text wrapper reads to the end itself
             # Streamed: the CSV is parsed as it arrives, never held whole.
-            text = io.TextIOWrapper(response.raw, encoding="utf-8", newline="")
+            # utf-8-sig: a byte order mark, if the org sends one, is not part of the first name.
+            text = io.TextIOWrapper(response.raw, encoding="utf-8-sig", newline="")
             rows = csv.reader(text)
             header = next(rows, [])
             columns = [name.split(".", 1) for name in header]
