@@ -125,11 +125,20 @@ class BulkMixin(OrgState):
         )
         return json_response(200, info)
 
-    def _bulk_results(self, job_id: str, locator: str | None, max_records: str | None) -> Response:
+    def _bulk_results(
+        self, job_id: str, locator: str | None, max_records: str | None, version: str
+    ) -> Response:
         with self._lock:
             job = self._bulk_jobs().get(job_id)
         if job is None:
             return error_response(404, "NOT_FOUND", "The requested resource does not exist")
+        if float(version) != job.info["apiVersion"]:
+            # As documented: results only in the API version the job was created in.
+            return error_response(
+                409,
+                "INVALIDJOBSTATE",
+                f"Use API version {job.info['apiVersion']} to get this job's results",
+            )
         if job.info["state"] != "JobComplete":
             return error_response(
                 400, "INVALIDJOBSTATE", f"Job state is {job.info['state']}, not JobComplete"

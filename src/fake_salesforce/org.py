@@ -270,7 +270,7 @@ class FakeSalesforce(AuthMixin, QueryMixin, BulkMixin, SObjectsMixin, FaultsMixi
                     "bulk_results",
                     ("GET",),
                     lambda _user: self._bulk_results(
-                        job_id, params.get("locator"), params.get("maxRecords")
+                        job_id, params.get("locator"), params.get("maxRecords"), version
                     ),
                 )
             return "bulk", ("GET",), lambda _user: self._bulk_info(job_id)

@@ -651,7 +651,15 @@ def _pull_bulk(
     types = _field_types(client, mapping)
     report.api_calls += 1
     while True:
-        results = client.bulk_results(job_id, locator, sf.bulk_page_records)
+        try:
+            results = client.bulk_results(job_id, locator, sf.bulk_page_records)
+        except SalesforceError as exc:
+            # 404: the job expired; 409: it was made in another API version than the client
+            # calls now (Salesforce serves results only in the job's own). The next run starts
+            # a new one (the records already applied are skipped as re-reads).
+            if exc.status in (404, 409):
+                _forget_job(db, mapping)
+            raise
         report.api_calls += 1
         report.pages += 1
         following = results.locator
