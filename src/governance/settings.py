@@ -17,7 +17,7 @@ class SalesforceSettings(BaseModel):
     login_url: str = Field(
         default="https://login.salesforce.com",
         description="https://login.salesforce.com, https://test.salesforce.com (sandboxes), a "
-        "My Domain URL, or http://127.0.0.1:PORT for the local fake org.",
+        "My Domain URL, or an http:// URL (http://127.0.0.1:PORT) for a fake org.",
     )
     api_version: str | None = Field(
         default=None,

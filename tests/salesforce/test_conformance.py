@@ -263,3 +263,13 @@ def test_an_expired_session_is_recognised_in_the_documented_list_and_a_lone_obje
     response.status_code = 401
     response._content = body
     assert _invalid_session(response)
+
+
+def test_a_fake_org_on_another_host_of_a_test_network_is_reached_over_plain_http() -> None:
+    # 127.0.0.2 stands for a host such as http://salesforce-fake:8080: not "localhost", yet
+    # the login URL says http://, and so does the instance URL its token endpoint answers.
+    with FakeSalesforce("59.0", host="127.0.0.2") as fake:
+        fake.consumer_key, fake.consumer_secret = CONSUMER_KEY, CONSUMER_SECRET
+        fake.add_opportunity(driver.opportunity("One"))
+        client = SimpleSalesforceClient(app_settings(fake.url))
+        assert client.query("SELECT Id FROM Opportunity").total_size == 1
