@@ -127,18 +127,17 @@ def _error_text(errors: Iterable[Mapping[str, Any]]) -> str:
 
 
 # Per-record errors no retry can cure: the record is parked at once for an operator (a later
-# change to the deal queues it again). Others (UNABLE_TO_LOCK_ROW, ...) are retried.
+# change to the deal queues it again). Others (UNABLE_TO_LOCK_ROW; NOT_FOUND and
+# INSUFFICIENT_ACCESS_OR_READONLY, which sharing may yet lift, ...) are retried.
 PERMANENT_ERRORS = frozenset(
     {
         "ENTITY_IS_DELETED",
         "FIELD_CUSTOM_VALIDATION_EXCEPTION",
         "FIELD_INTEGRITY_EXCEPTION",
-        "INSUFFICIENT_ACCESS_OR_READONLY",
         "INVALID_CROSS_REFERENCE_KEY",
         "INVALID_FIELD_FOR_INSERT_UPDATE",
         "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
         "MALFORMED_ID",
-        "NOT_FOUND",
         "NUMBER_OUTSIDE_VALID_RANGE",
         "REQUIRED_FIELD_MISSING",
         "STRING_TOO_LONG",
