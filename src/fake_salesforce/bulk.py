@@ -3,8 +3,9 @@ CSV results by locator (`GET /jobs/query/{id}/results?locator=&maxRecords=`).
 
 As Salesforce documents them: a new job is `UploadComplete`, then `InProgress`, then
 `JobComplete` (each poll moves it one state on here), or `Failed` with an `errorMessage` (see
-`fail_bulk_jobs`). Results are CSV (comma, LF), every value quoted, a relationship field's
-column named `Account.BillingCountry`, booleans `true`/`false`, and a null as an empty value.
+`fail_bulk_jobs`). Results are CSV (comma; LF, or CRLF when the job asked for it), every
+value quoted, a relationship field's column named `Account.BillingCountry`, booleans
+`true`/`false`, datetimes `2024-05-01T12:34:56.000Z`, and a null as an empty value.
 Each set of results carries `Sforce-NumberOfRecords` and `Sforce-Locator`, which is the string
 `null` after the last set. A job's rows are the org's records as the job was created.
 """
@@ -58,6 +59,11 @@ class BulkMixin(OrgState):
             return error_response(400, "INVALIDJOB", "operation must be query or queryAll")
         if request.get("contentType", "CSV") != "CSV":
             return error_response(400, "INVALIDJOB", "contentType must be CSV")
+        line_ending = request.get("lineEnding", "LF")
+        if line_ending not in ("LF", "CRLF"):
+            return error_response(400, "INVALIDJOB", "lineEnding must be LF or CRLF")
+        if request.get("columnDelimiter", "COMMA") != "COMMA":
+            return error_response(400, "INVALIDJOB", "the fake supports columnDelimiter COMMA")
         try:
             query = parse_soql(str(request.get("query") or ""), self._schema)
         except SoqlError as exc:
@@ -86,7 +92,7 @@ class BulkMixin(OrgState):
                 "concurrencyMode": "Parallel",
                 "contentType": "CSV",
                 "apiVersion": float(version),
-                "lineEnding": "LF",
+                "lineEnding": line_ending,
                 "columnDelimiter": "COMMA",
             }
             sort_rows(rows, query.order)
@@ -119,11 +125,20 @@ class BulkMixin(OrgState):
         )
         return json_response(200, info)
 
-    def _bulk_results(self, job_id: str, locator: str | None, max_records: str | None) -> Response:
+    def _bulk_results(
+        self, job_id: str, locator: str | None, max_records: str | None, version: str
+    ) -> Response:
         with self._lock:
             job = self._bulk_jobs().get(job_id)
         if job is None:
             return error_response(404, "NOT_FOUND", "The requested resource does not exist")
+        if float(version) != job.info["apiVersion"]:
+            # As documented: results only in the API version the job was created in.
+            return error_response(
+                409,
+                "INVALIDJOBSTATE",
+                f"Use API version {job.info['apiVersion']} to get this job's results",
+            )
         if job.info["state"] != "JobComplete":
             return error_response(
                 400, "INVALIDJOBSTATE", f"Job state is {job.info['state']}, not JobComplete"
@@ -137,7 +152,8 @@ class BulkMixin(OrgState):
             return error_response(400, "INVALID_LOCATOR", "invalid locator or maxRecords")
         end = min(start + size, len(job.rows))
         out = io.StringIO()
-        writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        ending = "\r\n" if job.info["lineEnding"] == "CRLF" else "\n"
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator=ending)
         writer.writerow([ref.path for ref in job.select])
         for record in job.rows[start:end]:
             writer.writerow([_csv_value(record, ref) for ref in job.select])
@@ -154,6 +170,8 @@ def _csv_value(record: Record, ref: FieldRef) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if ref.spec.type == "datetime" and isinstance(value, str) and value.endswith("+0000"):
+        return value[: -len("+0000")] + "Z"  # Bulk CSV writes UTC as Z
     return str(value)
 
 

@@ -270,7 +270,7 @@ class FakeSalesforce(AuthMixin, QueryMixin, BulkMixin, SObjectsMixin, FaultsMixi
                     "bulk_results",
                     ("GET",),
                     lambda _user: self._bulk_results(
-                        job_id, params.get("locator"), params.get("maxRecords")
+                        job_id, params.get("locator"), params.get("maxRecords"), version
                     ),
                 )
             return "bulk", ("GET",), lambda _user: self._bulk_info(job_id)
@@ -293,11 +293,13 @@ class FakeSalesforce(AuthMixin, QueryMixin, BulkMixin, SObjectsMixin, FaultsMixi
             }
 
     def _versions(self) -> Response:
+        """Every version served, oldest first, as Salesforce lists them (31.0 on: the older
+        ones are retired)."""
         major = int(float(self.api_version))
         return json_response(
             200,
             [
                 {"label": f"v{v}.0", "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
-                for v in range(major - 2, major + 1)
+                for v in range(min(31, major), major + 1)
             ],
         )

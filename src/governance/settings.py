@@ -17,9 +17,14 @@ class SalesforceSettings(BaseModel):
     login_url: str = Field(
         default="https://login.salesforce.com",
         description="https://login.salesforce.com, https://test.salesforce.com (sandboxes), a "
-        "My Domain URL, or http://127.0.0.1:PORT for the local fake org.",
+        "My Domain URL, or an http:// URL (http://127.0.0.1:PORT) for a fake org.",
     )
-    api_version: str = Field(default="59.0", pattern=r"^\d{2,3}\.0$")
+    api_version: str | None = Field(
+        default=None,
+        pattern=r"^\d{2,3}\.0$",
+        description="The REST API version to call (e.g. 62.0). Unset: the newest the org lists "
+        "at /services/data/, up to 66.0 (59.0 if it lists none).",
+    )
     auth: Literal["jwt", "client_credentials", "password"] = Field(
         default="jwt",
         description="The OAuth 2.0 flow, through a connected app. jwt (preferred): consumer_key "

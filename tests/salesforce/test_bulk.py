@@ -14,7 +14,7 @@ from governance.db import Database
 from governance.deals.models import Deal
 from governance.playbooks.registry import PlaybookRegistry
 from governance.salesforce import inbound
-from governance.salesforce.client import SimpleSalesforceClient
+from governance.salesforce.client import SalesforceError, SimpleSalesforceClient
 from governance.salesforce.mapping import SyncMapping
 from governance.salesforce.models import SyncRun, SyncState
 from governance.settings import Settings
@@ -141,3 +141,33 @@ def test_a_failed_bulk_job_fails_the_run_visibly(
     fake.fail_bulk_jobs = None
     report, _ = inbound.pull(db, sf_client, registry, bulk_settings, mapping)
     assert report.created == 150
+
+
+def test_a_bulk_load_left_by_a_client_of_another_api_version_starts_over(
+    fake: FakeSalesforce,
+    db: Database,
+    registry: PlaybookRegistry,
+    bulk_settings: Settings,
+    mapping: SyncMapping,
+    sf_client: SimpleSalesforceClient,
+) -> None:
+    load_org(fake, 300)
+    with killed_at_deal(db, 150), pytest.raises(KeyboardInterrupt):
+        inbound.pull(db, sf_client, registry, bulk_settings, mapping)
+    assert state(db).bulk_job_id is not None
+    # The worker comes back calling another version (the org was upgraded meanwhile):
+    # Salesforce answers 409 for the job's results, which it serves only in the job's own.
+    older = SimpleSalesforceClient(
+        bulk_settings.salesforce.model_copy(update={"api_version": "58.0"})
+    )
+
+    with pytest.raises(SalesforceError) as refused:
+        inbound.pull(db, older, registry, bulk_settings, mapping)
+    assert refused.value.status == 409
+    assert state(db).bulk_job_id is None  # forgotten: the next run makes a new job
+
+    report, run = inbound.pull(db, older, registry, bulk_settings, mapping)
+    assert run.status == "done"
+    assert (report.created, report.failed) == (180, 0)  # the first set's 120 are re-reads
+    assert deal_count(db) == 300
+    assert state(db).full_load_done

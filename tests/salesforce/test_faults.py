@@ -261,8 +261,8 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
     clock.move_to(paused_until)  # the pause is over
 
     # 7. One record is locked once, another fails a validation rule every time. (Both were
-    #    changed last, so they go in the last of the three calls, and their retries wait for the
-    #    next push.)
+    #    changed last, so they go in the last of the three calls.) The lock is retried on the
+    #    next push; the validation rule is no passing fault: that record is parked at once.
     flaky, refused = edited_mid_run, ids[499]
     fake.reject_records(
         {flaky: ("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record")}
@@ -274,17 +274,15 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
     first = outbound.push(
         db, sf_client, mapping, sf, settings.public_url, max_batches=3, clock=clock
     )
-    assert (first.pushed, first.failed, first.dead, first.api_calls) == (len(live) - 2, 2, 0, 3)
+    assert (first.pushed, first.failed, first.dead, first.api_calls) == (len(live) - 2, 2, 1, 3)
     waiting = outbox(db)
     assert set(waiting) == {flaky, refused}
-    for item in waiting.values():
-        assert item.status == "pending"
-        assert item.attempts == 1
-        assert item.next_attempt_at > before  # backed off, not retried at once
+    assert (waiting[flaky].status, waiting[flaky].attempts) == ("pending", 1)
+    assert (waiting[refused].status, waiting[refused].attempts) == ("dead", 1)
+    assert waiting[flaky].next_attempt_at > before  # backed off, not retried at once
     assert (waiting[flaky].last_error or "").startswith("UNABLE_TO_LOCK_ROW")
 
-    # Retried as their backoff comes due, until the flaky one goes through and the refused one
-    # runs out of attempts.
+    # The flaky one is retried as its backoff comes due, and goes through.
     for _ in range(10):
         remaining = outbox(db)
         if all(item.status == "dead" for item in remaining.values()):
@@ -293,7 +291,7 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
         outbound.push(db, sf_client, mapping, sf, settings.public_url, clock=clock)
     dead = outbox(db)
     assert set(dead) == {refused}
-    assert dead[refused].attempts == settings.salesforce.max_attempts
+    assert dead[refused].attempts == 1
 
     listed = await client.get("/v1/salesforce/outbox?status=dead", headers=keys.headers("admin"))
     assert listed.status_code == 200
@@ -315,7 +313,7 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
     assert (last.pushed, last.failed) == (1, 0)
     assert outbox(db) == {}
 
-    # Every injected fault happened exactly once; the refused record was tried max_attempts times.
+    # Every injected fault happened exactly once; the refused record was tried once.
     assert Counter(fake.fired) == {
         FiredFault("query_more", "INVALID_SESSION_ID"): 1,
         FiredFault("query", "QUERY_TIMEOUT"): 1,
@@ -324,7 +322,7 @@ async def test_killed_and_faulted_sync_ends_with_org_and_database_agreeing(
         FiredFault("query_more", "timeout"): 1,
         FiredFault("collections", "REQUEST_LIMIT_EXCEEDED"): 1,
         FiredFault("collections", "UNABLE_TO_LOCK_ROW", flaky): 1,
-        FiredFault("collections", "FIELD_CUSTOM_VALIDATION_EXCEPTION", refused): 3,
+        FiredFault("collections", "FIELD_CUSTOM_VALIDATION_EXCEPTION", refused): 1,
     }
 
     # Our own write-backs come round on the next pull and change nothing: no echo.

@@ -166,6 +166,26 @@ def parse_limit_info(header: str | None) -> ApiUsage | None:
 
 
 TOKEN_PATH = "/services/oauth2/token"
+VERSIONS_PATH = "/services/data/"
+# The newest API version this client was checked against (Spring '26), and the one it uses when
+# the org does not list its versions. An explicit `api_version` setting overrides both.
+NEWEST_VERSION = "66.0"
+FALLBACK_VERSION = "59.0"
+
+
+def choose_version(listed: object) -> str | None:
+    """The newest version a `GET /services/data/` answer lists, up to `NEWEST_VERSION`."""
+    if not isinstance(listed, list):
+        return None
+    found: list[tuple[int, str]] = []
+    for entry in listed:
+        version = entry.get("version") if isinstance(entry, dict) else None
+        match = re.fullmatch(r"(\d{2,3})\.0", str(version or ""))
+        if match and int(match.group(1)) <= int(float(NEWEST_VERSION)):
+            found.append((int(match.group(1)), match.group(0)))
+    return max(found)[1] if found else None
+
+
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 JWT_LIFETIME = timedelta(minutes=3)  # Salesforce accepts an assertion for at most 3 minutes
 
@@ -255,7 +275,9 @@ class _OrgSession(requests.Session):
 
     It gets the token from the OAuth token endpoint, sends it on every API call, and on a 401
     INVALID_SESSION_ID gets a new one and sends the call again, once. simple-salesforce builds
-    `https://` API URLs; plain HTTP is allowed only for loopback hosts (the local fake org).
+    `https://` API URLs; they go out over plain HTTP only when the login URL itself is `http://`
+    (a fake org, on loopback or another host of a test network) and the call is for that host or
+    for the `http://` instance URL its token endpoint named. A real org is HTTPS throughout.
     """
 
     def __init__(self, settings: SalesforceSettings) -> None:
@@ -277,6 +299,13 @@ class _OrgSession(requests.Session):
             headers={"Accept": "application/json"},
             timeout=self.timeout,
         )
+        if response.status_code >= 500 or response.status_code == 429:
+            # The org is down or busy, not refusing us: try again later.
+            raise Unavailable(
+                f"HTTP_{response.status_code}",
+                "the token endpoint could not answer",
+                response.status_code,
+            )
         try:
             body = response.json()
         except ValueError:
@@ -295,14 +324,22 @@ class _OrgSession(requests.Session):
         self.token = AccessToken(str(body["access_token"]), str(body.get("instance_url") or ""))
         return self.token
 
+    def _plain_http(self, target: str) -> bool:
+        """Whether an `https://` URL simple-salesforce built is meant as plain HTTP."""
+        if urlsplit(self.login_origin).scheme != "http":
+            return False
+        origins = [self.login_origin]
+        if self.token is not None and self.token.instance_url.startswith("http://"):
+            origins.append(self.token.instance_url)
+        parts = urlsplit(target)
+        return any(
+            (parts.hostname, parts.port) == (o.hostname, o.port) for o in map(urlsplit, origins)
+        )
+
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         target = url.decode() if isinstance(url, bytes) else url
-        if target.startswith("https://"):
-            parts = urlsplit(target)
-            if parts.hostname in ("127.0.0.1", "localhost") and _is_loopback_http(
-                self.login_origin
-            ):
-                target = "http://" + target[len("https://") :]
+        if target.startswith("https://") and self._plain_http(target):
+            target = "http://" + target[len("https://") :]
         kwargs.setdefault("timeout", self.timeout)
         verb = method.decode() if isinstance(method, bytes) else method
         sent = self.token
@@ -316,6 +353,12 @@ class _OrgSession(requests.Session):
         if usage is not None:
             self.usage = usage
         return response
+
+
+def _host(url: str) -> str:
+    """The host (and port, unless 443) of a URL, as simple-salesforce addresses it."""
+    parts = urlsplit(url)
+    return (parts.hostname or "") + (f":{parts.port}" if parts.port not in (None, 443) else "")
 
 
 def _bearer(kwargs: dict[str, Any], token: AccessToken | None) -> dict[str, Any]:
@@ -332,13 +375,9 @@ def _invalid_session(response: requests.Response) -> bool:
         body = response.json()
     except ValueError:
         return False
-    first = body[0] if isinstance(body, list) and body else {}
+    # Documented as a list of errors; a lone error object is read the same way.
+    first = body[0] if isinstance(body, list) and body else body
     return isinstance(first, dict) and first.get("errorCode") == "INVALID_SESSION_ID"
-
-
-def _is_loopback_http(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
 
 
 def _error(exc: Exception) -> SalesforceError:
@@ -356,7 +395,9 @@ def _error(exc: Exception) -> SalesforceError:
         return AuthenticationFailed("AUTHENTICATION_FAILED", str(exc.code))
     if isinstance(exc, SimpleError):
         content = exc.content
-        first: dict[str, Any] = content[0] if isinstance(content, list) and content else {}
+        # A list of errors, as documented (a lone error object is read the same way).
+        item: Any = content[0] if isinstance(content, list) and content else content
+        first: dict[str, Any] = item if isinstance(item, dict) else {}
         code = str(first.get("errorCode") or first.get("error") or f"HTTP_{exc.status}")
         message = str(first.get("message") or first.get("error_description") or "")[:500]
         if code == "INVALID_SESSION_ID":
@@ -383,6 +424,9 @@ def _bulk_record(columns: Sequence[list[str]], row: Sequence[str]) -> dict[str, 
             if related is None:
                 related = record[path[0]] = {}
             related[path[1]] = cell
+    for name, value in record.items():
+        if isinstance(value, dict) and all(v is None for v in value.values()):
+            record[name] = None  # no related record: null, as the REST API renders it
     return record
 
 
@@ -400,11 +444,23 @@ class SimpleSalesforceClient(SalesforceClient):
                 instance_url=token.instance_url,
                 session_id=token.value,  # the session replaces it with the current token
                 session=self._session,
-                version=settings.api_version,
+                version=settings.api_version or self._negotiate(token),
                 parse_float=Decimal,
             )
         except Exception as exc:
             raise _error(exc) from None
+
+    def _negotiate(self, token: AccessToken) -> str:
+        """The API version to call: the newest the org lists (`GET /services/data/`, the
+        Versions resource) up to `NEWEST_VERSION`; `FALLBACK_VERSION` when it lists none."""
+        try:
+            response = self._session.request(
+                "GET", "https://" + _host(token.instance_url) + VERSIONS_PATH
+            )
+            listed = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            listed = None
+        return choose_version(listed) or FALLBACK_VERSION
 
     @property
     def usage(self) -> ApiUsage | None:
@@ -469,7 +525,8 @@ class SimpleSalesforceClient(SalesforceClient):
             response.raw.decode_content = True
             response.raw.auto_close = False  # the text wrapper reads to the end itself
             # Streamed: the CSV is parsed as it arrives, never held whole.
-            text = io.TextIOWrapper(response.raw, encoding="utf-8", newline="")
+            # utf-8-sig: a byte order mark, if the org sends one, is not part of the first name.
+            text = io.TextIOWrapper(response.raw, encoding="utf-8-sig", newline="")
             rows = csv.reader(text)
             header = next(rows, [])
             columns = [name.split(".", 1) for name in header]

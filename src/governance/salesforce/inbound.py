@@ -49,17 +49,20 @@ MAX_PROBLEMS = 100
 
 
 def parse_datetime(value: str) -> datetime:
-    """Salesforce's `2024-05-01T12:34:56.000+0000` (or `Z`) as an aware datetime."""
-    text = value.replace("Z", "+0000")
+    """Salesforce's `2024-05-01T12:34:56.000+0000` (REST), `…Z` (Bulk CSV) or `…+00:00` as an
+    aware datetime (one without an offset is UTC)."""
+    text = value.strip().replace("Z", "+0000")
     if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
         text = text[:-2] + ":" + text[-2:]
-    return datetime.fromisoformat(text)
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def soql_datetime(value: datetime) -> str:
-    """A SOQL datetime literal in UTC, to the millisecond (what SystemModstamp holds)."""
-    moment = value.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """A SOQL datetime literal in UTC, `2026-12-06T10:00:00Z`: the documented form has no
+    fraction of a second, so the moment is rounded down to the second (for a `>=` bound, that
+    only reads a little more, which the pull applies idempotently)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _soql_text(value: str) -> str:
@@ -585,6 +588,9 @@ class BulkJobFailed(SalesforceError):
 
 
 NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
+# Checkboxes every Opportunity has, which the pull reads whatever the describe said: the CSV's
+# text "false" would otherwise be a truthy string (and delete or close the deal).
+STANDARD_BOOLEANS = frozenset({"IsDeleted", "IsClosed", "IsWon"})
 
 
 def _field_types(client: SalesforceClient, mapping: SyncMapping) -> dict[str, str]:
@@ -597,9 +603,9 @@ def _typed(record: dict[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
     for name, value in record.items():
         if value is None or isinstance(value, dict):
             continue
-        kind = types.get(name)
+        kind = types.get(name) or ("boolean" if name in STANDARD_BOOLEANS else None)
         if kind == "boolean":
-            record[name] = value == "true"
+            record[name] = value.strip().lower() == "true"
         elif kind in NUMBER_TYPES:
             record[name] = Decimal(value)
     return record
@@ -645,7 +651,15 @@ def _pull_bulk(
     types = _field_types(client, mapping)
     report.api_calls += 1
     while True:
-        results = client.bulk_results(job_id, locator, sf.bulk_page_records)
+        try:
+            results = client.bulk_results(job_id, locator, sf.bulk_page_records)
+        except SalesforceError as exc:
+            # 404: the job expired; 409: it was made in another API version than the client
+            # calls now (Salesforce serves results only in the job's own). The next run starts
+            # a new one (the records already applied are skipped as re-reads).
+            if exc.status in (404, 409):
+                _forget_job(db, mapping)
+            raise
         report.api_calls += 1
         report.pages += 1
         following = results.locator

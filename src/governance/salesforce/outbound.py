@@ -6,7 +6,9 @@ reads each deal's *current* values (so changes coalesce and the latest win), sen
 per call with `allOrNone=false` (up to `push_concurrency` calls at once), and reads each
 record's result: success removes the row unless a newer change came in meanwhile (one statement
 per batch); failure retries with exponential backoff and jitter, and
-parks the row as `dead` after the configured attempts. `REQUEST_LIMIT_EXCEEDED`, or reaching
+parks the row as `dead` after the configured attempts, or at once when no retry can succeed
+(`PERMANENT_ERRORS`); a call that fails whole with a 5xx or a timeout is retried for as long as
+the outage lasts. `REQUEST_LIMIT_EXCEEDED`, or reaching
 the configured share of the daily API quota, pauses the push without dropping anything.
 """
 
@@ -124,13 +126,49 @@ def _error_text(errors: Iterable[Mapping[str, Any]]) -> str:
     return "; ".join(parts)[:1000] or "rejected without a reason"
 
 
-def _fail(item: OutboxItem, error: str, now: datetime, settings: SalesforceSettings) -> bool:
-    """Count a failed attempt; True when the item is now dead."""
+# Per-record errors no retry can cure: the record is parked at once for an operator (a later
+# change to the deal queues it again). Others (UNABLE_TO_LOCK_ROW; NOT_FOUND and
+# INSUFFICIENT_ACCESS_OR_READONLY, which sharing may yet lift, ...) are retried.
+PERMANENT_ERRORS = frozenset(
+    {
+        "ENTITY_IS_DELETED",
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "FIELD_INTEGRITY_EXCEPTION",
+        "INVALID_CROSS_REFERENCE_KEY",
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "MALFORMED_ID",
+        "NUMBER_OUTSIDE_VALID_RANGE",
+        "REQUIRED_FIELD_MISSING",
+        "STRING_TOO_LONG",
+    }
+)
+
+
+def _permanent(errors: Iterable[Mapping[str, Any]]) -> bool:
+    codes = [str(error.get("statusCode") or "") for error in errors]
+    return bool(codes) and all(code in PERMANENT_ERRORS for code in codes)
+
+
+def _fail(
+    item: OutboxItem,
+    error: str,
+    now: datetime,
+    settings: SalesforceSettings,
+    *,
+    outcome: str = "retry",
+) -> bool:
+    """Count a failed attempt; True when the item is now dead.
+
+    `outcome`: "retry" (dead after the configured attempts), "park" (dead now: no retry can
+    succeed), or "outage" (the whole call failed, 5xx or timeout: retried with backoff for as
+    long as it lasts, never parked).
+    """
     item.attempts += 1
     item.last_error = error[:1000]
     item.claimed_until = None
     item.claimed_version = None
-    if item.attempts >= settings.max_attempts:
+    if outcome == "park" or (outcome == "retry" and item.attempts >= settings.max_attempts):
         item.status = OutboxStatus.dead
         return True
     item.next_attempt_at = now + timedelta(seconds=backoff(item.attempts, settings))
@@ -318,6 +356,7 @@ def _drain(
             present = repo.existing([row[0] for batch in batches for row in batch])
             acknowledged: list[tuple[int, int]] = []
             failures: dict[int, str] = {}
+            outcomes: dict[int, str] = {}  # how each failure counts (see `_fail`)
             for batch, answer in zip(batches, answers, strict=True):
                 if isinstance(answer, SalesforceError):
                     stop |= isinstance(answer, QuotaExceeded) or answer.retryable
@@ -328,6 +367,8 @@ def _drain(
                         report.paused = f"{answer.code}: {answer.message}"
                     else:
                         failures.update(dict.fromkeys(ids_now, f"{answer.code}: {answer.message}"))
+                        if answer.retryable:
+                            outcomes.update(dict.fromkeys(ids_now, "outage"))
                     continue
                 for (item_id, version, request_id, record), result in zip(
                     batch, answer, strict=False
@@ -342,6 +383,8 @@ def _drain(
                         else:
                             error = _error_text(result.errors)
                             failures[item_id] = error
+                            if _permanent(result.errors):
+                                outcomes[item_id] = "park"
                             log.warning("push of %s failed: %s", record["id"], error)
                 for item_id, _version, _request_id, _record in batch[len(answer) :]:
                     if item_id in present:
@@ -350,7 +393,10 @@ def _drain(
             # Failures are few: only their rows are loaded, to count the attempt.
             for failed in repo.items(failures):
                 report.failed += 1
-                report.dead += _fail(failed, failures[failed.id], now, settings)
+                report.dead += _fail(
+                    failed, failures[failed.id], now, settings,
+                    outcome=outcomes.get(failed.id, "retry"),
+                )  # fmt: skip
             # One statement for the batch's acknowledged rows; a row changed meanwhile stays,
             # released, to send its newer values.
             deleted = repo.delete_if_unchanged_many(acknowledged)

@@ -171,6 +171,17 @@ class _NoDoctype(ElementTree.TreeBuilder):
         raise _bad_message("document type declarations are not accepted")
 
 
+def _sobject_id(sobject: ElementTree.Element | None) -> str:
+    """The record Id in a notification's sObject: `sf:Id` in the enterprise sObject namespace,
+    as Salesforce sends it, else an `Id` child in whatever namespace the sender used."""
+    if sobject is None:
+        return ""
+    found = sobject.find(f"{{{SOBJECT_NS}}}Id")
+    if found is None:
+        found = next((c for c in sobject if c.tag.rsplit("}", 1)[-1] == "Id"), None)
+    return (found.text or "").strip() if found is not None else ""
+
+
 def check_outbound_secret(settings: Settings, secret: str | None) -> None:
     """403 unless an Outbound Message carries the configured shared secret."""
     expected = SalesforceSettings.secret(settings.salesforce.outbound_message_secret)
@@ -216,8 +227,7 @@ def outbound_message(session: Session, settings: Settings, body: bytes, secret: 
     ids = []
     for index, notification in enumerate(found):
         sobject = notification.find(f"{{{OUTBOUND_NS}}}sObject")
-        raw = None if sobject is None else sobject.findtext(f"{{{SOBJECT_NS}}}Id")
-        raw = (raw or "").strip()
+        raw = _sobject_id(sobject)
         if not is_salesforce_id(raw):
             raise _bad_message(
                 f"a notification has no valid sObject Id ({raw[:40]!r}): an ASCII 15- or "
