@@ -13,7 +13,7 @@ from fake_salesforce import FakeSalesforce, sample_opportunities
 from governance.db import Database
 from governance.deals.models import Deal
 from governance.playbooks.registry import PlaybookRegistry
-from governance.salesforce import inbound
+from governance.salesforce import bulk, inbound
 from governance.salesforce.client import SalesforceError, SimpleSalesforceClient
 from governance.salesforce.mapping import SyncMapping
 from governance.salesforce.models import SyncRun, SyncState
@@ -127,7 +127,7 @@ def test_a_failed_bulk_job_fails_the_run_visibly(
     load_org(fake, 150)
     fake.fail_bulk_jobs = "Query timed out after 120 s"
 
-    with pytest.raises(inbound.BulkJobFailed):
+    with pytest.raises(bulk.BulkJobFailed):
         inbound.pull(db, sf_client, registry, bulk_settings, mapping)
 
     with db.unit_of_work() as session:

@@ -22,7 +22,7 @@ from fake_salesforce import ORG_ID, FakeSalesforce
 from governance.db import Database
 from governance.deals.models import Deal
 from governance.playbooks.registry import PlaybookRegistry
-from governance.salesforce import inbound, outbound
+from governance.salesforce import bulk, inbound, outbound
 from governance.salesforce.client import (
     AuthenticationFailed,
     SimpleSalesforceClient,
@@ -143,7 +143,7 @@ def test_a_bulk_load_reads_false_checkboxes_as_false_whatever_the_describe_lists
         assert len(deals) == 5
         assert all(d.deleted_at is None for d in deals)
     # The CSV's text, typed without a describe: "false" is no truthy string.
-    assert inbound._typed({"IsDeleted": "false", "IsWon": "true"}, {}) == {
+    assert bulk.typed({"IsDeleted": "false", "IsWon": "true"}, {}) == {
         "IsDeleted": False,
         "IsWon": True,
     }

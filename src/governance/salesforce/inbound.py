@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,8 +36,8 @@ from governance.outcomes.models import Outcome
 from governance.outcomes.repository import OutcomeRepository
 from governance.outcomes.schemas import OutcomeTradeInput
 from governance.playbooks.registry import PlaybookRegistry
-from governance.salesforce import outbound
-from governance.salesforce.client import SalesforceClient, SalesforceError
+from governance.salesforce import bulk, outbound
+from governance.salesforce.client import SalesforceClient
 from governance.salesforce.mapping import SyncMapping, field_value
 from governance.salesforce.models import RunStatus, SyncRun
 from governance.salesforce.repository import SalesforceRepository
@@ -498,7 +497,7 @@ def pull(
             return report, _finished_run(db, run_id, report, client, clock)
         page = client.query(soql, include_deleted=True)
         report.api_calls += 1
-        if _wants_bulk(sf, page.total_size, page.next_url, full_load_done, since, started):
+        if bulk.wanted(sf, page.total_size, page.next_url, full_load_done, since, started):
             # A big load: one query job instead of thousands of query pages.
             job = client.bulk_query(
                 soql.replace(" ORDER BY SystemModstamp, Id", ""), include_deleted=True
@@ -565,52 +564,6 @@ def _finished_run(
     return run
 
 
-BACKFILL = timedelta(days=1)  # a watermark this old makes a run a backfill
-
-
-def _wants_bulk(
-    sf: Any,
-    total: int,
-    next_url: str | None,
-    full_load_done: bool,
-    since: datetime | None,
-    started: datetime,
-) -> bool:
-    """A first load, or a backfill, of more records than the Bulk threshold (the first query
-    page's totalSize is the query's COUNT(): no extra call to know it)."""
-    if not sf.bulk_threshold or next_url is None or total <= sf.bulk_threshold:
-        return False
-    return not full_load_done or since is None or started - since > BACKFILL
-
-
-class BulkJobFailed(SalesforceError):
-    """The Bulk API 2.0 query job ended Failed or Aborted (its errorMessage says why)."""
-
-
-NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
-# Checkboxes every Opportunity has, which the pull reads whatever the describe said: the CSV's
-# text "false" would otherwise be a truthy string (and delete or close the deal).
-STANDARD_BOOLEANS = frozenset({"IsDeleted", "IsClosed", "IsWon"})
-
-
-def _field_types(client: SalesforceClient, mapping: SyncMapping) -> dict[str, str]:
-    described = client.describe(mapping.sobject)
-    return {str(f["name"]): str(f.get("type", "")) for f in described.get("fields", ())}
-
-
-def _typed(record: dict[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
-    """A Bulk CSV record with the values the REST API would give: numbers, booleans."""
-    for name, value in record.items():
-        if value is None or isinstance(value, dict):
-            continue
-        kind = types.get(name) or ("boolean" if name in STANDARD_BOOLEANS else None)
-        if kind == "boolean":
-            record[name] = value.strip().lower() == "true"
-        elif kind in NUMBER_TYPES:
-            record[name] = Decimal(value)
-    return record
-
-
 def _pull_bulk(
     db: Database,
     client: SalesforceClient,
@@ -622,47 +575,20 @@ def _pull_bulk(
     progress: Callable[[int, int], None] | None,
     clock: Clock,
 ) -> None:
-    """Read the sync state's Bulk query job: wait until it is complete, then apply its results
-    a set at a time, each set and the locator of the next in one transaction (a killed load
-    resumes at the set it was applying). Once all are applied the watermark moves to the
-    load's start minus the overlap, and later runs page REST queries from there."""
+    """Apply the sync state's Bulk query job (`bulk.result_sets`) a set at a time, each set and
+    the locator of the next in one transaction (a killed load resumes at the set it was
+    applying). Once all are applied the watermark moves to the load's start minus the overlap,
+    and later runs page REST queries from there."""
     sf = settings.salesforce
     with db.unit_of_work() as session:
         state = SalesforceRepository(session).state(mapping.sobject)
         job_id, locator, ceiling = state.bulk_job_id, state.bulk_locator, state.bulk_ceiling
     assert job_id is not None
     assert ceiling is not None
-    while True:
-        try:
-            job = client.bulk_job(job_id)
-        except SalesforceError as exc:
-            if exc.status == 404:  # expired: the next run starts a new job
-                _forget_job(db, mapping)
-            raise
-        report.api_calls += 1
-        if job.state == "JobComplete":
-            break
-        if job.state in ("Failed", "Aborted"):
-            _forget_job(db, mapping)
-            raise BulkJobFailed(
-                "BULK_JOB_FAILED", f"Bulk query job {job_id} {job.state}: {job.error or ''}"
-            )
-        time.sleep(sf.bulk_poll_seconds)
-    types = _field_types(client, mapping)
-    report.api_calls += 1
-    while True:
-        try:
-            results = client.bulk_results(job_id, locator, sf.bulk_page_records)
-        except SalesforceError as exc:
-            # 404: the job expired; 409: it was made in another API version than the client
-            # calls now (Salesforce serves results only in the job's own). The next run starts
-            # a new one (the records already applied are skipped as re-reads).
-            if exc.status in (404, 409):
-                _forget_job(db, mapping)
-            raise
-        report.api_calls += 1
+    for result in bulk.result_sets(db, client, sf, mapping, job_id, locator):
+        report.api_calls += result.api_calls
         report.pages += 1
-        following = results.locator
+        records, following = result.records, result.following
 
         def checkpoint(
             session: Any, _last: Mapping[str, Any] | None = None, following: str | None = following
@@ -680,28 +606,19 @@ def _pull_bulk(
                 state.full_load_done = True
             _save_run(session, run_id, report, client, clock, status=RunStatus.running)
 
-        records = [_typed(r, types) for r in results.records]
         if records:
             _apply_page(db, registry, settings, mapping, records, report, checkpoint)
         else:
             with db.unit_of_work() as session:
                 checkpoint(session)
         if progress is not None:
-            progress(report.read, job.records)
+            progress(report.read, result.total)
         if following is None:
             return
-        locator = following
         reason = outbound.quota_reached(client, sf)
         if reason is not None:
             report.problems.append({"id": "", "reason": f"stopped early: {reason}"})
             return
-
-
-def _forget_job(db: Database, mapping: SyncMapping) -> None:
-    with db.unit_of_work() as session:
-        state = SalesforceRepository(session).state(mapping.sobject, for_update=True)
-        state.bulk_job_id = state.bulk_locator = None
-        state.bulk_ceiling = None
 
 
 def _save_run(
