@@ -264,6 +264,42 @@ async def test_terms_and_rules_are_added_removed_and_reordered(
     assert {t["key"]: t["priority"] for t in doc["terms"]}["onboarding_days"] == 12
 
 
+@pytest.mark.parametrize(
+    ("rule", "said"),
+    [
+        ("key: [broken", "not valid YAML at line 2 column 1"),
+        (
+            "key: twice\nkey: again\nwhen: []\nthen: [{term: discount_pct, shift: 1}]",
+            "duplicate key &#39;key&#39;",
+        ),
+        (
+            "key: odd\nwhen: [{term: contract_months, op: '>=', value: 36}]\n"
+            "then: [{term: discount_pct, shift: !!float abc}]",
+            "then[0].shift",
+        ),
+        ("key: " + "[" * 5000, "not valid YAML"),
+    ],
+    ids=["not-yaml", "duplicate-key", "malformed-number", "too-deep"],
+)
+async def test_a_rule_that_is_not_yaml_is_refused_at_the_rule_box(
+    people: Keys,
+    consoles: Callable[[], Console],
+    client: httpx.AsyncClient,
+    rule: str,
+    said: str,
+) -> None:
+    lead = await signed_in(consoles, people, "leadership")
+    await start_draft(lead)
+    found = ETAG.search((await lead.page(DRAFT)).text)
+    assert found
+    refused = await lead.post(f"{DRAFT}/rules", {"etag": unescape(found.group(1)), "rule": rule})
+    assert refused.status_code == 422, refused.text
+    assert said in refused.text
+    assert "Something went wrong" not in refused.text
+    doc = (await client.get(f"/v1{DRAFT}", headers=people.headers("admin"))).json()["document"]
+    assert len(doc["rules"]) == 6  # the demo's, untouched
+
+
 async def test_what_changes_shows_terms_and_the_impact_on_recent_deals(
     people: Keys, consoles: Callable[[], Console], client: httpx.AsyncClient
 ) -> None:

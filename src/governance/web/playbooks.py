@@ -521,7 +521,7 @@ def save_rule(
         )  # fmt: skip
 
     try:
-        loaded = formats.load_yaml(text) if text else None
+        loaded = formats.read_yaml(text) if text else None
     except InvalidInput as exc:
         return refused(
             [(format_loc(p.loc) or "rule", p.message) for p in exc.errors]
