@@ -264,6 +264,23 @@ async def test_terms_and_rules_are_added_removed_and_reordered(
     assert {t["key"]: t["priority"] for t in doc["terms"]}["onboarding_days"] == 12
 
 
+async def test_an_emptied_field_says_required(
+    people: Keys, consoles: Callable[[], Console]
+) -> None:
+    lead = await signed_in(consoles, people, "leadership")
+    etag = await start_draft(lead)
+    refused = await lead.post(
+        f"{DRAFT}/terms/discount_pct", discount_form(etag, **{"band.high": "", "owner": " "})
+    )
+    assert refused.status_code == 422
+    for name in ("band-high", "owner"):
+        error = re.search(rf'<span class="field-error" id="err-{name}">(.*?)</span>', refused.text)
+        assert error, name
+        assert error.group(1).startswith("required <code"), error.group(1)
+    assert "is not a number" not in refused.text
+    assert "should match pattern" not in refused.text
+
+
 @pytest.mark.parametrize(
     ("rule", "said"),
     [

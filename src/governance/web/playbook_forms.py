@@ -247,7 +247,9 @@ def place(form: TermForm, index: int, problems: Sequence[Problem]) -> None:
             known = name is not None and (name in editable or name.startswith("tiers["))
             if known and name is not None:
                 if name not in form.errors:
-                    form.errors[name] = problem.message
+                    blank = name in form.values and not form.values[name].strip()
+                    # An empty input is "required", not "'' is not a number" or the pattern.
+                    form.errors[name] = "required" if blank else problem.message
                     form.paths[name] = where
                 continue
         form.other.append((where, problem.message))
