@@ -65,6 +65,13 @@ def test_leadership_changes_a_band_and_publishes_it(
     # A draft, and the discount band widened from 15 to 18.
     page.get_by_role("button", name="Start a draft").click()
     expect(page.locator("#notice")).to_contain_text("A new draft")
+    # The edit buttons take a narrow column of their own: the rules beside them stay readable
+    # (side by side, they once squeezed the rules to a word a line).
+    rules = page.locator("#term-discount_pct td.pb-rules-col").bounding_box()
+    actions = page.locator("#term-discount_pct td.pb-row-actions").bounding_box()
+    assert rules is not None and actions is not None
+    assert rules["width"] >= 200, rules
+    assert actions["width"] <= 120, actions
     page.get_by_role("link", name="Edit Discount off list price").click()
     expect(page.get_by_role("heading", name=re.compile("Edit term"))).to_be_visible()
     page.get_by_label("Band high").fill("18")
