@@ -95,6 +95,17 @@ def test_leadership_changes_a_band_and_publishes_it(
     shot(page, "playbooks-library-draft-laptop")
     page.goto("/playbooks/standard/versions/2")
 
+    # A rule that is not YAML: the page comes back at the rule box, the problem in view.
+    seen = len(watch.problems)
+    page.locator("#rule-yaml").fill("key: [broken")
+    page.get_by_role("button", name="Save rule").click()
+    expect(page.locator("#rule-errors")).to_contain_text("not valid YAML at line 2 column 1")
+    expect(page.locator("#rule-yaml")).to_be_focused()
+    expect(page.locator("#rule-errors")).to_be_in_viewport()
+    refused = [p for p in watch.problems[seen:] if "status of 422" in p]
+    assert len(refused) == 1, watch.problems  # the browser logs the page's 422: expected here
+    watch.problems.remove(refused[0])
+
     # What it changes: one of the three recent deals no longer needs the sales director.
     page.get_by_role("link", name="What changes").click()
     expect(page.locator("#impact-summary")).to_contain_text("1 of 3")
