@@ -282,6 +282,22 @@ async def test_an_emptied_field_says_required(
 
 
 @pytest.mark.parametrize(
+    "rows", ["²", "9" * 5000, "-1", ""], ids=["superscript", "huge", "neg", "empty"]
+)
+async def test_a_tampered_tier_row_count_still_checks_the_term(
+    people: Keys, consoles: Callable[[], Console], rows: str
+) -> None:
+    lead = await signed_in(consoles, people, "leadership")
+    etag = await start_draft(lead)
+    checked = await lead.post(
+        f"{DRAFT}/terms/discount_pct/check", discount_form(etag, tier_rows=rows), htmx=True
+    )
+    assert checked.status_code == 200, checked.text
+    # No tier row read: the term has no tiers, which the check names at its field.
+    assert "terms[0].tiers" in checked.text
+
+
+@pytest.mark.parametrize(
     ("rule", "said"),
     [
         ("key: [broken", "not valid YAML at line 2 column 1"),

@@ -156,8 +156,10 @@ def read_form(form: FormData, key: str, kind: str) -> TermForm:
     )  # fmt: skip
     values = {name: text_field(form, name) for name in names}
     count = text_field(form, "tier_rows")
+    # ASCII digits only: "²" passes isdigit and fails int, and so do 5,000 digits.
+    shown = int(count) if re.fullmatch(r"[0-9]{1,3}", count) else 0
     rows = []
-    for j in range(min(int(count), MAX_TIER_ROWS) if count.isdigit() else 0):
+    for j in range(min(shown, MAX_TIER_ROWS)):
         rows.append(
             TierRow(
                 limit=text_field(form, f"tiers[{j}].limit"),
