@@ -412,6 +412,33 @@ async def test_owners_sign_off_and_leadership_publishes(
     assert body["playbook"]["version"] == 2
 
 
+@pytest.mark.parametrize(
+    ("form", "said"),
+    [
+        ({"group": "finance", "note": "n" * 2001}, "note: String should have at most 2000"),
+        ({"group": "Finance Team"}, "group: String should match pattern"),
+    ],
+    ids=["note-too-long", "not-a-group-name"],
+)
+async def test_a_crafted_sign_off_is_refused_as_the_api_refuses_it(
+    people: Keys,
+    consoles: Callable[[], Console],
+    client: httpx.AsyncClient,
+    form: dict[str, str],
+    said: str,
+) -> None:
+    lead = await signed_in(consoles, people, "leadership")
+    etag = await start_draft(lead)
+    await lead.post(f"{DRAFT}/terms/discount_pct", discount_form(etag, **{"band.high": "18"}))
+    admin = await signed_in(consoles, people, "admin")
+    await admin.page(DRAFT)
+    refused = await admin.post(f"{DRAFT}/signoffs", form)
+    assert refused.status_code == 422, refused.text
+    assert said in refused.text
+    api = await client.get(f"/v1{DRAFT}", headers=people.headers("admin"))
+    assert api.json()["missing_signoffs"] == ["finance"]
+
+
 async def test_yaml_export_and_import_from_the_pages(
     people: Keys, consoles: Callable[[], Console], client: httpx.AsyncClient
 ) -> None:
