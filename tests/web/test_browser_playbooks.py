@@ -69,7 +69,8 @@ def test_leadership_changes_a_band_and_publishes_it(
     # (side by side, they once squeezed the rules to a word a line).
     rules = page.locator("#term-discount_pct td.pb-rules-col").bounding_box()
     actions = page.locator("#term-discount_pct td.pb-row-actions").bounding_box()
-    assert rules is not None and actions is not None
+    assert rules is not None
+    assert actions is not None
     assert rules["width"] >= 200, rules
     assert actions["width"] <= 120, actions
     page.get_by_role("link", name="Edit Discount off list price").click()
