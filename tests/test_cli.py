@@ -62,6 +62,15 @@ def test_import_reports_the_exact_field(env: str, tmp_path: Path) -> None:
     assert "terms[0].walk_away" in result.output
 
 
+def test_import_of_a_file_that_is_not_utf8_says_so(env: str, tmp_path: Path) -> None:
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes(DEMO.read_text().replace("Standard", "Standärd").encode("latin-1"))
+    result = runner.invoke(app, ["playbook", "import", str(latin)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {latin} is not UTF-8 text" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_keys_create_prints_a_working_secret(env: str) -> None:
     command = ["keys", "create", "--role", "approver", "--group", "finance", "--name", "cfo-office"]
     # No playbook names finance yet, so it is no group (a typo would look the same).
@@ -180,6 +189,8 @@ def test_keys_list_and_revoke(env: str) -> None:
         2,
         "error: no active API key is named 'nobody'",
     )
+    huge = runner.invoke(app, ["keys", "revoke", "9" * 25])  # past any id the database holds
+    assert (huge.exit_code, huge.output.strip()) == (2, f"error: API key {'9' * 25} does not exist")
 
 
 def test_help_shows_no_type_labels_and_whole_role_names() -> None:

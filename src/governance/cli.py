@@ -257,9 +257,16 @@ def import_playbook(
 ) -> None:
     """Import a YAML or JSON playbook document as a draft (or publish it)."""
     media = "application/json" if file.suffix.lower() == ".json" else "application/yaml"
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        typer.echo(
+            f"error: {file} is not UTF-8 text (byte {exc.start}): save it as UTF-8", err=True
+        )
+        raise typer.Exit(code=2) from None
     db = _db()
     try:
-        doc = formats.parse_text(file.read_text(encoding="utf-8"), media)
+        doc = formats.parse_text(text, media)
         with db.unit_of_work() as session:
             version, outcome = playbook_service.import_document(
                 session, SYSTEM, doc, publish_now=publish

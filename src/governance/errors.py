@@ -268,14 +268,17 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
     headers = dict(exc.headers) if exc.headers else {}
+    detail = None
     if exc.status_code == 405:
         allowed = _allowed_methods(request)
         if allowed:
             headers["Allow"] = allowed
+            detail = f"{request.method} is not a method of this path; it has {allowed}"
     return problem_response(
         exc.status_code,
         str(exc.detail) if exc.detail else "HTTP error",
         slug,
+        detail,
         headers=headers or None,
     )
 

@@ -264,6 +264,20 @@ async def test_bad_filters_name_the_parameter(client: httpx.AsyncClient, keys: K
         assert any(field in e["field"] for e in response.json()["errors"]), response.json()
 
 
+@pytest.mark.parametrize(
+    "report",
+    ["variance", "verdicts", "concessions", "approvals", "outcomes", "reviews", "consistency"],
+)
+async def test_the_widest_dates_cover_everything(
+    client: httpx.AsyncClient, keys: Keys, report: str
+) -> None:
+    """`to=9999-12-31` (the last day a date has) is the end of time, not a 500 on the day after."""
+    everything = await _get(client, keys, f"/v1/analytics/{report}")
+    widest = await _get(client, keys, f"/v1/analytics/{report}", **{"from": "0001-01-01", "to": "9999-12-31"})  # fmt: skip
+    assert widest["rows"] == everything["rows"]
+    assert everything["rows"] or report == "consistency", report  # no spread wide enough there
+
+
 async def test_reps_may_not_read_analytics(client: httpx.AsyncClient, keys: Keys) -> None:
     response = await client.get("/v1/analytics/verdicts", headers=keys.headers("rep"))
     assert response.status_code == 403

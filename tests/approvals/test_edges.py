@@ -155,5 +155,7 @@ async def test_a_wrong_method_on_the_batch_route_is_405_not_a_request_id(
     assert wrong.status_code == 405, wrong.text
     assert wrong.headers["allow"] == "POST"
     assert wrong.headers["content-type"] == "application/problem+json"
+    # The body names them too, for a client that reads only the problem.
+    assert wrong.json()["detail"] == "GET is not a method of this path; it has POST"
     not_an_id = await client.get("/v1/approvals/latest", headers=keys.headers("admin"))
     assert not_an_id.status_code == 404, not_an_id.text

@@ -65,6 +65,14 @@ def test_leadership_changes_a_band_and_publishes_it(
     # A draft, and the discount band widened from 15 to 18.
     page.get_by_role("button", name="Start a draft").click()
     expect(page.locator("#notice")).to_contain_text("A new draft")
+    # The edit buttons take a narrow column of their own: the rules beside them stay readable
+    # (side by side, they once squeezed the rules to a word a line).
+    rules = page.locator("#term-discount_pct td.pb-rules-col").bounding_box()
+    actions = page.locator("#term-discount_pct td.pb-row-actions").bounding_box()
+    assert rules is not None
+    assert actions is not None
+    assert rules["width"] >= 200, rules
+    assert actions["width"] <= 120, actions
     page.get_by_role("link", name="Edit Discount off list price").click()
     expect(page.get_by_role("heading", name=re.compile("Edit term"))).to_be_visible()
     page.get_by_label("Band high").fill("18")
@@ -87,6 +95,17 @@ def test_leadership_changes_a_band_and_publishes_it(
     expect(page.locator(".pb-library .badge-pending")).to_contain_text("finance")
     shot(page, "playbooks-library-draft-laptop")
     page.goto("/playbooks/standard/versions/2")
+
+    # A rule that is not YAML: the page comes back at the rule box, the problem in view.
+    seen = len(watch.problems)
+    page.locator("#rule-yaml").fill("key: [broken")
+    page.get_by_role("button", name="Save rule").click()
+    expect(page.locator("#rule-errors")).to_contain_text("not valid YAML at line 2 column 1")
+    expect(page.locator("#rule-yaml")).to_be_focused()
+    expect(page.locator("#rule-errors")).to_be_in_viewport()
+    refused = [p for p in watch.problems[seen:] if "status of 422" in p]
+    assert len(refused) == 1, watch.problems  # the browser logs the page's 422: expected here
+    watch.problems.remove(refused[0])
 
     # What it changes: one of the three recent deals no longer needs the sales director.
     page.get_by_role("link", name="What changes").click()

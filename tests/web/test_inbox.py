@@ -422,3 +422,38 @@ async def test_an_approver_outside_the_group_sees_why_not(
         f"/requests/{request_id}/decision", {"decision": "approve", "version": "1"}
     )
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "selected",
+    ["99999999999999999999:1", "9" * 5000 + ":1", "{id}:²", "{id}:99999999999999999999", "{id}:0"],
+    ids=["id-past-integers", "id-of-5000-digits", "superscript-version", "huge-version", "zero"],
+)
+async def test_a_tampered_selection_decides_nothing(
+    client: httpx.AsyncClient, people: Keys, consoles: Callable[[], Console], selected: str
+) -> None:
+    request_id = request_of(await submit_deal(client, people, 1), "sales_director")["id"]
+    sam = await signed_in(consoles, people, "sam_sales_director")
+    await sam.page("/inbox")
+    refused = await sam.post("/inbox/approve", {"selected": selected.format(id=request_id)})
+    assert refused.status_code == 400, refused.text
+    assert "This form is incomplete" in refused.text
+    assert (await api_request(client, people, request_id))["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["²", "١", "9" * 5000, "0", ""],
+    ids=["superscript", "arabic-indic", "5000-digits", "zero", "empty"],
+)
+async def test_a_decision_with_a_tampered_version_decides_nothing(
+    client: httpx.AsyncClient, people: Keys, consoles: Callable[[], Console], version: str
+) -> None:
+    request_id = request_of(await submit_deal(client, people, 1), "sales_director")["id"]
+    sam = await signed_in(consoles, people, "sam_sales_director")
+    await sam.page(f"/requests/{request_id}")
+    refused = await sam.post(
+        f"/requests/{request_id}/decision", {"decision": "approve", "version": version}
+    )
+    assert refused.status_code == 400, refused.text
+    assert (await api_request(client, people, request_id))["status"] == "pending"

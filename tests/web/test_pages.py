@@ -280,3 +280,21 @@ async def test_the_deal_page_names_the_salesforce_rep_who_accepted_a_counter(
     admin = await signed_in(consoles, people, "admin")
     html = (await admin.page(f"/deals/{deal_id(1)}")).text
     assert "counter accepted by Salesforce user 005Dn000001AbCdIAK (via integration)" in html
+
+
+async def test_a_browser_at_an_unknown_address_gets_a_page_programs_a_problem(
+    client: httpx.AsyncClient, people: Keys, consoles: Callable[[], Console]
+) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    sam = await signed_in(consoles, people, "sam_sales_director")
+    page = await sam.page("/inboxx", headers=browser)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "No such page" in page.text
+    assert "The console has no page at /inboxx" in page.text
+    assert 'href="/">Back to the console</a>' in page.text
+    # A program (no text/html in Accept), and anything under /v1, keep the problem.
+    for path, headers in (("/inboxx", {}), ("/v1/nothing", browser), ("/static/none.css", browser)):
+        problem = await client.get(path, headers={**people.headers("admin"), **headers})
+        assert problem.status_code == 404, path
+        assert problem.headers["content-type"] == "application/problem+json", path

@@ -264,6 +264,75 @@ async def test_terms_and_rules_are_added_removed_and_reordered(
     assert {t["key"]: t["priority"] for t in doc["terms"]}["onboarding_days"] == 12
 
 
+async def test_an_emptied_field_says_required(
+    people: Keys, consoles: Callable[[], Console]
+) -> None:
+    lead = await signed_in(consoles, people, "leadership")
+    etag = await start_draft(lead)
+    refused = await lead.post(
+        f"{DRAFT}/terms/discount_pct", discount_form(etag, **{"band.high": "", "owner": " "})
+    )
+    assert refused.status_code == 422
+    for name in ("band-high", "owner"):
+        error = re.search(rf'<span class="field-error" id="err-{name}">(.*?)</span>', refused.text)
+        assert error, name
+        assert error.group(1).startswith("required <code"), error.group(1)
+    assert "is not a number" not in refused.text
+    assert "should match pattern" not in refused.text
+
+
+@pytest.mark.parametrize(
+    "rows", ["²", "9" * 5000, "-1", ""], ids=["superscript", "huge", "neg", "empty"]
+)
+async def test_a_tampered_tier_row_count_still_checks_the_term(
+    people: Keys, consoles: Callable[[], Console], rows: str
+) -> None:
+    lead = await signed_in(consoles, people, "leadership")
+    etag = await start_draft(lead)
+    checked = await lead.post(
+        f"{DRAFT}/terms/discount_pct/check", discount_form(etag, tier_rows=rows), htmx=True
+    )
+    assert checked.status_code == 200, checked.text
+    # No tier row read: the term has no tiers, which the check names at its field.
+    assert "terms[0].tiers" in checked.text
+
+
+@pytest.mark.parametrize(
+    ("rule", "said"),
+    [
+        ("key: [broken", "not valid YAML at line 2 column 1"),
+        (
+            "key: twice\nkey: again\nwhen: []\nthen: [{term: discount_pct, shift: 1}]",
+            "duplicate key &#39;key&#39;",
+        ),
+        (
+            "key: odd\nwhen: [{term: contract_months, op: '>=', value: 36}]\n"
+            "then: [{term: discount_pct, shift: !!float abc}]",
+            "then[0].shift",
+        ),
+        ("key: " + "[" * 5000, "not valid YAML"),
+    ],
+    ids=["not-yaml", "duplicate-key", "malformed-number", "too-deep"],
+)
+async def test_a_rule_that_is_not_yaml_is_refused_at_the_rule_box(
+    people: Keys,
+    consoles: Callable[[], Console],
+    client: httpx.AsyncClient,
+    rule: str,
+    said: str,
+) -> None:
+    lead = await signed_in(consoles, people, "leadership")
+    await start_draft(lead)
+    found = ETAG.search((await lead.page(DRAFT)).text)
+    assert found
+    refused = await lead.post(f"{DRAFT}/rules", {"etag": unescape(found.group(1)), "rule": rule})
+    assert refused.status_code == 422, refused.text
+    assert said in refused.text
+    assert "Something went wrong" not in refused.text
+    doc = (await client.get(f"/v1{DRAFT}", headers=people.headers("admin"))).json()["document"]
+    assert len(doc["rules"]) == 6  # the demo's, untouched
+
+
 async def test_what_changes_shows_terms_and_the_impact_on_recent_deals(
     people: Keys, consoles: Callable[[], Console], client: httpx.AsyncClient
 ) -> None:
@@ -341,6 +410,33 @@ async def test_owners_sign_off_and_leadership_publishes(
     body: dict[str, Any] = check.json()
     assert body["verdict"] == "auto_approved"
     assert body["playbook"]["version"] == 2
+
+
+@pytest.mark.parametrize(
+    ("form", "said"),
+    [
+        ({"group": "finance", "note": "n" * 2001}, "note: String should have at most 2000"),
+        ({"group": "Finance Team"}, "group: String should match pattern"),
+    ],
+    ids=["note-too-long", "not-a-group-name"],
+)
+async def test_a_crafted_sign_off_is_refused_as_the_api_refuses_it(
+    people: Keys,
+    consoles: Callable[[], Console],
+    client: httpx.AsyncClient,
+    form: dict[str, str],
+    said: str,
+) -> None:
+    lead = await signed_in(consoles, people, "leadership")
+    etag = await start_draft(lead)
+    await lead.post(f"{DRAFT}/terms/discount_pct", discount_form(etag, **{"band.high": "18"}))
+    admin = await signed_in(consoles, people, "admin")
+    await admin.page(DRAFT)
+    refused = await admin.post(f"{DRAFT}/signoffs", form)
+    assert refused.status_code == 422, refused.text
+    assert said in refused.text
+    api = await client.get(f"/v1{DRAFT}", headers=people.headers("admin"))
+    assert api.json()["missing_signoffs"] == ["finance"]
 
 
 async def test_yaml_export_and_import_from_the_pages(

@@ -178,6 +178,30 @@ async def test_a_forged_cookie_is_refused(consoles: Callable[[], Console], keys:
     assert (await console.page("/inbox")).status_code == 303
 
 
+async def test_non_ascii_tokens_are_refused_not_failed(
+    consoles: Callable[[], Console], keys: Keys
+) -> None:
+    """Every token the browser sends (the sign-in form's, a form's CSRF token, the cookie's
+    signature) is compared as bytes: a forged one with "é" in it is a refusal, not a 500."""
+    visitor = consoles()
+    await visitor.http.get("/sign-in")
+    refused = await visitor.http.post(
+        "/sign-in", data={"api_key": keys.secrets["admin"], "csrf_token": "forgé²"}
+    )
+    assert refused.status_code == 403
+    assert COOKIE not in refused.headers.get("set-cookie", "")
+
+    console = consoles()
+    await console.sign_in(keys.secrets["admin"])
+    refused = await console.post("/sign-out", {"csrf_token": "jeton-forgé"}, token=False)
+    assert refused.status_code == 403
+    assert "This form has expired" in refused.text
+    session_id, expires, _signature = console.http.cookies[COOKIE].split(".")
+    console.http.cookies.clear()
+    forged = f"{COOKIE}={session_id}.{expires}.signé".encode("latin-1")  # as a header carries it
+    assert (await console.http.get("/inbox", headers={"Cookie": forged})).status_code == 303
+
+
 async def test_the_generated_secret_is_shared_by_every_worker(
     settings: Settings, db: Database
 ) -> None:

@@ -239,7 +239,8 @@ class AnalyticsRepository:
             where.append(fact.when >= start)
         if filters.date_to is not None:
             if fact.when_is_timestamp:
-                where.append(fact.when < _start_of(filters.date_to + timedelta(days=1)))
+                if filters.date_to < date.max:  # to 9999-12-31 is to the end of time
+                    where.append(fact.when < _start_of(filters.date_to + timedelta(days=1)))
             else:
                 where.append(fact.when <= filters.date_to)
         equal = {

@@ -15,6 +15,7 @@ from governance.auth.repository import ApiKeyRepository
 from governance.auth.schemas import ApiKeyCreate, Role
 from governance.db import utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
+from governance.pagination import MAX_ID
 from governance.problems import Problem
 
 KEY_PREFIX = "gov_"
@@ -140,6 +141,8 @@ def list_keys(session: Session) -> Sequence[ApiKey]:
 def revoke_key_by(session: Session, actor: Principal, id_or_name: str) -> ApiKey:
     """Revoke a key named by its id, or by the name of an active key."""
     if id_or_name.isascii() and id_or_name.isdigit():
+        if len(id_or_name) > 10 or int(id_or_name) > MAX_ID:  # no key has it: ids are int4
+            raise NotFound(f"API key {id_or_name} does not exist")
         return revoke_key(session, actor, int(id_or_name))
     key = ApiKeyRepository(session).active_named(id_or_name)
     if key is None:

@@ -209,6 +209,24 @@ def _too_big(node: yaml.Node, why: str) -> InvalidPlaybook:
     )
 
 
+def read_yaml(text: str) -> Any:
+    """The value of one YAML document (a playbook, or one rule of it); InvalidPlaybook naming
+    the line when it is not YAML, and naming each field holding a malformed scalar, a duplicate
+    key or a NUL."""
+    try:
+        raw = load_yaml(text)
+    except RecursionError:
+        raise InvalidPlaybook("the document is nested too deeply") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise InvalidPlaybook(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    refused = strict_json.refusals(raw)  # malformed scalars, duplicate keys, NULs
+    if refused:
+        raise InvalidPlaybook(errors=refused)
+    return raw
+
+
 def parse_text(text: str, media_type: str) -> PlaybookDocument:
     """Parse a YAML or JSON document; 422 naming the line, or the exact offending fields."""
     media_type = media_type.split(";")[0].strip().lower()
@@ -222,19 +240,7 @@ def parse_text(text: str, media_type: str) -> PlaybookDocument:
         except InvalidInput as exc:  # duplicate keys, NUL characters, numbers out of range
             raise InvalidPlaybook(errors=exc.errors) from None
     elif media_type in YAML_TYPES or media_type in ("", "text/plain"):
-        try:
-            raw = load_yaml(text)
-        except RecursionError:
-            raise InvalidPlaybook("the document is nested too deeply") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-            raise InvalidPlaybook(
-                f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"
-            ) from None
-        refused = strict_json.refusals(raw)  # malformed scalars, duplicate keys, NULs
-        if refused:
-            raise InvalidPlaybook(errors=refused)
+        raw = read_yaml(text)
     else:
         raise UnsupportedMediaType(
             f"send the document as application/json or application/yaml, not {media_type!r}"

@@ -6,7 +6,6 @@ problem+json, and sends a visitor without a session to the sign-in page.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -22,7 +21,7 @@ from governance.auth.schemas import Role
 from governance.db import DbSession
 from governance.errors import GovernanceError
 from governance.web.rendering import render_page, render_partial, wants_fragment
-from governance.web.sessions import COOKIE, Sessions, Viewer
+from governance.web.sessions import COOKIE, Sessions, Viewer, same_token
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +179,7 @@ async def checked_form(request: Request, viewer: AnyViewer) -> FormData:
     form = await request.form()
     field = form.get(CSRF_FIELD)
     token = request.headers.get(CSRF_HEADER) or (field if isinstance(field, str) else None)
-    if not same_origin(request) or not token or not hmac.compare_digest(token, viewer.csrf_token):
+    if not same_origin(request) or not token or not same_token(token, viewer.csrf_token):
         log.info("refused a console form without a valid CSRF token: %s", request.url.path)
         raise PageError(
             403,

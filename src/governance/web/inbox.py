@@ -9,6 +9,7 @@ approver's authority, the audit log and the outbox.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -276,11 +277,20 @@ def decision_body(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
     return body, raw
 
 
+def _form_id(text: str) -> int | None:
+    """An id or version as a form carries it: ASCII digits, 1 to MAX_ID; None otherwise
+    (`str.isdigit` also takes "²" and "١", and a 5,000-digit number is no id either)."""
+    if not re.fullmatch(r"[0-9]{1,10}", text):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
 def _version(form: FormData) -> int:
-    text = text_field(form, "version")
-    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+    version = _form_id(text_field(form, "version"))
+    if version is None:
         raise PageError(400, "This form is incomplete", "Reload the request and decide again.")
-    return int(text)
+    return version
 
 
 @router.post("/requests/{request_id}/decision")
@@ -379,9 +389,10 @@ def approve_selected(
     chosen: list[tuple[int, int]] = []
     for value in form.getlist("selected"):
         request_id, _, version = str(value).partition(":")
-        if not (request_id.isdigit() and version.isdigit()):
+        ids = (_form_id(request_id), _form_id(version))
+        if ids[0] is None or ids[1] is None:
             raise PageError(400, "This form is incomplete", "Reload the inbox and try again.")
-        chosen.append((int(request_id), int(version)))
+        chosen.append((ids[0], ids[1]))
     if not chosen:
         raise PageError(422, "Nothing selected", "Tick the requests to approve first.")
     if len(chosen) > 100:

@@ -156,8 +156,10 @@ def read_form(form: FormData, key: str, kind: str) -> TermForm:
     )  # fmt: skip
     values = {name: text_field(form, name) for name in names}
     count = text_field(form, "tier_rows")
+    # ASCII digits only: "²" passes isdigit and fails int, and so do 5,000 digits.
+    shown = int(count) if re.fullmatch(r"[0-9]{1,3}", count) else 0
     rows = []
-    for j in range(min(int(count), MAX_TIER_ROWS) if count.isdigit() else 0):
+    for j in range(min(shown, MAX_TIER_ROWS)):
         rows.append(
             TierRow(
                 limit=text_field(form, f"tiers[{j}].limit"),
@@ -247,7 +249,9 @@ def place(form: TermForm, index: int, problems: Sequence[Problem]) -> None:
             known = name is not None and (name in editable or name.startswith("tiers["))
             if known and name is not None:
                 if name not in form.errors:
-                    form.errors[name] = problem.message
+                    blank = name in form.values and not form.values[name].strip()
+                    # An empty input is "required", not "'' is not a number" or the pattern.
+                    form.errors[name] = "required" if blank else problem.message
                     form.paths[name] = where
                 continue
         form.other.append((where, problem.message))

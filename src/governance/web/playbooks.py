@@ -27,6 +27,7 @@ from governance.http import Registry
 from governance.playbooks import formats
 from governance.playbooks import service as playbook_service
 from governance.playbooks.models import Playbook, PlaybookVersion, VersionStatus
+from governance.playbooks.schemas import SignoffCreate
 from governance.problems import format_loc
 from governance.web import playbook_forms as forms
 from governance.web import playbook_views as views
@@ -521,7 +522,7 @@ def save_rule(
         )  # fmt: skip
 
     try:
-        loaded = formats.load_yaml(text) if text else None
+        loaded = formats.read_yaml(text) if text else None
     except InvalidInput as exc:
         return refused(
             [(format_loc(p.loc) or "rule", p.message) for p in exc.errors]
@@ -615,16 +616,20 @@ def sign_off(
     form: CheckedForm,
     session: DbSession,
 ) -> Response:
-    group = text_field(form, "group")
     if viewer.principal.role not in (Role.admin, Role.approver):
         raise PageError(
             403,
             "Owners sign off",
             "Sign-off is for the approvers of the owning group (or an admin).",
         )
-    playbook_service.sign_off(
-        session, viewer.principal, key, number, group, text_field(form, "note") or None
-    )
+    try:  # the API's rules for the body: a group name, a note of at most 2,000 characters
+        body = SignoffCreate.model_validate(
+            {"group": text_field(form, "group"), "note": text_field(form, "note") or None}
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PageError(422, "This sign-off cannot be recorded", problems) from None
+    playbook_service.sign_off(session, viewer.principal, key, number, body.group, body.note)
     back = text_field(form, "back")
     tail = "/changes" if back == "changes" else ""
     return _done(request, _url(key, number, f"{tail}?done=signed#signoff"))

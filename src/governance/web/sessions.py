@@ -39,6 +39,13 @@ SECRET_NAME = "session_signing_key"
 PURGE_AFTER = timedelta(days=7)
 
 
+def same_token(given: str, expected: str) -> bool:
+    """A constant-time comparison of a token the browser sent (a cookie, a form field, a
+    header) with ours; as bytes, since `hmac.compare_digest` raises on a str with any
+    non-ASCII character, which a forged cookie or form may well carry."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -68,7 +75,7 @@ class Signer:
         if len(parts) != 3 or not parts[1].isdigit():
             return None
         session_id, expires, signature = parts
-        if not hmac.compare_digest(signature, self.mac("session", f"{session_id}.{expires}")):
+        if not same_token(signature, self.mac("session", f"{session_id}.{expires}")):
             return None
         if int(expires) <= time.time():
             return None
@@ -182,4 +189,4 @@ class Sessions:
     def sign_in_token_ok(self, nonce: str | None, token: str | None) -> bool:
         if not nonce or not token:
             return False
-        return hmac.compare_digest(token, self.signer.sign_in_token(nonce))
+        return same_token(token, self.signer.sign_in_token(nonce))
