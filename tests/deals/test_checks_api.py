@@ -229,6 +229,7 @@ async def test_every_term_carries_its_escalation_ladder(
         {"limit": "6", "approver": "sales_director"},
         {"limit": "1", "approver": "cfo"},
     ]
+    assert [t["limit"] for t in term(body, "price_increase_cap_pct")["tiers"]] == ["3", "0"]
     assert term(body, "support_level")["tiers"] == [
         {"options": ["platinum"], "approver": "product"}
     ]

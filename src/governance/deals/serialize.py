@@ -155,9 +155,11 @@ def _tiers_json(published: Published, key: str, rules: tuple[str, ...]) -> list[
         assert isinstance(number_term, CompiledNumber)
         sign = 1 if number_term.lower else -1
         good = number_term.good
+        limits = (sign * max(limit + shift, good) for limit in number_term.limits)
         return [
-            {"limit": number(sign * max(limit + shift, good)), "approver": group}
-            for limit, group in zip(number_term.limits, approvers, strict=True)
+            # `copy_abs` of a zero: a higher-is-better limit of 0 negates back to -0.
+            {"limit": number(limit if limit else limit.copy_abs()), "approver": group}
+            for limit, group in zip(limits, approvers, strict=True)
         ]
     if isinstance(doc, ChoiceTerm):
         return [

@@ -131,9 +131,81 @@ describe('c-deal-governance', () => {
             expect(text(discount)).toContain('Needs sales director');
             const bar = discount.querySelector('.bar');
             expect(bar.getAttribute('aria-label')).toBe(
-                'Band 0% to 15%, walk-away 35%; value 22%.'
+                'Band 0% to 15%; tier 1 up to 25%: sales director; tier 2 up to 35%: finance; walk-away 35%; value 22% (tier 1).'
             );
             expect(discount.querySelector('.bar-value').style.left).toBeTruthy();
+        });
+
+        it('draws each escalation tier as its own zone, and says the ladder in words', async () => {
+            const element = await render();
+
+            const discount = $(element, 'li.term[data-term="discount_pct"]');
+            const zones = Array.from(discount.querySelectorAll('.bar-zone'));
+            expect(zones.map((z) => z.className.replace('bar-zone ', ''))).toEqual([
+                'bar-band',
+                'bar-tier1',
+                'bar-tier2',
+                'bar-blocked'
+            ]);
+            expect(zones.map((z) => z.title)).toEqual([
+                'Band: 0% to 15%',
+                'Tier 1: up to 25%, sales director',
+                'Tier 2: up to 35%, finance',
+                'Beyond the walk-away: no one can approve'
+            ]);
+            // Zones follow one another along the bar: 0-15 band, 15-25 tier 1, 25-35 tier 2.
+            const [band, tier1, tier2, blocked] = zones.map((z) => ({
+                left: parseFloat(z.style.left),
+                right: parseFloat(z.style.left) + parseFloat(z.style.width)
+            }));
+            expect(tier1.left).toBeCloseTo(band.right, 1);
+            expect(tier2.left).toBeCloseTo(tier1.right, 1);
+            expect(blocked.left).toBeCloseTo(tier2.right, 1);
+            expect(blocked.right).toBeCloseTo(100, 1);
+            // The value marker sits inside tier 1.
+            const value = parseFloat(discount.querySelector('.bar-value').style.left);
+            expect(value).toBeGreaterThan(tier1.left);
+            expect(value).toBeLessThan(tier1.right);
+            expect(text(discount.querySelector('[data-id="tiers"]'))).toBe(
+                'Escalation: tier 1 up to 25%: sales director; tier 2 up to 35%: finance.'
+            );
+            await expect(element).toBeAccessible();
+        });
+
+        it('draws the ladder of a term where higher is better towards the left', async () => {
+            const element = await render();
+
+            const months = $(element, 'li.term[data-term="contract_months"]');
+            const zones = Array.from(months.querySelectorAll('.bar-zone')).map((z) => ({
+                kind: z.className.replace('bar-zone bar-', ''),
+                left: parseFloat(z.style.left),
+                right: parseFloat(z.style.left) + parseFloat(z.style.width)
+            }));
+            expect(zones.map((z) => z.kind)).toEqual(['band', 'tier1', 'tier2', 'blocked']);
+            // 36 down to 12 the band, then 12 to 6 and 6 to 1 months, then nothing below 1.
+            expect(zones[1].right).toBeCloseTo(zones[0].left, 1);
+            expect(zones[2].right).toBeCloseTo(zones[1].left, 1);
+            expect(zones[3].left).toBe(0);
+            expect(zones[3].right).toBeCloseTo(zones[2].left, 1);
+            expect(months.querySelector('.bar').getAttribute('aria-label')).toBe(
+                'Band 12 months to 36 months; tier 1 up to 6 months: sales director; tier 2 up to 1 months: cfo; walk-away 1 months; value 12 months.'
+            );
+        });
+
+        it('still draws the band of a check stored before tiers were sent', async () => {
+            const old = JSON.parse(JSON.stringify(NEEDS_APPROVAL));
+            old.terms.forEach((term) => delete term.tiers);
+            const element = await render(governance(old));
+
+            const discount = $(element, 'li.term[data-term="discount_pct"]');
+            const kinds = Array.from(discount.querySelectorAll('.bar-zone')).map(
+                (z) => z.className
+            );
+            expect(kinds).toEqual(['bar-zone bar-band', 'bar-zone bar-blocked']);
+            expect(discount.querySelector('[data-id="tiers"]')).toBeNull();
+            expect(discount.querySelector('.bar').getAttribute('aria-label')).toBe(
+                'Band 0% to 15%; walk-away 35%; value 22% (tier 1).'
+            );
         });
 
         it('phrases the steps and trades for a rep', async () => {
