@@ -327,6 +327,16 @@ export function requestRows(requests, labels = {}) {
     });
 }
 
+/** What the Prepare tab calls the three figures of a prepared term (the API's names differ). */
+export const PLAN_NAMES = { opening: 'opening', goal: 'target', bottom_line: 'walk-away' };
+
+/** `discount_pct` -> its label; `discount_pct.bottom_line` -> "Discount off list price (walk-away)". */
+function termField(key, labels) {
+    const [term, part] = key.split('.');
+    const name = labels[term] || words(term);
+    return part ? `${name} (${PLAN_NAMES[part] || words(part)})` : name;
+}
+
 /**
  * A failed Apex call as a rep reads it. The Apex class puts the service's problem (title,
  * detail, field errors, whether a retry may help) as JSON in the message; anything else is
@@ -357,7 +367,8 @@ export function describeError(error, labels = {}) {
         const key = path.startsWith('terms.') ? path.slice('terms.'.length) : null;
         return {
             key: `${path}-${index}`,
-            field: key ? labels[key] || words(key) : words(path.split('.').pop()),
+            path,
+            field: key ? termField(key, labels) : words(path.split('.').pop()),
             message: item.message
         };
     });
@@ -393,4 +404,48 @@ export function coachingLine(rep, outcome) {
         );
     }
     return parts.join(' ');
+}
+
+function percent(value) {
+    return `${Math.round(Number(value) * 100)}%`;
+}
+
+/**
+ * The rep's most-conceded terms across their won deals, from the concessions report the
+ * service gives the package for the rep viewing the page (their own figures only):
+ * "Across your 3 won deals you gave most on Discount off list price (3 of 3 deals, 51% of the
+ * way to the walk-away on average), then Contract length (2 of 3, 34%)."
+ */
+export function concessionLine(report, labels = {}) {
+    const rows = report?.rows || [];
+    const total = rows.find((row) => row.term === null);
+    const conceded = rows
+        .filter((row) => row.term !== null && row.conceded > 0)
+        .sort(
+            (a, b) =>
+                b.conceded - a.conceded ||
+                Number(b.mean_conceded_share ?? 0) - Number(a.mean_conceded_share ?? 0)
+        );
+    if (!total || !conceded.length) {
+        return '';
+    }
+    const name = (row) => labels[row.term] || words(row.term);
+    const [first, second] = conceded;
+    const onAverage =
+        first.mean_conceded_share === null
+            ? ''
+            : `, ${percent(first.mean_conceded_share)} of the way to the walk-away on average`;
+    let line =
+        `Across your ${total.deals} won deal${total.deals === 1 ? '' : 's'} you gave most on ` +
+        `${name(first)} (${first.conceded} of ${first.deals} deals${onAverage})`;
+    if (second) {
+        const secondShare =
+            second.mean_conceded_share === null ? '' : `, ${percent(second.mean_conceded_share)}`;
+        line += `, then ${name(second)} (${second.conceded} of ${second.deals}${secondShare})`;
+    }
+    line += '.';
+    if (total.gives_without_gets > 0) {
+        line += ` ${total.gives_without_gets} concession${total.gives_without_gets === 1 ? '' : 's'} got nothing in return: ask for something back before you give.`;
+    }
+    return line;
 }
