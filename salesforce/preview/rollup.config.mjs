@@ -7,7 +7,7 @@ import resolve from '@rollup/plugin-node-resolve';
 
 const APEX = 'mocks/apex_';
 const METHODS = ['check', 'currentGovernance', 'preparation'];
-const UNUSED = ['submit', 'acceptCounter', 'review', 'saveReview'];
+const UNUSED = ['submit', 'acceptCounter', 'review', 'saveReview', 'savePreparation'];
 
 export default {
     input: 'src/main.js',

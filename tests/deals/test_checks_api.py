@@ -59,6 +59,10 @@ async def test_example_check_names_exception_approver_and_trades(
         "approvers": ["sales_director"],
         "band": {"low": "0", "high": "15", "walk_away": "35"},
         "rules": [],
+        "tiers": [
+            {"limit": "25", "approver": "sales_director"},
+            {"limit": "35", "approver": "finance"},
+        ],
     }
     assert term(body, "contract_months")["status"] == "within"
     assert term(body, "support_level")["status"] == "within"
@@ -118,6 +122,12 @@ async def test_value_position_changes_the_band(client: httpx.AsyncClient, keys: 
     assert discount["status"] == "exception"
     assert discount["band"]["high"] == "10"
     assert discount["rules"] == ["strong_position_tightens"]
+    # The tiers move with the band edge, so the bar's zones match what the check measured.
+    assert discount["tiers"] == [
+        {"limit": "20", "approver": "sales_director"},
+        {"limit": "30", "approver": "finance"},
+    ]
+    assert discount["band"]["walk_away"] == "30"
     weak = {"attributes": {"value_position": "weak"}, "terms": {"discount_pct": 18}}
     assert term((await check(client, keys, weak)).json(), "discount_pct")["status"] == "within"
 
@@ -131,6 +141,11 @@ async def test_large_deal_routes_top_discount_tier_to_cfo(
         )
     ).json()
     assert term(body, "discount_pct")["approvers"] == ["sales_director", "cfo"]
+    # The ladder the rep sees names the group the rule put on the top tier.
+    assert term(body, "discount_pct")["tiers"] == [
+        {"limit": "25", "approver": "sales_director"},
+        {"limit": "35", "approver": "cfo"},
+    ]
     assert body["steps"] == [
         {"group": "sales_director", "step": 1, "terms": ["discount_pct"]},
         {"group": "cfo", "step": 2, "terms": ["discount_pct"]},
@@ -194,3 +209,31 @@ async def test_most_specific_scope_wins_and_publish_takes_effect_at_once(
     assert (await check(client, keys, elsewhere)).json()["playbook"]["key"] == "standard"
     pinned = {**EXAMPLE, "playbook": "standard"}
     assert (await check(client, keys, pinned)).json()["playbook"]["key"] == "standard"
+
+
+async def test_every_term_carries_its_escalation_ladder(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    """Each term names its tiers' reach and approvers, so a client can draw each as a zone."""
+    body = (await check(client, keys, EXAMPLE)).json()
+    CheckResponse.model_validate(body)
+    # Relaxed by the multi-year rule that fired: band edge 45 + 15, tiers 60 + 15 and 90 + 15.
+    payment = term(body, "payment_terms_days")
+    assert payment["band"] == {"low": "0", "high": "60", "walk_away": "105"}
+    assert payment["tiers"] == [
+        {"limit": "75", "approver": "finance"},
+        {"limit": "105", "approver": "cfo"},
+    ]
+    # Higher is better: the limits run downwards, in the term's own unit.
+    assert term(body, "contract_months")["tiers"] == [
+        {"limit": "6", "approver": "sales_director"},
+        {"limit": "1", "approver": "cfo"},
+    ]
+    assert [t["limit"] for t in term(body, "price_increase_cap_pct")["tiers"]] == ["3", "0"]
+    assert term(body, "support_level")["tiers"] == [
+        {"options": ["platinum"], "approver": "product"}
+    ]
+    assert term(body, "uncapped_liability")["tiers"] == [
+        {"approver": "legal"},
+        {"approver": "general_counsel"},
+    ]

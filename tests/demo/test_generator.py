@@ -303,8 +303,11 @@ async def test_the_api_reads_the_history(
             stored["verdict"],
             stored["variance_score"],
         )
-        for term in stored["terms"]:  # the read model spells out absent band parts
+        for term in stored["terms"]:  # the read model spells out absent band and tier parts
             term["band"] = {k: v for k, v in term["band"].items() if v is not None}
+            term["tiers"] = [
+                {k: v for k, v in tier.items() if v is not None} for tier in term["tiers"]
+            ]
         assert [t for t in body["terms"] if t["status"] != "missing"] == stored["terms"]
     # Ids continue after the generated ones (PostgreSQL's sequences were moved on).
     created = await client.put(

@@ -33,10 +33,13 @@ FIXTURES: dict[str, tuple[str, str, str]] = {
     "CounterAccepted": ("post", f"{DEAL}/accept-counter", "200"),
     "Problem422": ("put", DEAL, "422"),
     "Preparation": ("get", f"{DEAL}/preparation", "200"),
+    "PreparationWrite": ("put", f"{DEAL}/preparation", "request"),
+    "PreparationProblem422": ("put", f"{DEAL}/preparation", "422"),
     "Review": ("get", f"{DEAL}/after-action-review", "200"),
     "ReviewWrite": ("put", f"{DEAL}/after-action-review", "request"),
     "Outcome": ("get", f"{DEAL}/outcome", "200"),
     "Rep": ("get", "/v1/reps/{rep}", "200"),
+    "ConcessionsMine": ("get", "/v1/analytics/concessions", "200"),
 }
 
 

@@ -24,7 +24,7 @@ from governance.analytics.schemas import (
     VerdictReport,
     VersionReport,
 )
-from governance.auth.dependencies import AnalyticsReader
+from governance.auth.dependencies import AnalyticsReader, ConcessionReader
 from governance.db import DbSession
 from governance.engine.document import KEY_PATTERN, PLAYBOOK_KEY_PATTERN
 from governance.errors import InvalidInput, problem_responses
@@ -188,12 +188,16 @@ def verdicts(
     response_model=ConcessionReport,
     summary="Concession cost, the terms most conceded, and gives without gets",
     description="Won deals, dated by close date. Rows with `term` null are totals per group; "
-    "term rows follow, most conceded first.",
+    "term rows follow, most conceded first. An `integration` key may read one rep's own "
+    "figures: it must send `X-Acting-User` and `rep` set to that same Salesforce user Id "
+    "(18 characters), so a rep in Salesforce sees their own concessions and nobody else's "
+    "(403 otherwise).",
     responses=RESPONSES,
 )
 def concessions(
-    principal: AnalyticsReader, session: DbSession, request: Request, common: Grouped
+    principal: ConcessionReader, session: DbSession, request: Request, common: Grouped
 ) -> Any:
+    analytics.own_figures_only(principal, common.filters)
     report = analytics.concessions(session, common.filters, common.dimensions)
     return _respond(request, report, common.dimensions)
 

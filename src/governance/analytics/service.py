@@ -44,7 +44,10 @@ from governance.analytics.schemas import (
     VersionReport,
     VersionRow,
 )
+from governance.auth.principal import Principal
+from governance.auth.schemas import Role
 from governance.db import utcnow
+from governance.errors import Forbidden
 from governance.figures import MONEY_STEP, RATIO_STEP
 from governance.scaled import CENTS, MICRO
 
@@ -181,6 +184,27 @@ def verdicts(session: Session, filters: Filters, dimensions: list[Dimension]) ->
 
 
 # --- concessions ---------------------------------------------------------------------------------
+
+
+def own_figures_only(principal: Principal, filters: Filters) -> None:
+    """Refuse an `integration` key a report on anyone but the rep it acts for.
+
+    Analytics compare reps, so reps do not read them; the Salesforce package's key may only read
+    the figures of the Salesforce user it vouches for (`X-Acting-User`, already validated as a
+    Salesforce Id), asked for by name in `rep`. Other roles pass unchanged.
+    """
+    if principal.role is not Role.integration:
+        return
+    if principal.acting_user is None:
+        raise Forbidden(
+            "an integration key reads concessions only for the rep it acts for: "
+            "send X-Acting-User with that rep's Salesforce user Id"
+        )
+    if filters.rep != principal.acting_user:
+        raise Forbidden(
+            "an integration key reads concessions only for the rep it acts for: "
+            f"set rep={principal.acting_user} (the X-Acting-User)"
+        )
 
 
 def _concession_row(

@@ -164,3 +164,10 @@ DealWriter = Annotated[Principal, Depends(require(Role.admin, Role.rep, Role.int
 AuditReader = Annotated[Principal, Depends(require(Role.admin, Role.leadership))]
 # Analytics compare reps and teams: leadership and the deal desk read them, reps do not.
 AnalyticsReader = Annotated[Principal, Depends(require(Role.admin, Role.leadership, Role.approver))]
+# ... except that the Salesforce package's integration key may read the concessions of the one
+# rep it acts for (`X-Acting-User`), for that rep's own coaching: the analytics service checks
+# that the report asks for nobody else (`analytics.service.own_figures_only`).
+ConcessionReader = Annotated[
+    Principal,
+    Depends(require(Role.admin, Role.leadership, Role.approver, Role.integration)),
+]

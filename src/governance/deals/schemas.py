@@ -129,6 +129,18 @@ class BandRead(BaseModel):
     preferred: bool | None = None
 
 
+class TierRead(BaseModel):
+    """One step of a term's escalation ladder, after the rules that fired on the term."""
+
+    limit: Decimal | None = Field(
+        default=None,
+        description="Numbers: how far this tier reaches, in the term's unit (moved with the band "
+        "edge by rules).",
+    )
+    options: list[str] | None = Field(default=None, description="Choices: the options it covers.")
+    approver: str = Field(description="The group that approves a value in this tier.")
+
+
 class TermCheck(BaseModel):
     key: str
     label: str
@@ -144,6 +156,12 @@ class TermCheck(BaseModel):
     approvers: list[str] = Field(description="The approval chain, in order.")
     band: BandRead
     rules: list[str] = Field(description="Rules that fired and changed this term.")
+    tiers: list[TierRead] = Field(
+        default_factory=list,
+        description="The escalation ladder beyond the band, in order: a value up to tier 1's "
+        "limit needs tier 1's approver, and so on up to the walk-away. Checks stored before "
+        "this field existed read back without it.",
+    )
 
 
 class StepRead(BaseModel):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from governance.engine.document import ChoiceTerm, NumberTerm
+from governance.engine.numbers import CompiledNumber
 from governance.engine.results import CheckResult, EffectiveBand, TermResult, Trade
 from governance.figures import ratio_text
 from governance.playbooks.registry import Published
@@ -94,6 +96,7 @@ def _term(published: Published, term: TermResult) -> dict[str, Any]:
     out["approvers"] = list(term.approvers)
     out["band"] = _band(term.band)
     out["rules"] = list(term.rules)
+    out["tiers"] = _tiers(published, term)
     if (term.kind != "number" or term.value is None) and not term.rules:
         if len(_SHARED) >= 50_000:
             _SHARED.clear()
@@ -102,6 +105,68 @@ def _term(published: Published, term: TermResult) -> dict[str, Any]:
 
 
 _SHARED: dict[int, tuple[TermResult, dict[str, Any]]] = {}
+
+
+def _tiers(published: Published, term: TermResult) -> list[dict[str, Any]]:
+    """The term's escalation ladder after the rules that fired on it: per tier, how far it
+    reaches (a number's `limit`, moved with the band edge; a choice's `options`) and the group
+    that approves it (after any rule's replacement).
+
+    The same rules always give the same ladder, so it is built once per version, term and
+    combination of fired rules, and every later check pays one dict lookup.
+    """
+    key = (published.version_id, term.key, term.rules)
+    cached = _TIERS.get(key)
+    if cached is None:
+        cached = _tiers_json(published, term.key, term.rules)
+        if len(_TIERS) >= 10_000:
+            _TIERS.clear()
+        _TIERS[key] = cached
+    return cached
+
+
+_TIERS: dict[tuple[int, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+
+
+def _tiers_json(published: Published, key: str, rules: tuple[str, ...]) -> list[dict[str, Any]]:
+    compiled = published.compiled
+    doc = next((t for t in compiled.document.terms if t.key == key), None)
+    if doc is None or not doc.tiers:
+        return []
+    approvers = [t.approver for t in doc.tiers]
+    shift = Decimal(0)
+    fired = {r.key: r for r in compiled.rules}
+    for rule_key in rules:  # in the order they fired, as the evaluator applies them
+        rule = fired.get(rule_key)
+        if rule is None:
+            continue
+        for term_key, amount in rule.shifts:
+            if term_key == key:
+                shift += amount
+        for term_key, tier, group in rule.approvers:
+            if term_key != key:
+                continue
+            if tier is None:
+                approvers = [group] * len(approvers)
+            else:
+                approvers[tier - 1] = group
+    if isinstance(doc, NumberTerm):
+        number_term = compiled.by_key[key]
+        assert isinstance(number_term, CompiledNumber)
+        sign = 1 if number_term.lower else -1
+        good = number_term.good
+        limits = (sign * max(limit + shift, good) for limit in number_term.limits)
+        return [
+            # `copy_abs` of a zero: a higher-is-better limit of 0 negates back to -0.
+            {"limit": number(limit if limit else limit.copy_abs()), "approver": group}
+            for limit, group in zip(limits, approvers, strict=True)
+        ]
+    if isinstance(doc, ChoiceTerm):
+        return [
+            {"options": list(t.options), "approver": group}
+            for t, group in zip(doc.tiers, approvers, strict=True)
+        ]
+    return [{"approver": group} for group in approvers]
 
 
 def _ask_value(value: object) -> object:

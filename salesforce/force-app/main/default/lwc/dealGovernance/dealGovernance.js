@@ -6,6 +6,7 @@ import currentGovernance from '@salesforce/apex/DealGovernanceController.current
 import submit from '@salesforce/apex/DealGovernanceController.submit';
 import acceptCounter from '@salesforce/apex/DealGovernanceController.acceptCounter';
 import preparation from '@salesforce/apex/DealGovernanceController.preparation';
+import savePreparation from '@salesforce/apex/DealGovernanceController.savePreparation';
 import review from '@salesforce/apex/DealGovernanceController.review';
 import saveReview from '@salesforce/apex/DealGovernanceController.saveReview';
 import {
@@ -17,8 +18,10 @@ import {
 import {
     blockedTerms,
     coachingLine,
+    concessionLine,
     describeError,
     exceptionTerms,
+    PLAN_NAMES,
     requestRows,
     stepLines,
     termRows,
@@ -32,6 +35,8 @@ import {
 export const DEBOUNCE_MS = 400;
 
 const OPTIONAL_FIELDS = ['Opportunity.CurrencyIsoCode'];
+const PLAN = Object.keys(PLAN_NAMES);
+const PREMORTEM_ITEMS = 3;
 const DIMENSIONS = [
     { key: 'instrumental', label: 'Economic terms won' },
     { key: 'process', label: 'How fair and well run it felt' },
@@ -56,6 +61,9 @@ export default class DealGovernance extends LightningElement {
     prepared;
     preparedLoaded = false;
     prepareError;
+    prepareDraft = { goal: '', interests: '', terms: {}, premortem: [] };
+    prepareFieldErrors = {};
+    savingPreparation = false;
     reviewed;
     reviewLoaded = false;
     reviewError;
@@ -457,40 +465,184 @@ export default class DealGovernance extends LightningElement {
         try {
             const answer = await preparation({ opportunityId: this.recordId });
             this.prepared = answer ? JSON.parse(answer) : null;
+            this.prepareDraft = this.draftOf(this.prepared);
             this.preparedLoaded = true;
         } catch (e) {
             this.prepareError = describeError(e, this.labels);
         }
     }
 
+    /** The form's values from a stored preparation (or blank ones), as text. */
+    draftOf(prepared) {
+        const text = (v) => (v === null || v === undefined ? '' : String(v));
+        const terms = {};
+        for (const [key, plan] of Object.entries(prepared?.terms || {})) {
+            terms[key] = Object.fromEntries(PLAN.map((name) => [name, text(plan[name])]));
+        }
+        const premortem = [];
+        for (let i = 0; i < PREMORTEM_ITEMS; i++) {
+            const item = prepared?.premortem?.[i] || {};
+            premortem.push({ risk: text(item.risk), mitigation: text(item.mitigation) });
+        }
+        return {
+            goal: text(prepared?.goal),
+            interests: (prepared?.customer_interests || []).join('\n'),
+            terms,
+            premortem
+        };
+    }
+
     get hasPreparation() {
         return Boolean(this.prepared);
     }
 
+    errorAt(path) {
+        return this.prepareFieldErrors[path] || '';
+    }
+
+    /** One row per number term of the playbook: opening, target and walk-away, editable. */
     get preparedTerms() {
-        const units = {};
-        for (const term of this.result?.terms || []) {
-            units[term.key] = term.unit;
-        }
-        return Object.entries(this.prepared?.terms || {}).map(([key, plan]) => ({
-            key,
-            label: this.labels[key] || words(key),
-            opening: valueText(plan.opening, units[key]),
-            goal: valueText(plan.goal, units[key]),
-            bottomLine: valueText(plan.bottom_line, units[key])
-        }));
+        return (this.result?.terms || [])
+            .filter((term) => term.kind === 'number')
+            .map((term) => {
+                const plan = this.prepareDraft.terms[term.key] || {};
+                const label = this.labels[term.key] || words(term.key);
+                const unit = term.unit ? ` (${term.unit})` : '';
+                return {
+                    key: term.key,
+                    label,
+                    inputs: PLAN.map((name) => {
+                        const path = `terms.${term.key}.${name}`;
+                        return {
+                            key: path,
+                            name,
+                            label: `${label}: ${PLAN_NAMES[name]}${unit}`,
+                            value: plan[name] || '',
+                            error: this.errorAt(path),
+                            errorId: `error-${term.key}-${name}`
+                        };
+                    })
+                };
+            });
     }
 
     get premortem() {
-        return (this.prepared?.premortem || []).map((item, index) => ({
+        return this.prepareDraft.premortem.map((item, index) => ({
             key: `risk-${index}`,
+            index,
+            riskLabel: `Risk ${index + 1}`,
+            mitigationLabel: `How you would prevent risk ${index + 1}`,
             risk: item.risk,
-            mitigation: item.mitigation
+            mitigation: item.mitigation,
+            riskError: this.errorAt(`premortem[${index}].risk`),
+            mitigationError: this.errorAt(`premortem[${index}].mitigation`)
         }));
     }
 
+    get prepareGoal() {
+        return this.prepareDraft.goal;
+    }
+
+    get prepareGoalError() {
+        return this.errorAt('goal');
+    }
+
     get interests() {
-        return (this.prepared?.customer_interests || []).join('; ');
+        return this.prepareDraft.interests;
+    }
+
+    get interestsError() {
+        // Interests are typed one per line; an error on one line shows on the whole box.
+        const paths = Object.keys(this.prepareFieldErrors).filter((path) =>
+            path.startsWith('customer_interests')
+        );
+        return paths.map((path) => this.prepareFieldErrors[path]).join(' ');
+    }
+
+    get premortemError() {
+        return this.errorAt('premortem');
+    }
+
+    handlePrepareChange(event) {
+        const { field, term, name, index } = event.target.dataset;
+        const value = event.detail.value ?? event.target.value ?? '';
+        const draft = { ...this.prepareDraft };
+        if (term) {
+            const plan = { ...(draft.terms[term] || {}), [name]: value };
+            draft.terms = { ...draft.terms, [term]: plan };
+        } else if (index !== undefined) {
+            draft.premortem = draft.premortem.map((item, i) => {
+                return i === Number(index) ? { ...item, [name]: value } : item;
+            });
+        } else {
+            draft[field] = value;
+        }
+        this.prepareDraft = draft;
+    }
+
+    /** The `PreparationWrite` body: what the rep typed, plus stored terms the form does not show. */
+    preparationBody() {
+        const draft = this.prepareDraft;
+        const blank = (v) => v === undefined || v === null || String(v).trim() === '';
+        const terms = {};
+        const shown = new Set(this.preparedTerms.map((row) => row.key));
+        for (const [key, plan] of Object.entries(this.prepared?.terms || {})) {
+            if (!shown.has(key)) {
+                terms[key] = plan; // a choice or flag term prepared elsewhere: kept as it is
+            }
+        }
+        for (const [key, plan] of Object.entries(draft.terms)) {
+            if (PLAN.every((name) => blank(plan[name]))) {
+                continue; // a term left empty is not prepared
+            }
+            terms[key] = Object.fromEntries(
+                PLAN.map((name) => [name, blank(plan[name]) ? null : String(plan[name]).trim()])
+            );
+        }
+        return {
+            goal: blank(draft.goal) ? null : draft.goal.trim(),
+            terms,
+            customer_interests: draft.interests
+                .split('\n')
+                .map((line) => line.trim())
+                .filter((line) => line),
+            premortem: draft.premortem.map((item) => ({
+                risk: item.risk.trim(),
+                mitigation: item.mitigation.trim()
+            }))
+        };
+    }
+
+    async handleSavePreparation() {
+        this.savingPreparation = true;
+        this.prepareError = undefined;
+        this.prepareFieldErrors = {};
+        try {
+            const saved = JSON.parse(
+                await savePreparation({
+                    opportunityId: this.recordId,
+                    preparation: JSON.stringify(this.preparationBody()),
+                    version: this.prepared ? this.prepared.version : null
+                })
+            );
+            this.prepared = saved;
+            this.prepareDraft = this.draftOf(saved);
+            this.dispatchEvent(
+                new ShowToastEvent({
+                    title: 'Preparation saved',
+                    message: `Version ${saved.version}`,
+                    variant: 'success'
+                })
+            );
+        } catch (e) {
+            const error = describeError(e, this.labels);
+            this.prepareError = error;
+            this.prepareFieldErrors = Object.fromEntries(
+                error.fields.filter((f) => f.path).map((f) => [f.path, f.message])
+            );
+        } finally {
+            this.savingPreparation = false;
+        }
     }
 
     async handleReviewActive() {
@@ -532,6 +684,11 @@ export default class DealGovernance extends LightningElement {
 
     get coaching() {
         return coachingLine(this.reviewed?.rep, this.reviewed?.outcome);
+    }
+
+    /** The rep's own pattern across their won deals (the concessions report, theirs only). */
+    get acrossDeals() {
+        return concessionLine(this.reviewed?.concessions, this.labels);
     }
 
     get dimensions() {

@@ -63,40 +63,129 @@ export function verdictView(verdict) {
     return VERDICTS[verdict] || { label: words(verdict), theme: 'slds-badge' };
 }
 
-/** Where a value sits between the band, the walk-away and the value itself, in percent. */
-function scale(band, value) {
-    const points = [band.low, band.high, band.walk_away, value]
-        .filter((v) => v !== null && v !== undefined && !Number.isNaN(Number(v)))
-        .map(Number);
-    const min = Math.min(...points);
-    const max = Math.max(...points);
+const isNumber = (v) => v !== null && v !== undefined && v !== '' && !Number.isNaN(Number(v));
+
+/**
+ * Which way is worse for us: +1 when larger values are worse (the walk-away or the tiers lie
+ * above the band), -1 when smaller ones are. The check answer says it through where the
+ * walk-away and the tiers sit; a band with neither is drawn as larger-is-worse.
+ */
+function worseSide(band, tiers) {
+    const low = Number(band.low);
+    const high = Number(band.high);
+    for (const point of [band.walk_away, ...tiers.map((t) => t.limit)]) {
+        if (!isNumber(point)) {
+            continue;
+        }
+        if (Number(point) > high) {
+            return 1;
+        }
+        if (Number(point) < low) {
+            return -1;
+        }
+    }
+    return 1;
+}
+
+/** Where a point sits on the bar, in percent, over every point drawn plus room past the walk-away. */
+function scale(points, side) {
+    const numbers = points.filter(isNumber).map(Number);
+    let min = Math.min(...numbers);
+    let max = Math.max(...numbers);
+    // Room beyond the walk-away, so the zone no one can approve shows too.
+    const room = (max - min || Math.abs(max) || 1) * 0.12;
+    if (side > 0) {
+        max += room;
+    } else {
+        min -= room;
+    }
     const span = max - min || 1;
     return (v) => Math.round(((Number(v) - min) / span) * 1000) / 10;
 }
 
-/** The small bar for a number term: the band as a segment, walk-away and value as markers. */
+/**
+ * The small bar for a number term: the band, each escalation tier in its own shade (the check
+ * answer's `tiers`, after the rules that fired), beyond the walk-away in red, and markers for
+ * the walk-away and the value. `description` says the same in words for screen readers, and
+ * `tiersText` shows the ladder to everyone (colour is never the only cue).
+ */
 export function barOf(term) {
     const band = term.band || {};
-    if (term.kind !== 'number' || band.low === undefined || band.high === undefined) {
+    if (term.kind !== 'number' || !isNumber(band.low) || !isNumber(band.high)) {
         return null;
     }
-    const at = scale(band, term.value);
-    const left = at(band.low);
-    const width = Math.max(at(band.high) - left, 1);
-    const bar = {
-        bandStyle: `left: ${left}%; width: ${width}%;`,
-        walkAwayStyle: band.walk_away === null ? null : `left: ${at(band.walk_away)}%;`,
-        valueStyle:
-            term.value === null || term.value === undefined ? null : `left: ${at(term.value)}%;`
-    };
     const unit = term.unit;
-    bar.description =
-        `Band ${valueText(band.low, unit)} to ${valueText(band.high, unit)}` +
-        (band.walk_away === null || band.walk_away === undefined
-            ? ''
-            : `, walk-away ${valueText(band.walk_away, unit)}`) +
-        `; value ${valueText(term.value, unit)}.`;
-    return bar;
+    const tiers = (term.tiers || []).filter((t) => isNumber(t.limit));
+    const side = worseSide(band, tiers);
+    const walkAway = isNumber(band.walk_away) ? band.walk_away : null;
+    const at = scale(
+        [band.low, band.high, walkAway, term.value, ...tiers.map((t) => t.limit)],
+        side
+    );
+    const zone = (from, to, kind, title) => {
+        const left = Math.min(at(from), at(to));
+        const width = Math.abs(at(to) - at(from));
+        return {
+            key: `${kind}-${from}-${to}`,
+            className: `bar-zone bar-${kind}`,
+            style: `left: ${left}%; width: ${Math.max(width, 0.5)}%;`,
+            title
+        };
+    };
+    const zones = [
+        zone(
+            band.low,
+            band.high,
+            'band',
+            `Band: ${valueText(band.low, unit)} to ${valueText(band.high, unit)}`
+        )
+    ];
+    let previous = side > 0 ? band.high : band.low;
+    const ladder = [];
+    tiers.forEach((tier, index) => {
+        const step = index + 1;
+        const reach = valueText(tier.limit, unit);
+        const who = words(tier.approver);
+        ladder.push(`tier ${step} up to ${reach}: ${who}`);
+        if (Number(tier.limit) !== Number(previous)) {
+            zones.push(
+                zone(
+                    previous,
+                    tier.limit,
+                    `tier${Math.min(step, 3)}`,
+                    `Tier ${step}: up to ${reach}, ${who}`
+                )
+            );
+            previous = tier.limit;
+        }
+    });
+    if (walkAway !== null) {
+        const edge = at(walkAway);
+        zones.push({
+            key: 'blocked',
+            className: 'bar-zone bar-blocked',
+            style:
+                side > 0 ? `left: ${edge}%; width: ${100 - edge}%;` : `left: 0%; width: ${edge}%;`,
+            title: 'Beyond the walk-away: no one can approve'
+        });
+    }
+    const where =
+        term.status === 'exception' && term.tier
+            ? ` (tier ${term.tier})`
+            : term.status === 'blocked'
+              ? ' (beyond the walk-away)'
+              : '';
+    return {
+        zones,
+        walkAwayStyle: walkAway === null ? null : `left: ${at(walkAway)}%;`,
+        valueStyle: isNumber(term.value) ? `left: ${at(term.value)}%;` : null,
+        tiersText: ladder.length ? `Escalation: ${ladder.join('; ')}.` : '',
+        description:
+            `Band ${valueText(band.low, unit)} to ${valueText(band.high, unit)}` +
+            (ladder.length ? `; ${ladder.join('; ')}` : '') +
+            (walkAway === null ? '' : `; walk-away ${valueText(walkAway, unit)}`) +
+            `; value ${valueText(term.value, unit)}${where}.`
+    };
 }
 
 /** The band of a choice or flag term in words. */
@@ -238,6 +327,16 @@ export function requestRows(requests, labels = {}) {
     });
 }
 
+/** What the Prepare tab calls the three figures of a prepared term (the API's names differ). */
+export const PLAN_NAMES = { opening: 'opening', goal: 'target', bottom_line: 'walk-away' };
+
+/** `discount_pct` -> its label; `discount_pct.bottom_line` -> "Discount off list price (walk-away)". */
+function termField(key, labels) {
+    const [term, part] = key.split('.');
+    const name = labels[term] || words(term);
+    return part ? `${name} (${PLAN_NAMES[part] || words(part)})` : name;
+}
+
 /**
  * A failed Apex call as a rep reads it. The Apex class puts the service's problem (title,
  * detail, field errors, whether a retry may help) as JSON in the message; anything else is
@@ -268,7 +367,8 @@ export function describeError(error, labels = {}) {
         const key = path.startsWith('terms.') ? path.slice('terms.'.length) : null;
         return {
             key: `${path}-${index}`,
-            field: key ? labels[key] || words(key) : words(path.split('.').pop()),
+            path,
+            field: key ? termField(key, labels) : words(path.split('.').pop()),
             message: item.message
         };
     });
@@ -304,4 +404,48 @@ export function coachingLine(rep, outcome) {
         );
     }
     return parts.join(' ');
+}
+
+function percent(value) {
+    return `${Math.round(Number(value) * 100)}%`;
+}
+
+/**
+ * The rep's most-conceded terms across their won deals, from the concessions report the
+ * service gives the package for the rep viewing the page (their own figures only):
+ * "Across your 3 won deals you gave most on Discount off list price (3 of 3 deals, 51% of the
+ * way to the walk-away on average), then Contract length (2 of 3, 34%)."
+ */
+export function concessionLine(report, labels = {}) {
+    const rows = report?.rows || [];
+    const total = rows.find((row) => row.term === null);
+    const conceded = rows
+        .filter((row) => row.term !== null && row.conceded > 0)
+        .sort(
+            (a, b) =>
+                b.conceded - a.conceded ||
+                Number(b.mean_conceded_share ?? 0) - Number(a.mean_conceded_share ?? 0)
+        );
+    if (!total || !conceded.length) {
+        return '';
+    }
+    const name = (row) => labels[row.term] || words(row.term);
+    const [first, second] = conceded;
+    const onAverage =
+        first.mean_conceded_share === null
+            ? ''
+            : `, ${percent(first.mean_conceded_share)} of the way to the walk-away on average`;
+    let line =
+        `Across your ${total.deals} won deal${total.deals === 1 ? '' : 's'} you gave most on ` +
+        `${name(first)} (${first.conceded} of ${first.deals} deals${onAverage})`;
+    if (second) {
+        const secondShare =
+            second.mean_conceded_share === null ? '' : `, ${percent(second.mean_conceded_share)}`;
+        line += `, then ${name(second)} (${second.conceded} of ${second.deals}${secondShare})`;
+    }
+    line += '.';
+    if (total.gives_without_gets > 0) {
+        line += ` ${total.gives_without_gets} concession${total.gives_without_gets === 1 ? '' : 's'} got nothing in return: ask for something back before you give.`;
+    }
+    return line;
 }

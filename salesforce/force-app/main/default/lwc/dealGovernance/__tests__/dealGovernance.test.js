@@ -8,6 +8,7 @@ import acceptCounter from '@salesforce/apex/DealGovernanceController.acceptCount
 import preparation from '@salesforce/apex/DealGovernanceController.preparation';
 import review from '@salesforce/apex/DealGovernanceController.review';
 import saveReview from '@salesforce/apex/DealGovernanceController.saveReview';
+import savePreparation from '@salesforce/apex/DealGovernanceController.savePreparation';
 
 // The service's answers: the same fixtures the Apex tests use, checked against the OpenAPI
 // contract by a pytest (tests/salesforce/test_package_fixtures.py).
@@ -20,6 +21,9 @@ const SUBMISSION = require('../../../staticresources/GovFixture_Submission.json'
 const COUNTER_ACCEPTED = require('../../../staticresources/GovFixture_CounterAccepted.json');
 const PROBLEM_422 = require('../../../staticresources/GovFixture_Problem422.json');
 const PREPARATION = require('../../../staticresources/GovFixture_Preparation.json');
+const PREPARATION_WRITE = require('../../../staticresources/GovFixture_PreparationWrite.json');
+const PREPARATION_422 = require('../../../staticresources/GovFixture_PreparationProblem422.json');
+const CONCESSIONS_MINE = require('../../../staticresources/GovFixture_ConcessionsMine.json');
 const REVIEW = require('../../../staticresources/GovFixture_Review.json');
 const OUTCOME = require('../../../staticresources/GovFixture_Outcome.json');
 const REP = require('../../../staticresources/GovFixture_Rep.json');
@@ -49,6 +53,11 @@ jest.mock('@salesforce/apex/DealGovernanceController.review', () => ({ default: 
 jest.mock('@salesforce/apex/DealGovernanceController.saveReview', () => ({ default: jest.fn() }), {
     virtual: true
 });
+jest.mock(
+    '@salesforce/apex/DealGovernanceController.savePreparation',
+    () => ({ default: jest.fn() }),
+    { virtual: true }
+);
 
 const RECORD_ID = DEAL.external_id;
 const RECORD = {
@@ -131,9 +140,81 @@ describe('c-deal-governance', () => {
             expect(text(discount)).toContain('Needs sales director');
             const bar = discount.querySelector('.bar');
             expect(bar.getAttribute('aria-label')).toBe(
-                'Band 0% to 15%, walk-away 35%; value 22%.'
+                'Band 0% to 15%; tier 1 up to 25%: sales director; tier 2 up to 35%: finance; walk-away 35%; value 22% (tier 1).'
             );
             expect(discount.querySelector('.bar-value').style.left).toBeTruthy();
+        });
+
+        it('draws each escalation tier as its own zone, and says the ladder in words', async () => {
+            const element = await render();
+
+            const discount = $(element, 'li.term[data-term="discount_pct"]');
+            const zones = Array.from(discount.querySelectorAll('.bar-zone'));
+            expect(zones.map((z) => z.className.replace('bar-zone ', ''))).toEqual([
+                'bar-band',
+                'bar-tier1',
+                'bar-tier2',
+                'bar-blocked'
+            ]);
+            expect(zones.map((z) => z.title)).toEqual([
+                'Band: 0% to 15%',
+                'Tier 1: up to 25%, sales director',
+                'Tier 2: up to 35%, finance',
+                'Beyond the walk-away: no one can approve'
+            ]);
+            // Zones follow one another along the bar: 0-15 band, 15-25 tier 1, 25-35 tier 2.
+            const [band, tier1, tier2, blocked] = zones.map((z) => ({
+                left: parseFloat(z.style.left),
+                right: parseFloat(z.style.left) + parseFloat(z.style.width)
+            }));
+            expect(tier1.left).toBeCloseTo(band.right, 1);
+            expect(tier2.left).toBeCloseTo(tier1.right, 1);
+            expect(blocked.left).toBeCloseTo(tier2.right, 1);
+            expect(blocked.right).toBeCloseTo(100, 1);
+            // The value marker sits inside tier 1.
+            const value = parseFloat(discount.querySelector('.bar-value').style.left);
+            expect(value).toBeGreaterThan(tier1.left);
+            expect(value).toBeLessThan(tier1.right);
+            expect(text(discount.querySelector('[data-id="tiers"]'))).toBe(
+                'Escalation: tier 1 up to 25%: sales director; tier 2 up to 35%: finance.'
+            );
+            await expect(element).toBeAccessible();
+        });
+
+        it('draws the ladder of a term where higher is better towards the left', async () => {
+            const element = await render();
+
+            const months = $(element, 'li.term[data-term="contract_months"]');
+            const zones = Array.from(months.querySelectorAll('.bar-zone')).map((z) => ({
+                kind: z.className.replace('bar-zone bar-', ''),
+                left: parseFloat(z.style.left),
+                right: parseFloat(z.style.left) + parseFloat(z.style.width)
+            }));
+            expect(zones.map((z) => z.kind)).toEqual(['band', 'tier1', 'tier2', 'blocked']);
+            // 36 down to 12 the band, then 12 to 6 and 6 to 1 months, then nothing below 1.
+            expect(zones[1].right).toBeCloseTo(zones[0].left, 1);
+            expect(zones[2].right).toBeCloseTo(zones[1].left, 1);
+            expect(zones[3].left).toBe(0);
+            expect(zones[3].right).toBeCloseTo(zones[2].left, 1);
+            expect(months.querySelector('.bar').getAttribute('aria-label')).toBe(
+                'Band 12 months to 36 months; tier 1 up to 6 months: sales director; tier 2 up to 1 months: cfo; walk-away 1 months; value 12 months.'
+            );
+        });
+
+        it('still draws the band of a check stored before tiers were sent', async () => {
+            const old = JSON.parse(JSON.stringify(NEEDS_APPROVAL));
+            old.terms.forEach((term) => delete term.tiers);
+            const element = await render(governance(old));
+
+            const discount = $(element, 'li.term[data-term="discount_pct"]');
+            const kinds = Array.from(discount.querySelectorAll('.bar-zone')).map(
+                (z) => z.className
+            );
+            expect(kinds).toEqual(['bar-zone bar-band', 'bar-zone bar-blocked']);
+            expect(discount.querySelector('[data-id="tiers"]')).toBeNull();
+            expect(discount.querySelector('.bar').getAttribute('aria-label')).toBe(
+                'Band 0% to 15%; walk-away 35%; value 22% (tier 1).'
+            );
         });
 
         it('phrases the steps and trades for a rep', async () => {
@@ -349,32 +430,141 @@ describe('c-deal-governance', () => {
     });
 
     describe('Prepare and Review', () => {
-        it('shows the preparation when its tab opens', async () => {
+        async function openPrepare(element) {
+            $(element, 'lightning-tab[data-id="prepare-tab"]').dispatchEvent(
+                new CustomEvent('active')
+            );
+            await flush();
+        }
+
+        const planInput = (element, term, name) =>
+            $(element, `lightning-input[data-term="${term}"][data-name="${name}"]`);
+
+        function type(input, value) {
+            input.dispatchEvent(new CustomEvent('change', { detail: { value } }));
+        }
+
+        it('shows the stored preparation in a form when its tab opens', async () => {
             preparation.mockResolvedValue(JSON.stringify(PREPARATION));
             const element = await render();
+            await openPrepare(element);
 
-            $(element, 'lightning-tab[data-id="prepare-tab"]').dispatchEvent(
-                new CustomEvent('active')
+            expect(planInput(element, 'discount_pct', 'opening').value).toBe('8');
+            expect(planInput(element, 'discount_pct', 'goal').value).toBe('12');
+            expect(planInput(element, 'discount_pct', 'bottom_line').value).toBe('20');
+            expect(planInput(element, 'discount_pct', 'bottom_line').label).toBe(
+                'Discount off list price: walk-away (%)'
             );
-            await flush();
-
-            const prepared = text($(element, '[data-id="preparation"]'));
-            expect(prepared).toContain('Close the renewal at 15% or less');
-            expect(prepared).toContain('Procurement demands 25%');
-            const cells = $$(element, '[data-id="preparation"] tbody tr:first-child > *').map(text);
-            expect(cells).toEqual(['Discount off list price', '8%', '12%', '20%']);
+            expect(planInput(element, 'payment_terms_days', 'opening').value).toBe('');
+            expect($(element, 'lightning-textarea[data-field="goal"]').value).toContain(
+                'Close the renewal at 15% or less'
+            );
+            expect($(element, 'lightning-textarea[data-field="interests"]').value).toBe(
+                'Budget certainty for two years\nFaster onboarding'
+            );
+            expect($(element, 'lightning-input[data-index="0"][data-name="risk"]').value).toBe(
+                'Procurement demands 25% to match a competitor'
+            );
+            expect(text($(element, '[data-id="prepared-version"]'))).toContain('Version 1');
+            await expect(element).toBeAccessible();
         });
 
-        it('says when there is no preparation yet', async () => {
-            preparation.mockResolvedValue(null);
+        it('saves the opening, target and walk-away the rep sets, with the version read', async () => {
+            preparation.mockResolvedValue(JSON.stringify(PREPARATION));
+            savePreparation.mockResolvedValue(JSON.stringify({ ...PREPARATION, version: 2 }));
             const element = await render();
+            const toasts = jest.fn();
+            element.addEventListener('lightning__showtoast', toasts);
+            await openPrepare(element);
 
-            $(element, 'lightning-tab[data-id="prepare-tab"]').dispatchEvent(
-                new CustomEvent('active')
-            );
+            type(planInput(element, 'discount_pct', 'opening'), '10');
+            type(planInput(element, 'payment_terms_days', 'opening'), '30');
+            type(planInput(element, 'payment_terms_days', 'goal'), '45');
+            type(planInput(element, 'payment_terms_days', 'bottom_line'), '60');
+            await flush();
+            $(element, 'lightning-button[data-id="save-preparation"]').click();
             await flush();
 
+            const call = savePreparation.mock.calls[0][0];
+            expect(call.opportunityId).toBe(RECORD_ID);
+            expect(call.version).toBe(1);
+            expect(JSON.parse(call.preparation)).toEqual({
+                ...PREPARATION_WRITE,
+                terms: {
+                    ...PREPARATION_WRITE.terms,
+                    discount_pct: { ...PREPARATION_WRITE.terms.discount_pct, opening: '10' },
+                    payment_terms_days: { opening: '30', goal: '45', bottom_line: '60' }
+                }
+            });
+            expect(toasts).toHaveBeenCalled();
+            expect(toasts.mock.calls[0][0].detail.title).toBe('Preparation saved');
+            expect(text($(element, '[data-id="prepared-version"]'))).toContain('Version 2');
+            expect($(element, '[data-id="prepare-error"]')).toBeNull();
+        });
+
+        it('shows a refusal next to the input it names', async () => {
+            preparation.mockResolvedValue(JSON.stringify(PREPARATION));
+            savePreparation.mockRejectedValue(apexError(PREPARATION_422));
+            const element = await render();
+            await openPrepare(element);
+
+            type(planInput(element, 'discount_pct', 'opening'), '18');
+            await flush();
+            $(element, 'lightning-button[data-id="save-preparation"]').click();
+            await flush();
+
+            const message = PREPARATION_422.errors[0].message;
+            expect(text($(element, '[data-error="terms.discount_pct.opening"]'))).toBe(message);
+            expect($(element, '[data-error="terms.discount_pct.goal"]')).toBeNull();
+            const alert = text($(element, '[data-id="prepare-error"]'));
+            expect(alert).toContain('Invalid request');
+            expect(alert).toContain(`Discount off list price (opening): ${message}`);
+            expect(alert).not.toContain('"loc"');
+            // What the rep typed stays, to correct it.
+            expect(planInput(element, 'discount_pct', 'opening').value).toBe('18');
+            await expect(element).toBeAccessible();
+
+            // Fixed and saved again: the error goes.
+            savePreparation.mockResolvedValue(JSON.stringify(PREPARATION));
+            type(planInput(element, 'discount_pct', 'opening'), '8');
+            $(element, 'lightning-button[data-id="save-preparation"]').click();
+            await flush();
+            expect($(element, '[data-error="terms.discount_pct.opening"]')).toBeNull();
+        });
+
+        it('starts a first preparation from an empty form', async () => {
+            preparation.mockResolvedValue(null);
+            savePreparation.mockResolvedValue(JSON.stringify(PREPARATION));
+            const element = await render();
+            await openPrepare(element);
+
             expect($(element, '[data-id="no-preparation"]')).not.toBeNull();
+            type($(element, 'lightning-textarea[data-field="goal"]'), 'Renew at 15% or less');
+            type($(element, 'lightning-textarea[data-field="interests"]'), 'Budget certainty\n\n');
+            type(planInput(element, 'discount_pct', 'opening'), '8');
+            type(planInput(element, 'discount_pct', 'goal'), '12');
+            type(planInput(element, 'discount_pct', 'bottom_line'), '20');
+            for (let i = 0; i < 3; i++) {
+                type(
+                    $(element, `lightning-input[data-index="${i}"][data-name="risk"]`),
+                    `Risk ${i}`
+                );
+                type(
+                    $(element, `lightning-input[data-index="${i}"][data-name="mitigation"]`),
+                    `Answer ${i}`
+                );
+            }
+            $(element, 'lightning-button[data-id="save-preparation"]').click();
+            await flush();
+
+            const call = savePreparation.mock.calls[0][0];
+            expect(call.version).toBeNull();
+            expect(JSON.parse(call.preparation)).toEqual({
+                goal: 'Renew at 15% or less',
+                terms: { discount_pct: { opening: '8', goal: '12', bottom_line: '20' } },
+                customer_interests: ['Budget certainty'],
+                premortem: [0, 1, 2].map((i) => ({ risk: `Risk ${i}`, mitigation: `Answer ${i}` }))
+            });
         });
 
         it('reviews a closed deal with a line of coaching, and saves the review', async () => {
@@ -395,6 +585,8 @@ describe('c-deal-governance', () => {
             await flush();
 
             expect(review).toHaveBeenCalledWith({ opportunityId: RECORD_ID, rep: 'alex' });
+            // Not the viewing rep's own deal (or no figures): no line across deals.
+            expect($(element, '[data-id="across-deals"]')).toBeNull();
             expect(text($(element, '[data-id="coaching"]'))).toBe(
                 'You protect the relationship: name your bottom line before the call, and hold it. On this deal you gave most on contract months: 69% of the way to the walk-away.'
             );
@@ -411,6 +603,28 @@ describe('c-deal-governance', () => {
                 self: 5,
                 note: 'Held the term; gave on discount too early.'
             });
+        });
+
+        it("coaches from the rep's own concessions across their won deals", async () => {
+            review.mockResolvedValue(
+                JSON.stringify({
+                    review: REVIEW,
+                    outcome: OUTCOME,
+                    rep: REP,
+                    concessions: CONCESSIONS_MINE
+                })
+            );
+            const element = await render();
+
+            $(element, 'lightning-tab[data-id="review-tab"]').dispatchEvent(
+                new CustomEvent('active')
+            );
+            await flush();
+
+            expect(text($(element, '[data-id="across-deals"]'))).toBe(
+                'Across your 3 won deals you gave most on Discount off list price (3 of 3 deals, 51% of the way to the walk-away on average), then Contract length (2 of 3, 34%). 4 concessions got nothing in return: ask for something back before you give.'
+            );
+            await expect(element).toBeAccessible();
         });
     });
 });
