@@ -56,7 +56,12 @@ export function valueText(value, unit) {
     if (unit === null || unit === undefined || Number.isNaN(Number(value))) {
         return words(value);
     }
-    return unit === '%' ? `${number(value)}%` : `${number(value)} ${unit}`;
+    if (unit === '%') {
+        return `${number(value)}%`;
+    }
+    // "1 month", "1 day": a plain plural unit reads singular for one.
+    const one = Number(value) === 1 && /^[a-z]+s$/.test(unit);
+    return `${number(value)} ${one ? unit.slice(0, -1) : unit}`;
 }
 
 export function verdictView(verdict) {
@@ -142,18 +147,20 @@ export function barOf(term) {
     ];
     let previous = side > 0 ? band.high : band.low;
     const ladder = [];
+    // A tier reaches up to its limit where larger is worse, down to it where smaller is.
+    const reaches = side > 0 ? 'up to' : 'down to';
     tiers.forEach((tier, index) => {
         const step = index + 1;
         const reach = valueText(tier.limit, unit);
         const who = words(tier.approver);
-        ladder.push(`tier ${step} up to ${reach}: ${who}`);
+        ladder.push(`tier ${step} ${reaches} ${reach}: ${who}`);
         if (Number(tier.limit) !== Number(previous)) {
             zones.push(
                 zone(
                     previous,
                     tier.limit,
                     `tier${Math.min(step, 3)}`,
-                    `Tier ${step}: up to ${reach}, ${who}`
+                    `Tier ${step}: ${reaches} ${reach}, ${who}`
                 )
             );
             previous = tier.limit;

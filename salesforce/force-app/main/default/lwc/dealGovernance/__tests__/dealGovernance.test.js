@@ -197,7 +197,7 @@ describe('c-deal-governance', () => {
             expect(zones[3].left).toBe(0);
             expect(zones[3].right).toBeCloseTo(zones[2].left, 1);
             expect(months.querySelector('.bar').getAttribute('aria-label')).toBe(
-                'Band 12 months to 36 months; tier 1 up to 6 months: sales director; tier 2 up to 1 months: cfo; walk-away 1 months; value 12 months.'
+                'Band 12 months to 36 months; tier 1 down to 6 months: sales director; tier 2 down to 1 month: cfo; walk-away 1 month; value 12 months.'
             );
         });
 
