@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from governance.engine.document import ChoiceTerm, NumberTerm
+from governance.engine.document import ChoiceTerm
 from governance.engine.numbers import CompiledNumber
 from governance.engine.results import CheckResult, EffectiveBand, TermResult, Trade
 from governance.figures import ratio_text
@@ -133,33 +133,25 @@ def _tiers_json(published: Published, key: str, rules: tuple[str, ...]) -> list[
     doc = next((t for t in compiled.document.terms if t.key == key), None)
     if doc is None or not doc.tiers:
         return []
-    approvers = [t.approver for t in doc.tiers]
+    # The fired rules' effect on this term, added up as the evaluator adds it.
     shift = Decimal(0)
+    overrides: list[tuple[int | None, str]] = []
     fired = {r.key: r for r in compiled.rules}
-    for rule_key in rules:  # in the order they fired, as the evaluator applies them
+    for rule_key in rules:  # in the order they fired
         rule = fired.get(rule_key)
         if rule is None:
             continue
-        for term_key, amount in rule.shifts:
-            if term_key == key:
-                shift += amount
-        for term_key, tier, group in rule.approvers:
-            if term_key != key:
-                continue
-            if tier is None:
-                approvers = [group] * len(approvers)
-            else:
-                approvers[tier - 1] = group
-    if isinstance(doc, NumberTerm):
-        number_term = compiled.by_key[key]
-        assert isinstance(number_term, CompiledNumber)
-        sign = 1 if number_term.lower else -1
-        good = number_term.good
-        limits = (sign * max(limit + shift, good) for limit in number_term.limits)
+        shift += sum((amount for term_key, amount in rule.shifts if term_key == key), Decimal(0))
+        overrides.extend(
+            (tier, group) for term_key, tier, group in rule.approvers if term_key == key
+        )
+    term = compiled.by_key[key]
+    approvers = term.tier_approvers(overrides)
+    if isinstance(term, CompiledNumber):
         return [
             # `copy_abs` of a zero: a higher-is-better limit of 0 negates back to -0.
             {"limit": number(limit if limit else limit.copy_abs()), "approver": group}
-            for limit, group in zip(limits, approvers, strict=True)
+            for limit, group in zip(term.tier_limits(shift), approvers, strict=True)
         ]
     if isinstance(doc, ChoiceTerm):
         return [

@@ -232,6 +232,12 @@ class CompiledNumber(CompiledTerm):
             ),
         )
 
+    def tier_limits(self, shift: Decimal) -> tuple[Decimal, ...]:
+        """Each tier's limit after `shift`, as a reader states it (the term's unit and direction:
+        25 for "up to 25%", 6 for a higher-is-better "down to 6 months")."""
+        sign = 1 if self.lower else -1
+        return tuple(sign * max(limit + shift, self.good) for limit in self.limits)
+
     def _geometry(self, shift: Decimal, rules: tuple[str, ...]) -> ShiftedGeometry:
         """Edge, walk-away, tier limits, span and band after `shift`, normalised.
 

@@ -57,9 +57,9 @@ class CompiledTerm(ABC):
         """Prebuild what subclasses can only build once their own fields are set."""
         self.missing_result = self.missing(())
 
-    def _chain(
-        self, reached: int, overrides: list[tuple[int | None, str]] | None
-    ) -> tuple[str, ...]:
+    def tier_approvers(self, overrides: list[tuple[int | None, str]] | None) -> list[str]:
+        """The group that approves each tier, after fired rules' replacements (in the order
+        they fired: `(tier, group)`, tier None for every tier)."""
         approvers = list(self.approver_list)
         if overrides:
             for tier, group in overrides:
@@ -67,7 +67,12 @@ class CompiledTerm(ABC):
                     approvers = [group] * len(approvers)
                 else:
                     approvers[tier - 1] = group
-        return dedupe(approvers[:reached])
+        return approvers
+
+    def _chain(
+        self, reached: int, overrides: list[tuple[int | None, str]] | None
+    ) -> tuple[str, ...]:
+        return dedupe(self.tier_approvers(overrides)[:reached])
 
     def missing(self, rules: tuple[str, ...], shift: Decimal = ZERO) -> TermResult:
         """A term the deal does not state, with its band after any rules that fired."""
