@@ -33,10 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.opportunities:
         fake.add_opportunities(sample_opportunities(args.opportunities, seed=args.seed))
-    print(f"FAKE_SALESFORCE_URL={fake.url}", flush=True)
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
+    # Only now: whoever reads the URL may stop the org at once, and must find it ready to stop.
+    print(f"FAKE_SALESFORCE_URL={fake.url}", flush=True)
     done.wait()
     fake.stop()
     return 0
