@@ -185,7 +185,7 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, An
     columns = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     driver = session.connection().connection.driver_connection
     assert driver is not None
-    statement = f"COPY {target.name} ({columns}) FROM STDIN"
+    statement = f"COPY {dialect.identifier_preparer.format_table(target)} ({columns}) FROM STDIN"
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             values = [row[name] for name in names]
