@@ -44,6 +44,20 @@ const DIMENSIONS = [
     { key: 'self', label: 'How you feel about yourself' }
 ];
 
+/** Whether a term of a what-if check differs from the same term now: value, status or band. */
+function changed(before, after) {
+    if (!before || !after) {
+        return true;
+    }
+    const band = (term) => JSON.stringify([term.band, term.tiers]);
+    return (
+        String(before.value ?? '') !== String(after.value ?? '') ||
+        before.status !== after.status ||
+        before.tier !== after.tier ||
+        band(before) !== band(after)
+    );
+}
+
 export default class DealGovernance extends LightningElement {
     @api recordId;
 
@@ -222,8 +236,17 @@ export default class DealGovernance extends LightningElement {
         return request;
     }
 
+    /**
+     * The terms with the rep's values; a number term that changed (its value, or where it
+     * lands, or a band a rule moved) shows its bar, as on the Now tab.
+     */
     get whatIfRows() {
-        return termRows(this.whatIfResult);
+        const now = Object.fromEntries((this.result?.terms || []).map((t) => [t.key, t]));
+        const byKey = Object.fromEntries((this.whatIfResult?.terms || []).map((t) => [t.key, t]));
+        return termRows(this.whatIfResult).map((row) => ({
+            ...row,
+            showBar: row.hasBar && changed(now[row.key], byKey[row.key])
+        }));
     }
 
     get whatIfVerdict() {
