@@ -541,6 +541,53 @@ describe('c-deal-governance', () => {
             expect($(element, '[data-id="prepare-error"]')).toBeNull();
         });
 
+        it('prepares a choice from its options and a flag as yes, no or not stated', async () => {
+            const stored = {
+                ...PREPARATION,
+                terms: {
+                    ...PREPARATION.terms,
+                    uncapped_liability: { opening: false, goal: false, bottom_line: true }
+                }
+            };
+            preparation.mockResolvedValue(JSON.stringify(stored));
+            savePreparation.mockResolvedValue(JSON.stringify({ ...stored, version: 2 }));
+            const element = await render();
+            await openPrepare(element);
+
+            const select = (term, name) =>
+                $(element, `lightning-combobox[data-term="${term}"][data-name="${name}"]`);
+            const support = select('support_level', 'opening');
+            expect(support.label).toBe('Support level included: opening');
+            expect(support.options.map((o) => o.label)).toEqual([
+                'Not stated',
+                'standard',
+                'premium',
+                'platinum'
+            ]);
+            const flag = select('uncapped_liability', 'bottom_line');
+            expect(flag.options.map((o) => o.label)).toEqual(['Not stated', 'Yes', 'No']);
+            expect(flag.value).toBe('true');
+            expect(select('uncapped_liability', 'opening').value).toBe('false');
+            // A choice the package knows no options for is typed.
+            expect(planInput(element, 'data_residency', 'goal')).not.toBeNull();
+            await expect(element).toBeAccessible();
+
+            type(select('support_level', 'opening'), 'standard');
+            type(select('support_level', 'goal'), 'premium');
+            type(select('support_level', 'bottom_line'), 'platinum');
+            type(select('uncapped_liability', 'goal'), 'true');
+            await flush();
+            $(element, 'lightning-button[data-id="save-preparation"]').click();
+            await flush();
+
+            const sent = JSON.parse(savePreparation.mock.calls[0][0].preparation);
+            expect(sent.terms).toEqual({
+                ...PREPARATION_WRITE.terms,
+                support_level: { opening: 'standard', goal: 'premium', bottom_line: 'platinum' },
+                uncapped_liability: { opening: false, goal: true, bottom_line: true }
+            });
+        });
+
         it('shows a refusal next to the input it names', async () => {
             preparation.mockResolvedValue(JSON.stringify(PREPARATION));
             savePreparation.mockRejectedValue(apexError(PREPARATION_422));
