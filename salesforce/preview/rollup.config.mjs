@@ -27,6 +27,7 @@ export default {
                 { dir: 'src/modules' },
                 { name: 'lightning/uiRecordApi', path: 'mocks/uiRecordApi.js' },
                 { name: 'lightning/platformShowToastEvent', path: 'mocks/platformShowToastEvent.js' },
+                { name: 'lightning/combobox', path: 'mocks/combobox/combobox.js' },
                 ...METHODS.map((m) => ({
                     name: `@salesforce/apex/DealGovernanceController.${m}`,
                     path: `${APEX}${m}.js`

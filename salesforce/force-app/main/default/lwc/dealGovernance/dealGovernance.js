@@ -37,12 +37,28 @@ export const DEBOUNCE_MS = 400;
 const OPTIONAL_FIELDS = ['Opportunity.CurrencyIsoCode'];
 const PLAN = Object.keys(PLAN_NAMES);
 const PREMORTEM_ITEMS = 3;
+const NOT_STATED = { label: 'Not stated', value: '' };
+const FLAG_OPTIONS = [NOT_STATED, { label: 'Yes', value: 'true' }, { label: 'No', value: 'false' }];
 const DIMENSIONS = [
     { key: 'instrumental', label: 'Economic terms won' },
     { key: 'process', label: 'How fair and well run it felt' },
     { key: 'relationship', label: 'Trust and goodwill with the customer' },
     { key: 'self', label: 'How you feel about yourself' }
 ];
+
+/** Whether a term of a what-if check differs from the same term now: value, status or band. */
+function changed(before, after) {
+    if (!before || !after) {
+        return true;
+    }
+    const band = (term) => JSON.stringify([term.band, term.tiers]);
+    return (
+        String(before.value ?? '') !== String(after.value ?? '') ||
+        before.status !== after.status ||
+        before.tier !== after.tier ||
+        band(before) !== band(after)
+    );
+}
 
 export default class DealGovernance extends LightningElement {
     @api recordId;
@@ -222,8 +238,17 @@ export default class DealGovernance extends LightningElement {
         return request;
     }
 
+    /**
+     * The terms with the rep's values; a number term that changed (its value, or where it
+     * lands, or a band a rule moved) shows its bar, as on the Now tab.
+     */
     get whatIfRows() {
-        return termRows(this.whatIfResult);
+        const now = Object.fromEntries((this.result?.terms || []).map((t) => [t.key, t]));
+        const byKey = Object.fromEntries((this.whatIfResult?.terms || []).map((t) => [t.key, t]));
+        return termRows(this.whatIfResult).map((row) => ({
+            ...row,
+            showBar: row.hasBar && changed(now[row.key], byKey[row.key])
+        }));
     }
 
     get whatIfVerdict() {
@@ -500,30 +525,51 @@ export default class DealGovernance extends LightningElement {
         return this.prepareFieldErrors[path] || '';
     }
 
-    /** One row per number term of the playbook: opening, target and walk-away, editable. */
+    /** The options a choice term's select offers, best for us first; null when unknown. */
+    optionsOf(term) {
+        const known = OPTION_OF_PICKLIST[term.key];
+        if (term.kind === 'flag') {
+            return FLAG_OPTIONS;
+        }
+        if (term.kind !== 'choice' || !known) {
+            return null;
+        }
+        return [
+            NOT_STATED,
+            ...Object.values(known).map((option) => ({ label: words(option), value: option }))
+        ];
+    }
+
+    /**
+     * One row per term of the playbook: opening, target and walk-away, editable. A number is
+     * typed; a choice is picked from its options (typed when the package does not know them);
+     * a flag is yes, no or not stated.
+     */
     get preparedTerms() {
-        return (this.result?.terms || [])
-            .filter((term) => term.kind === 'number')
-            .map((term) => {
-                const plan = this.prepareDraft.terms[term.key] || {};
-                const label = this.labels[term.key] || words(term.key);
-                const unit = term.unit ? ` (${term.unit})` : '';
-                return {
-                    key: term.key,
-                    label,
-                    inputs: PLAN.map((name) => {
-                        const path = `terms.${term.key}.${name}`;
-                        return {
-                            key: path,
-                            name,
-                            label: `${label}: ${PLAN_NAMES[name]}${unit}`,
-                            value: plan[name] || '',
-                            error: this.errorAt(path),
-                            errorId: `error-${term.key}-${name}`
-                        };
-                    })
-                };
-            });
+        return (this.result?.terms || []).map((term) => {
+            const plan = this.prepareDraft.terms[term.key] || {};
+            const label = this.labels[term.key] || words(term.key);
+            const unit = term.kind === 'number' && term.unit ? ` (${term.unit})` : '';
+            const options = this.optionsOf(term);
+            return {
+                key: term.key,
+                label,
+                inputs: PLAN.map((name) => {
+                    const path = `terms.${term.key}.${name}`;
+                    return {
+                        key: path,
+                        name,
+                        label: `${label}: ${PLAN_NAMES[name]}${unit}`,
+                        value: plan[name] || '',
+                        isNumber: term.kind === 'number',
+                        isSelect: options !== null,
+                        options,
+                        error: this.errorAt(path),
+                        errorId: `error-${term.key}-${name}`
+                    };
+                })
+            };
+        });
     }
 
     get premortem() {
@@ -588,16 +634,23 @@ export default class DealGovernance extends LightningElement {
         const shown = new Set(this.preparedTerms.map((row) => row.key));
         for (const [key, plan] of Object.entries(this.prepared?.terms || {})) {
             if (!shown.has(key)) {
-                terms[key] = plan; // a choice or flag term prepared elsewhere: kept as it is
+                terms[key] = plan; // a term the playbook no longer has: kept as it is
             }
         }
+        const kinds = Object.fromEntries((this.result?.terms || []).map((t) => [t.key, t.kind]));
+        // A flag's select says 'true' or 'false'; the API takes a flag as a boolean.
+        const valueOf = (key, v) => {
+            if (blank(v)) {
+                return null;
+            }
+            const typed = String(v).trim();
+            return kinds[key] === 'flag' ? typed === 'true' : typed;
+        };
         for (const [key, plan] of Object.entries(draft.terms)) {
             if (PLAN.every((name) => blank(plan[name]))) {
                 continue; // a term left empty is not prepared
             }
-            terms[key] = Object.fromEntries(
-                PLAN.map((name) => [name, blank(plan[name]) ? null : String(plan[name]).trim()])
-            );
+            terms[key] = Object.fromEntries(PLAN.map((name) => [name, valueOf(key, plan[name])]));
         }
         return {
             goal: blank(draft.goal) ? null : draft.goal.trim(),

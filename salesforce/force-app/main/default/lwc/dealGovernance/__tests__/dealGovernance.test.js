@@ -105,6 +105,8 @@ async function render(answer = governance(NEEDS_APPROVAL)) {
 
 const $ = (element, selector) => element.shadowRoot.querySelector(selector);
 const $$ = (element, selector) => Array.from(element.shadowRoot.querySelectorAll(selector));
+/** The bar a term's row draws (the dealGovernanceBar child), to look inside it. */
+const inBar = (row) => row.querySelector('c-deal-governance-bar').shadowRoot;
 const text = (node) => (node ? node.textContent.replace(/\s+/g, ' ').trim() : '');
 
 describe('c-deal-governance', () => {
@@ -138,18 +140,18 @@ describe('c-deal-governance', () => {
             expect(text(discount)).toContain('22%');
             expect(text(discount)).toContain('Needs approval');
             expect(text(discount)).toContain('Needs sales director');
-            const bar = discount.querySelector('.bar');
+            const bar = inBar(discount).querySelector('.bar');
             expect(bar.getAttribute('aria-label')).toBe(
                 'Band 0% to 15%; tier 1 up to 25%: sales director; tier 2 up to 35%: finance; walk-away 35%; value 22% (tier 1).'
             );
-            expect(discount.querySelector('.bar-value').style.left).toBeTruthy();
+            expect(inBar(discount).querySelector('.bar-value').style.left).toBeTruthy();
         });
 
         it('draws each escalation tier as its own zone, and says the ladder in words', async () => {
             const element = await render();
 
             const discount = $(element, 'li.term[data-term="discount_pct"]');
-            const zones = Array.from(discount.querySelectorAll('.bar-zone'));
+            const zones = Array.from(inBar(discount).querySelectorAll('.bar-zone'));
             expect(zones.map((z) => z.className.replace('bar-zone ', ''))).toEqual([
                 'bar-band',
                 'bar-tier1',
@@ -172,10 +174,10 @@ describe('c-deal-governance', () => {
             expect(blocked.left).toBeCloseTo(tier2.right, 1);
             expect(blocked.right).toBeCloseTo(100, 1);
             // The value marker sits inside tier 1.
-            const value = parseFloat(discount.querySelector('.bar-value').style.left);
+            const value = parseFloat(inBar(discount).querySelector('.bar-value').style.left);
             expect(value).toBeGreaterThan(tier1.left);
             expect(value).toBeLessThan(tier1.right);
-            expect(text(discount.querySelector('[data-id="tiers"]'))).toBe(
+            expect(text(inBar(discount).querySelector('[data-id="tiers"]'))).toBe(
                 'Escalation: tier 1 up to 25%: sales director; tier 2 up to 35%: finance.'
             );
             await expect(element).toBeAccessible();
@@ -185,7 +187,7 @@ describe('c-deal-governance', () => {
             const element = await render();
 
             const months = $(element, 'li.term[data-term="contract_months"]');
-            const zones = Array.from(months.querySelectorAll('.bar-zone')).map((z) => ({
+            const zones = Array.from(inBar(months).querySelectorAll('.bar-zone')).map((z) => ({
                 kind: z.className.replace('bar-zone bar-', ''),
                 left: parseFloat(z.style.left),
                 right: parseFloat(z.style.left) + parseFloat(z.style.width)
@@ -196,7 +198,7 @@ describe('c-deal-governance', () => {
             expect(zones[2].right).toBeCloseTo(zones[1].left, 1);
             expect(zones[3].left).toBe(0);
             expect(zones[3].right).toBeCloseTo(zones[2].left, 1);
-            expect(months.querySelector('.bar').getAttribute('aria-label')).toBe(
+            expect(inBar(months).querySelector('.bar').getAttribute('aria-label')).toBe(
                 'Band 12 months to 36 months; tier 1 down to 6 months: sales director; tier 2 down to 1 month: cfo; walk-away 1 month; value 12 months.'
             );
         });
@@ -207,12 +209,12 @@ describe('c-deal-governance', () => {
             const element = await render(governance(old));
 
             const discount = $(element, 'li.term[data-term="discount_pct"]');
-            const kinds = Array.from(discount.querySelectorAll('.bar-zone')).map(
+            const kinds = Array.from(inBar(discount).querySelectorAll('.bar-zone')).map(
                 (z) => z.className
             );
             expect(kinds).toEqual(['bar-zone bar-band', 'bar-zone bar-blocked']);
-            expect(discount.querySelector('[data-id="tiers"]')).toBeNull();
-            expect(discount.querySelector('.bar').getAttribute('aria-label')).toBe(
+            expect(inBar(discount).querySelector('[data-id="tiers"]')).toBeNull();
+            expect(inBar(discount).querySelector('.bar').getAttribute('aria-label')).toBe(
                 'Band 0% to 15%; walk-away 35%; value 22% (tier 1).'
             );
         });
@@ -282,6 +284,43 @@ describe('c-deal-governance', () => {
             expect(text(row)).toContain('Within the band');
             // Now still shows the opportunity as it is.
             expect(text($(element, '[data-id="verdict"] .slds-badge'))).toBe('Needs approval');
+        });
+
+        it("draws a changed term's bar with the new value against the band and tiers", async () => {
+            const element = await render();
+            // Before the rep changes anything, the What-if list draws no bars.
+            expect($(element, 'li.what-if-term c-deal-governance-bar')).toBeNull();
+            jest.useFakeTimers();
+            check.mockResolvedValue(JSON.stringify(AUTO_APPROVED));
+
+            editDiscount(element, '10');
+            jest.advanceTimersByTime(DEBOUNCE_MS);
+            await flush();
+
+            const row = $(element, 'li.what-if-term[data-term="discount_pct"]');
+            const bar = inBar(row);
+            expect(bar.querySelector('.bar').getAttribute('aria-label')).toBe(
+                'Band 0% to 15%; tier 1 up to 25%: sales director; tier 2 up to 35%: finance; walk-away 35%; value 10%.'
+            );
+            expect(text(bar.querySelector('[data-id="tiers"]'))).toBe(
+                'Escalation: tier 1 up to 25%: sales director; tier 2 up to 35%: finance.'
+            );
+            // The marker moved from tier 1 (the Now tab) into the band.
+            const band = bar.querySelector('.bar-band');
+            const left = parseFloat(band.style.left);
+            const right = left + parseFloat(band.style.width);
+            const after = parseFloat(bar.querySelector('.bar-value').style.left);
+            const now = $(element, 'li.term[data-term="discount_pct"]');
+            const before = parseFloat(inBar(now).querySelector('.bar-value').style.left);
+            expect(after).toBeGreaterThan(left);
+            expect(after).toBeLessThan(right);
+            expect(before).toBeGreaterThan(right);
+            // Terms the rep left as they were keep their one line.
+            expect(
+                $(element, 'li.what-if-term[data-term="payment_terms_days"] c-deal-governance-bar')
+            ).toBeNull();
+            jest.useRealTimers();
+            await expect(element).toBeAccessible();
         });
 
         it('shows a problem by field, never raw JSON', async () => {
@@ -500,6 +539,53 @@ describe('c-deal-governance', () => {
             expect(toasts.mock.calls[0][0].detail.title).toBe('Preparation saved');
             expect(text($(element, '[data-id="prepared-version"]'))).toContain('Version 2');
             expect($(element, '[data-id="prepare-error"]')).toBeNull();
+        });
+
+        it('prepares a choice from its options and a flag as yes, no or not stated', async () => {
+            const stored = {
+                ...PREPARATION,
+                terms: {
+                    ...PREPARATION.terms,
+                    uncapped_liability: { opening: false, goal: false, bottom_line: true }
+                }
+            };
+            preparation.mockResolvedValue(JSON.stringify(stored));
+            savePreparation.mockResolvedValue(JSON.stringify({ ...stored, version: 2 }));
+            const element = await render();
+            await openPrepare(element);
+
+            const select = (term, name) =>
+                $(element, `lightning-combobox[data-term="${term}"][data-name="${name}"]`);
+            const support = select('support_level', 'opening');
+            expect(support.label).toBe('Support level included: opening');
+            expect(support.options.map((o) => o.label)).toEqual([
+                'Not stated',
+                'standard',
+                'premium',
+                'platinum'
+            ]);
+            const flag = select('uncapped_liability', 'bottom_line');
+            expect(flag.options.map((o) => o.label)).toEqual(['Not stated', 'Yes', 'No']);
+            expect(flag.value).toBe('true');
+            expect(select('uncapped_liability', 'opening').value).toBe('false');
+            // A choice the package knows no options for is typed.
+            expect(planInput(element, 'data_residency', 'goal')).not.toBeNull();
+            await expect(element).toBeAccessible();
+
+            type(select('support_level', 'opening'), 'standard');
+            type(select('support_level', 'goal'), 'premium');
+            type(select('support_level', 'bottom_line'), 'platinum');
+            type(select('uncapped_liability', 'goal'), 'true');
+            await flush();
+            $(element, 'lightning-button[data-id="save-preparation"]').click();
+            await flush();
+
+            const sent = JSON.parse(savePreparation.mock.calls[0][0].preparation);
+            expect(sent.terms).toEqual({
+                ...PREPARATION_WRITE.terms,
+                support_level: { opening: 'standard', goal: 'premium', bottom_line: 'platinum' },
+                uncapped_liability: { opening: false, goal: true, bottom_line: true }
+            });
         });
 
         it('shows a refusal next to the input it names', async () => {
