@@ -23,7 +23,7 @@ from governance.auth.schemas import ApiKeyCreate, Role
 from governance.db import Database
 from governance.errors import GovernanceError
 from governance.heartbeats.models import WorkerLoop
-from governance.playbooks import formats
+from governance.playbooks import formats, publication
 from governance.playbooks import service as playbook_service
 from governance.settings import get_settings
 
@@ -268,7 +268,7 @@ def import_playbook(
     try:
         doc = formats.parse_text(text, media)
         with db.unit_of_work() as session:
-            version, outcome = playbook_service.import_document(
+            version, outcome = publication.import_document(
                 session, SYSTEM, doc, publish_now=publish
             )
             said = {
@@ -417,7 +417,7 @@ def demo(
             for name in DEMO_PLAYBOOKS:
                 text = resources.files("governance.demo").joinpath(name).read_text(encoding="utf-8")
                 doc = formats.parse_text(text, "application/yaml")
-                version, outcome = playbook_service.import_document(
+                version, outcome = publication.import_document(
                     session, SYSTEM, doc, publish_now=True
                 )
                 typer.echo(f"demo playbook {doc.key} version {version.number}: {outcome}")

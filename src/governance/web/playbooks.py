@@ -24,7 +24,7 @@ from governance.deals import impact as deal_impact
 from governance.engine.document import KEY_PATTERN, PLAYBOOK_KEY_PATTERN
 from governance.errors import GovernanceError, InvalidInput
 from governance.http import Registry
-from governance.playbooks import formats
+from governance.playbooks import formats, publication
 from governance.playbooks import service as playbook_service
 from governance.playbooks.models import VersionStatus
 from governance.playbooks.schemas import SignoffCreate
@@ -137,7 +137,7 @@ def import_yaml(
         return _import_refused(request, viewer, session, "Choose a YAML file or paste one.", text)
     try:
         doc = formats.parse_text(text, "application/yaml")
-        version, _outcome = playbook_service.import_document(
+        version, _outcome = publication.import_document(
             session, viewer.principal, doc, publish_now=False
         )
     except InvalidInput as exc:
@@ -319,7 +319,7 @@ def sign_off(
     except ValidationError as exc:
         problems = "; ".join(f"{format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors())
         raise PageError(422, "This sign-off cannot be recorded", problems) from None
-    playbook_service.sign_off(session, viewer.principal, key, number, body.group, body.note)
+    publication.sign_off(session, viewer.principal, key, number, body.group, body.note)
     back = text_field(form, "back")
     tail = "/changes" if back == "changes" else ""
     return after_change(request, version_url(key, number, f"{tail}?done=signed#signoff"))
@@ -337,7 +337,7 @@ def publish(
 ) -> Response:
     require_editor(viewer)
     try:
-        playbook_service.publish(session, viewer.principal, key, number)
+        publication.publish(session, viewer.principal, key, number)
     except GovernanceError as exc:
         session.rollback()
         return render_version_page(
