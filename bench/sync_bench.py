@@ -125,8 +125,7 @@ def phase_setup(db_url: str) -> dict[str, Any]:
     from governance import migrate
     from governance.auth.principal import SYSTEM
     from governance.db import Database
-    from governance.playbooks import formats
-    from governance.playbooks import service as playbook_service
+    from governance.playbooks import formats, publication
 
     if db_url.startswith("postgresql"):
         target = make_url(db_url)
@@ -143,9 +142,7 @@ def phase_setup(db_url: str) -> dict[str, Any]:
         text_ = (ROOT / "src" / "governance" / "demo" / "standard.yaml").read_text(encoding="utf-8")
         doc = formats.parse_text(text_, "application/yaml")
         with db.unit_of_work() as session:
-            version, outcome = playbook_service.import_document(
-                session, SYSTEM, doc, publish_now=True
-            )
+            version, outcome = publication.import_document(session, SYSTEM, doc, publish_now=True)
             published = f"{doc.key} v{version.number} {outcome} ({version.status})"
     finally:
         db.dispose()

@@ -22,8 +22,7 @@ from governance.app import create_app
 from governance.auth import service as auth_service
 from governance.auth.principal import SYSTEM
 from governance.db import Database
-from governance.playbooks import formats
-from governance.playbooks import service as playbook_service
+from governance.playbooks import formats, publication
 from governance.settings import Settings
 
 CONTRACT = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
@@ -47,7 +46,7 @@ def contract_app(
     with db.unit_of_work() as session:
         auth_service.ensure_admin_key(session, SYSTEM, ADMIN_KEY)
         doc = formats.parse_text(DEMO.read_text(), "application/yaml")
-        playbook_service.import_document(session, SYSTEM, doc, publish_now=True)
+        publication.import_document(session, SYSTEM, doc, publish_now=True)
     db.dispose()
     app = create_app(Settings(database_url=url))
     yield app

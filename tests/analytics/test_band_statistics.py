@@ -9,7 +9,7 @@ from types import ModuleType
 
 from sqlalchemy.dialects import postgresql
 
-from governance.analytics.repository import SCORE_BANDS, _banded, amount_band
+from governance.analytics.fact_repository import SCORE_BANDS, amount_band, banded
 from governance.outcomes.models import Outcome, OutcomeTerm
 
 MIGRATION = (
@@ -38,8 +38,8 @@ def test_statistics_cover_the_band_expressions_the_reports_use() -> None:
         amount_band(OutcomeTerm.amount_cents), "deal_outcome_terms"
     )
     assert statistics["st_deal_outcome_terms_score_band"][1] == _sql(
-        _banded(OutcomeTerm.deal_variance_micro, SCORE_BANDS, True), "deal_outcome_terms"
+        banded(OutcomeTerm.deal_variance_micro, SCORE_BANDS, True), "deal_outcome_terms"
     )
     assert statistics["st_deal_outcomes_score_band"][1] == _sql(
-        _banded(Outcome.variance_micro, SCORE_BANDS, True), "deal_outcomes"
+        banded(Outcome.variance_micro, SCORE_BANDS, True), "deal_outcomes"
     )

@@ -15,7 +15,7 @@ from tests.conftest import Keys
 from governance.auth.principal import SYSTEM
 from governance.db import Database
 from governance.demo import generator
-from governance.playbooks import service as playbook_service
+from governance.playbooks import publication
 
 # 40 reps over two years: rep × month is about a thousand groups of 12 terms, rep alone 480.
 DEALS = 1_500
@@ -36,9 +36,7 @@ GROUPINGS = [
 def generated(database_url: str) -> None:
     db = Database(database_url)
     with db.unit_of_work() as session:
-        playbook_service.import_document(
-            session, SYSTEM, generator._demo_document(), publish_now=True
-        )
+        publication.import_document(session, SYSTEM, generator._demo_document(), publish_now=True)
     generator.generate(db, DEALS, seed=5, as_of=AS_OF)
     db.dispose()
 

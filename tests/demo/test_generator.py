@@ -25,7 +25,7 @@ from governance.deals.models import Deal, DealCheck, DealTermCheck
 from governance.demo import generator
 from governance.errors import Conflict
 from governance.outcomes.models import AfterActionReview, Outcome, OutcomeTerm
-from governance.playbooks import service as playbook_service
+from governance.playbooks import publication
 from governance.playbooks.models import PlaybookVersion
 from governance.reps.models import RepProfile
 from governance.scaled import to_cents, to_micro
@@ -42,9 +42,7 @@ GENERATED: tuple[Table, ...] = (
 
 def _load_demo(db: Database) -> None:
     with db.unit_of_work() as session:
-        playbook_service.import_document(
-            session, SYSTEM, generator._demo_document(), publish_now=True
-        )
+        publication.import_document(session, SYSTEM, generator._demo_document(), publish_now=True)
 
 
 def _generate(db: Database, seed: int = 11, deals: int = N) -> generator.Report:

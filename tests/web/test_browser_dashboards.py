@@ -29,7 +29,7 @@ from tests.web.test_browser import (
 from governance.auth.principal import SYSTEM
 from governance.db import Database
 from governance.demo import generator
-from governance.playbooks import service as playbook_service
+from governance.playbooks import publication
 
 pytestmark = [
     pytest.mark.browser,
@@ -45,9 +45,7 @@ def server(database_url: str, people: Keys) -> Iterator[Server]:
     """The app over a sample history: the demo playbook's two versions and 300 deals."""
     db = Database(database_url)
     with db.unit_of_work() as session:
-        playbook_service.import_document(
-            session, SYSTEM, generator._demo_document(), publish_now=True
-        )
+        publication.import_document(session, SYSTEM, generator._demo_document(), publish_now=True)
     generator.generate(db, 300, seed=7, as_of=date(2026, 11, 1))
     db.dispose()
     served = Server(database_url)

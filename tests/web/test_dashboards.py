@@ -19,7 +19,7 @@ from governance.auth.principal import SYSTEM
 from governance.auth.schemas import Role
 from governance.db import Database
 from governance.demo import generator
-from governance.playbooks import service as playbook_service
+from governance.playbooks import publication
 from governance.web.dashboards import DASHBOARDS
 
 AS_OF = date(2026, 11, 1)
@@ -35,9 +35,7 @@ def history(database_url: str, keys: Keys) -> None:
     """The demo playbook (two versions) and a sample history of deals, reviews and outcomes."""
     db = Database(database_url)
     with db.unit_of_work() as session:
-        playbook_service.import_document(
-            session, SYSTEM, generator._demo_document(), publish_now=True
-        )
+        publication.import_document(session, SYSTEM, generator._demo_document(), publish_now=True)
     generator.generate(db, DEALS, seed=7, as_of=AS_OF)
     db.dispose()
 

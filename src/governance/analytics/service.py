@@ -17,12 +17,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from governance.analytics.repository import (
-    SCORE_BANDS,
-    AnalyticsRepository,
-    Distribution,
-    GroupKey,
-)
+from governance.analytics.fact_repository import SCORE_BANDS, Distribution, GroupKey
+from governance.analytics.repository import AnalyticsRepository
 from governance.analytics.schemas import (
     Across,
     ApprovalReport,

@@ -18,7 +18,7 @@ from governance.auth.principal import SYSTEM
 from governance.demo import repository
 from governance.engine.document import PlaybookDocument
 from governance.errors import Conflict
-from governance.playbooks import formats
+from governance.playbooks import formats, publication
 from governance.playbooks import service as playbook_service
 
 HISTORY_DAYS = 730
@@ -78,7 +78,7 @@ def prepare_playbooks(session: Session, timeline: Timeline) -> tuple[int, int]:
     versions = repository.versions(session, playbook.id)
     hashes = [v.document_hash for v in versions]
     if hashes == [v1_hash]:
-        playbook_service.import_document(session, SYSTEM, v2_doc, publish_now=True)
+        publication.import_document(session, SYSTEM, v2_doc, publish_now=True)
         session.flush()
         versions = repository.versions(session, playbook.id)
     elif hashes != [v1_hash, v2_hash]:

@@ -19,7 +19,7 @@ from governance.engine.document import (
 )
 from governance.errors import InvalidPlaybook, problem_responses
 from governance.http import AppDatabase, Registry, StrictRoute, VersionIfMatch
-from governance.playbooks import catalog, formats
+from governance.playbooks import catalog, formats, publication
 from governance.playbooks import service as playbook_service
 from governance.playbooks.models import PlaybookVersion, VersionStatus
 from governance.playbooks.schemas import (
@@ -108,7 +108,7 @@ async def import_playbook(
         # loop (and so every other request) while it is read.
         doc = formats.parse_text(body.decode("utf-8", errors="replace"), media_type)
         with db.unit_of_work() as session:
-            version, outcome, created = playbook_service.import_document_created(
+            version, outcome, created = publication.import_document_created(
                 session, principal, doc, publish_now=publish
             )
             if not created:
@@ -306,7 +306,7 @@ def sign_off(
     session: DbSession,
     response: Response,
 ) -> VersionRead:
-    playbook_service.sign_off(session, principal, key, number, body.group, body.note)
+    publication.sign_off(session, principal, key, number, body.group, body.note)
     _playbook, version = playbook_service.get_version(session, key, number)
     return _version_response(session, response, key, version)
 
@@ -325,7 +325,7 @@ def publish(
     registry: Registry,
     response: Response,
 ) -> VersionRead:
-    version = playbook_service.publish(session, principal, key, number)
+    version = publication.publish(session, principal, key, number)
     # Drop the cached index only once committed, so no reader reloads the old one.
     after_commit(session, registry.invalidate)
     return _version_response(session, response, key, version)

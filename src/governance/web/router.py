@@ -14,7 +14,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from governance.auth.schemas import Role
 from governance.db import DbSession
 from governance.http import AppSettings
-from governance.web import audit, dashboards, deals, delegation, inbox, playbooks, simulator
+from governance.web import (
+    audit,
+    dashboards,
+    deals,
+    delegation,
+    inbox,
+    playbook_editor,
+    playbooks,
+    simulator,
+)
 from governance.web.dependencies import (
     CheckedForm,
     MaybeViewer,
@@ -30,7 +39,7 @@ from governance.web.sessions import COOKIE, SIGN_IN_COOKIE
 router = APIRouter(route_class=PageRoute)
 for pages in (inbox.router, deals.router, simulator.router, delegation.router, playbooks.router):
     router.include_router(pages)
-for pages in (dashboards.router, audit.router):
+for pages in (playbook_editor.router, dashboards.router, audit.router):
     router.include_router(pages)
 
 SIGN_IN_MAX_AGE = 3600
