@@ -527,23 +527,32 @@ export default class DealGovernance extends LightningElement {
 
     /** The options a choice term's select offers, best for us first; null when unknown. */
     optionsOf(term) {
-        const known = OPTION_OF_PICKLIST[term.key];
         if (term.kind === 'flag') {
             return FLAG_OPTIONS;
         }
-        if (term.kind !== 'choice' || !known) {
+        if (term.kind !== 'choice') {
             return null;
         }
-        return [
-            NOT_STATED,
-            ...Object.values(known).map((option) => ({ label: words(option), value: option }))
-        ];
+        // The picklist's values where the package maps one; else what the check answer offers:
+        // the band's options, then each tier's (a plan names options someone can agree to).
+        const known = OPTION_OF_PICKLIST[term.key]
+            ? Object.values(OPTION_OF_PICKLIST[term.key])
+            : [
+                  ...new Set([
+                      ...(term.band?.allowed || []),
+                      ...(term.tiers || []).flatMap((tier) => tier.options || [])
+                  ])
+              ];
+        if (!known.length) {
+            return null;
+        }
+        return [NOT_STATED, ...known.map((option) => ({ label: words(option), value: option }))];
     }
 
     /**
      * One row per term of the playbook: opening, target and walk-away, editable. A number is
-     * typed; a choice is picked from its options (typed when the package does not know them);
-     * a flag is yes, no or not stated.
+     * typed; a choice is picked from its options (typed when neither the package nor the check
+     * answer names any); a flag is yes, no or not stated.
      */
     get preparedTerms() {
         return (this.result?.terms || []).map((term) => {

@@ -568,8 +568,15 @@ describe('c-deal-governance', () => {
             expect(flag.options.map((o) => o.label)).toEqual(['Not stated', 'Yes', 'No']);
             expect(flag.value).toBe('true');
             expect(select('uncapped_liability', 'opening').value).toBe('false');
-            // A choice the package knows no options for is typed.
-            expect(planInput(element, 'data_residency', 'goal')).not.toBeNull();
+            // A choice without a picklist in the package offers what the check answer names:
+            // the band's options, then the tiers'.
+            expect(select('data_residency', 'goal').options.map((o) => o.value)).toEqual([
+                '',
+                'none',
+                'eu_or_us',
+                'customer_region'
+            ]);
+            expect(planInput(element, 'data_residency', 'goal')).toBeNull();
             await expect(element).toBeAccessible();
 
             type(select('support_level', 'opening'), 'standard');
