@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -186,13 +187,23 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, An
     driver = session.connection().connection.driver_connection
     assert driver is not None
     statement = f"COPY {dialect.identifier_preparer.format_table(target)} ({columns}) FROM STDIN"
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            values = [row[name] for name in names]
-            for i, f in enumerate(convert):
-                if f is not None:
-                    values[i] = f(values[i])
-            copy.write_row(values)
+    import psycopg
+
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = [row[name] for name in names]
+                for i, f in enumerate(convert):
+                    if f is not None:
+                        values[i] = f(values[i])
+                copy.write_row(values)
+    except psycopg.Error as exc:
+        # As SQLAlchemy raises it for an INSERT (IntegrityError, DataError, …): the callers'
+        # handlers (a page falling back to one record at a time, the API's 409 and 422) rely
+        # on those types.
+        raise DBAPIError.instance(
+            statement, None, exc, psycopg.Error, hide_parameters=True, dialect=dialect
+        ) from exc
 
 
 def _copy_converter(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
