@@ -4,7 +4,7 @@
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 
 rmSync('src/modules', { recursive: true, force: true });
-for (const name of ['dealGovernance', 'dealGovernanceBar']) {
+for (const name of ['dealGovernance', 'dealGovernanceBar', 'dealGovernanceProblem']) {
     cpSync(`../force-app/main/default/lwc/${name}`, `src/modules/c/${name}`, {
         recursive: true,
         filter: (path) => !path.includes('__tests__')

@@ -107,6 +107,11 @@ const $ = (element, selector) => element.shadowRoot.querySelector(selector);
 const $$ = (element, selector) => Array.from(element.shadowRoot.querySelectorAll(selector));
 /** The bar a term's row draws (the dealGovernanceBar child), to look inside it. */
 const inBar = (row) => row.querySelector('c-deal-governance-bar').shadowRoot;
+// A problem's alert, inside the c-deal-governance-problem named by its data-id.
+const problemAt = (element, id) => {
+    const host = $(element, `c-deal-governance-problem[data-id="${id}"]`);
+    return host ? host.shadowRoot.querySelector('[role="alert"]') : null;
+};
 const text = (node) => (node ? node.textContent.replace(/\s+/g, ' ').trim() : '');
 
 describe('c-deal-governance', () => {
@@ -332,7 +337,7 @@ describe('c-deal-governance', () => {
             jest.advanceTimersByTime(DEBOUNCE_MS);
             await flush();
 
-            const alert = $(element, '[data-id="what-if-error"]');
+            const alert = problemAt(element, 'what-if-error');
             expect(text(alert)).toContain('The deal does not fit the playbook');
             expect(text(alert)).toContain('Discount off list price: discount_pct is a number term');
             expect(text(alert)).not.toContain('{');
@@ -371,15 +376,15 @@ describe('c-deal-governance', () => {
             getRecord.emit(RECORD);
             await flush();
 
-            const alert = $(element, '[data-id="error"]');
+            const alert = problemAt(element, 'error');
             expect(alert.getAttribute('role')).toBe('alert');
             expect(text(alert)).toContain('did not answer in time');
 
             currentGovernance.mockResolvedValue(governance(NEEDS_APPROVAL));
-            $(element, 'lightning-button[data-id="retry"]').click();
+            alert.querySelector('lightning-button[data-id="retry"]').click();
             await flush();
 
-            expect($(element, '[data-id="error"]')).toBeNull();
+            expect(problemAt(element, 'error')).toBeNull();
             expect(text($(element, '[data-id="verdict"] .slds-badge'))).toBe('Needs approval');
         });
 
@@ -393,7 +398,7 @@ describe('c-deal-governance', () => {
             getRecord.emit(RECORD);
             await flush();
 
-            const alert = text($(element, '[data-id="error"]'));
+            const alert = text(problemAt(element, 'error'));
             expect(alert).toContain('Something went wrong');
             expect(alert).not.toContain('NullPointerException');
         });
@@ -433,7 +438,7 @@ describe('c-deal-governance', () => {
             $(element, 'lightning-button[data-id="submit"]').click();
             await flush();
 
-            expect(text($(element, '[data-id="submit-error"]'))).toContain(
+            expect(text(problemAt(element, 'submit-error'))).toContain(
                 'Discount off list price: discount_pct is a number term'
             );
         });
@@ -538,7 +543,7 @@ describe('c-deal-governance', () => {
             expect(toasts).toHaveBeenCalled();
             expect(toasts.mock.calls[0][0].detail.title).toBe('Preparation saved');
             expect(text($(element, '[data-id="prepared-version"]'))).toContain('Version 2');
-            expect($(element, '[data-id="prepare-error"]')).toBeNull();
+            expect(problemAt(element, 'prepare-error')).toBeNull();
         });
 
         it('prepares a choice from its options and a flag as yes, no or not stated', async () => {
@@ -609,7 +614,7 @@ describe('c-deal-governance', () => {
             const message = PREPARATION_422.errors[0].message;
             expect(text($(element, '[data-error="terms.discount_pct.opening"]'))).toBe(message);
             expect($(element, '[data-error="terms.discount_pct.goal"]')).toBeNull();
-            const alert = text($(element, '[data-id="prepare-error"]'));
+            const alert = text(problemAt(element, 'prepare-error'));
             expect(alert).toContain('Invalid request');
             expect(alert).toContain(`Discount off list price (opening): ${message}`);
             expect(alert).not.toContain('"loc"');
